@@ -1,0 +1,81 @@
+// Package airlock holds the domain types shared by every layer: statuses,
+// limits and resource usage. It imports nothing of the project.
+package airlock
+
+import "time"
+
+// Status is the outcome class of a sandboxed run or of a job.
+type Status string
+
+// Statuses of DESIGN §4. The sandbox produces the run statuses; the engine
+// and the service add the job-level ones.
+const (
+	StatusQueued        Status = "queued"
+	StatusRunning       Status = "running"
+	StatusOK            Status = "ok"
+	StatusCompileError  Status = "compile_error"
+	StatusRuntimeError  Status = "runtime_error"
+	StatusTimeLimit     Status = "time_limit"
+	StatusMemoryLimit   Status = "memory_limit"
+	StatusOutputLimit   Status = "output_limit"
+	StatusWrongAnswer   Status = "wrong_answer"
+	StatusCancelled     Status = "cancelled"
+	StatusInternalError Status = "internal_error"
+)
+
+// Limits bound one sandboxed run. A zero field means "use the default".
+type Limits struct {
+	Wall      time.Duration // wall-clock time
+	CPU       time.Duration // CPU time summed over all processes
+	Memory    int64         // bytes, no swap
+	Pids      int64         // processes and threads
+	OpenFiles int64         // RLIMIT_NOFILE
+	TmpBytes  int64         // size of the writable tmpfs (/box, /tmp, /dev/shm)
+	FileSize  int64         // RLIMIT_FSIZE, bytes
+	Output    int64         // bytes per stream (stdout and stderr each)
+	Stack     int64         // RLIMIT_STACK, bytes
+}
+
+// DefaultLimits are the operator defaults of DESIGN §2.
+var DefaultLimits = Limits{
+	Wall:      10 * time.Second,
+	CPU:       5 * time.Second,
+	Memory:    256 << 20,
+	Pids:      64,
+	OpenFiles: 128,
+	TmpBytes:  64 << 20,
+	FileSize:  16 << 20,
+	Output:    1 << 20,
+	Stack:     8 << 20,
+}
+
+// WithDefaults returns l with every zero field taken from d.
+func (l Limits) WithDefaults(d Limits) Limits {
+	pick := func(v, def int64) int64 {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	if l.Wall == 0 {
+		l.Wall = d.Wall
+	}
+	if l.CPU == 0 {
+		l.CPU = d.CPU
+	}
+	l.Memory = pick(l.Memory, d.Memory)
+	l.Pids = pick(l.Pids, d.Pids)
+	l.OpenFiles = pick(l.OpenFiles, d.OpenFiles)
+	l.TmpBytes = pick(l.TmpBytes, d.TmpBytes)
+	l.FileSize = pick(l.FileSize, d.FileSize)
+	l.Output = pick(l.Output, d.Output)
+	l.Stack = pick(l.Stack, d.Stack)
+	return l
+}
+
+// Usage is what a run consumed.
+type Usage struct {
+	CPUMillis  int64 `json:"cpu_ms"`
+	WallMillis int64 `json:"wall_ms"`
+	MemoryKB   int64 `json:"memory_kb"`
+}

@@ -1,0 +1,40 @@
+// Command airlock runs untrusted code in Linux sandboxes.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/airlock-dev/airlock/internal/sandbox/native"
+)
+
+const usage = `usage: airlock <command> [flags]
+
+commands:
+  run      run source files in a sandbox
+  doctor   check that this host can sandbox safely
+`
+
+// exitUsage is the exit code for bad input, as for most CLIs.
+const exitUsage = 2
+
+func main() {
+	native.Stage() // a re-executed sandbox stage never returns from here
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(exitUsage)
+	}
+	var code int
+	switch os.Args[1] {
+	case "run":
+		code = cmdRun(os.Args[2:])
+	case "doctor":
+		code = cmdDoctor(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "airlock: unknown command %q\n%s", os.Args[1], usage)
+		code = exitUsage
+	}
+	os.Exit(code)
+}

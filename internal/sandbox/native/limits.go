@@ -1,0 +1,72 @@
+package native
+
+import (
+	"bytes"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/airlock-dev/airlock"
+)
+
+// rlimits are per-process backstops. Memory and processes are limited by
+// the cgroup instead: RLIMIT_AS breaks JIT runtimes and RLIMIT_NPROC counts
+// per uid, not per sandbox.
+func rlimits(l airlock.Limits) []rlimit {
+	cpuSec := uint64(l.CPU.Seconds()) + 1
+	return []rlimit{
+		{unix.RLIMIT_CORE, 0, 0},
+		{unix.RLIMIT_FSIZE, uint64(l.FileSize), uint64(l.FileSize)},
+		{unix.RLIMIT_NOFILE, uint64(l.OpenFiles), uint64(l.OpenFiles)},
+		{unix.RLIMIT_STACK, uint64(l.Stack), uint64(l.Stack)},
+		{unix.RLIMIT_CPU, cpuSec, cpuSec + 1},
+		{unix.RLIMIT_MEMLOCK, 0, 0},
+		{unix.RLIMIT_MSGQUEUE, 0, 0},
+	}
+}
+
+// cappedBuffer keeps at most limit bytes of a stream and calls onLimit once
+// when the program writes more.
+type cappedBuffer struct {
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	limit     int64
+	truncated bool
+	onLimit   func()
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	room := c.limit - int64(c.buf.Len())
+	over := int64(len(p)) > room
+	if over {
+		c.buf.Write(p[:max(room, 0)])
+	} else {
+		c.buf.Write(p)
+	}
+	first := over && !c.truncated
+	if over {
+		c.truncated = true
+	}
+	onLimit := c.onLimit
+	c.mu.Unlock()
+	if first && onLimit != nil {
+		onLimit()
+	}
+	return len(p), nil
+}
+
+func (c *cappedBuffer) bytes() ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf.Bytes()), c.truncated
+}
+
+// signalName gives the conventional name (SIGSEGV), as Piston reports it.
+func signalName(s syscall.Signal) string {
+	if name := unix.SignalName(s); name != "" {
+		return name
+	}
+	return "SIG" + s.String()
+}

@@ -1,0 +1,251 @@
+package native
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/cgroup"
+	"github.com/airlock-dev/airlock/internal/sandbox"
+)
+
+var stateDir string
+
+func TestMain(m *testing.M) {
+	Stage()
+	var err error
+	if stateDir, err = os.MkdirTemp("", "airlock-test-"); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(stateDir)
+	os.Exit(code)
+}
+
+var (
+	testRunner *Runner
+	runnerErr  error
+	runnerOnce sync.Once
+)
+
+// runner returns the shared Runner. These tests are the security boundary:
+// they fail, never skip, when the host cannot run them.
+func runner(t testing.TB) *Runner {
+	t.Helper()
+	runnerOnce.Do(func() {
+		testRunner, runnerErr = New(Config{StateDir: stateDir})
+	})
+	if runnerErr != nil {
+		t.Fatalf("native sandbox unavailable (tests need root and cgroups): %v", runnerErr)
+	}
+	return testRunner
+}
+
+func python(code string, lim airlock.Limits) sandbox.Spec {
+	return sandbox.Spec{
+		Argv:   []string{"/usr/bin/python3", "/box/main.py"},
+		Env:    []string{"PATH=/usr/bin:/bin", "LANG=C.UTF-8"},
+		Files:  []sandbox.File{{Name: "main.py", Content: []byte(code)}},
+		Limits: lim,
+	}
+}
+
+func run(t *testing.T, spec sandbox.Spec) sandbox.Result {
+	t.Helper()
+	before := hostSnapshot(t)
+	res, err := runner(t).Run(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	assertHostClean(t, before)
+	return res
+}
+
+// hostState is what must be the same before and after a run.
+type hostState struct {
+	procs   map[string]bool // pids of processes owned by sandbox uids
+	mounts  int
+	cgroups []string
+}
+
+func hostSnapshot(t *testing.T) hostState {
+	t.Helper()
+	s := hostState{procs: sandboxProcs(t)}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mounts = strings.Count(string(data), "\n")
+	s.cgroups = sandboxCgroups()
+	return s
+}
+
+func sandboxProcs(t *testing.T) map[string]bool {
+	out := map[string]bool{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && len(f[1]) >= 7 && f[1] >= "1000000" {
+				out[e.Name()] = true
+			}
+		}
+	}
+	return out
+}
+
+// sandboxCgroups lists the groups under the runner's subtree.
+func sandboxCgroups() []string {
+	var out []string
+	l, err := cgroup.Detect()
+	if err != nil {
+		return []string{"detect: " + err.Error()}
+	}
+	dirs := []string{l.Root}
+	for _, d := range l.Controllers {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		ents, _ := os.ReadDir(filepath.Join(d, "airlock"))
+		for _, e := range ents {
+			if e.IsDir() {
+				out = append(out, filepath.Join(d, "airlock", e.Name()))
+			}
+		}
+	}
+	return out
+}
+
+func assertHostClean(t *testing.T, before hostState) {
+	t.Helper()
+	after := hostSnapshot(t)
+	for pid := range after.procs {
+		if !before.procs[pid] {
+			t.Errorf("process %s of a sandbox uid outlived its run", pid)
+		}
+	}
+	if after.mounts != before.mounts {
+		t.Errorf("host mount count changed: %d → %d", before.mounts, after.mounts)
+	}
+	if len(after.cgroups) > len(before.cgroups) {
+		t.Errorf("cgroups left behind: %v", after.cgroups)
+	}
+}
+
+func TestHello(t *testing.T) {
+	res := run(t, python("import sys\nprint('hello', sys.stdin.read())\n", airlock.Limits{}))
+	t.Logf("usage %+v", res.Usage)
+	if res.Status != airlock.StatusOK || string(res.Stdout) != "hello " {
+		t.Fatalf("got %s %q %q", res.Status, res.Stdout, res.Stderr)
+	}
+	spec := python("import sys\nprint(sys.stdin.read().upper(), end='')\nsys.exit(3)\n", airlock.Limits{})
+	spec.Stdin = []byte("abc")
+	res = run(t, spec)
+	if res.Status != airlock.StatusRuntimeError || res.ExitCode != 3 || string(res.Stdout) != "ABC" {
+		t.Fatalf("got %s exit %d %q %q", res.Status, res.ExitCode, res.Stdout, res.Stderr)
+	}
+}
+
+func TestJavaScript(t *testing.T) {
+	res := run(t, sandbox.Spec{
+		Argv:  []string{"/usr/bin/node", "/box/main.js"},
+		Files: []sandbox.File{{Name: "main.js", Content: []byte("console.log(1+1)")}},
+	})
+	if res.Status != airlock.StatusOK || string(res.Stdout) != "2\n" {
+		t.Fatalf("got %s %q %q", res.Status, res.Stdout, res.Stderr)
+	}
+}
+
+// TestAttacks runs each attack of DESIGN §8 as a user would write it.
+func TestAttacks(t *testing.T) {
+	cases := []struct {
+		name   string
+		code   string
+		lim    airlock.Limits
+		status airlock.Status
+		stdout string // exact, when set
+	}{
+		{"read shadow", "print(open('/etc/shadow').read())", airlock.Limits{}, airlock.StatusRuntimeError, ""},
+		{"list root home", "import os\nprint(os.path.exists('/root'), os.path.exists('/home'), os.path.exists('/var'))", airlock.Limits{}, airlock.StatusOK, "False False False\n"},
+		{"server env", "import os\ntry:\n  print(repr(open('/proc/1/environ').read()))\nexcept Exception as e:\n  print(type(e).__name__)", airlock.Limits{}, airlock.StatusOK, "PermissionError\n"},
+		{"infinite loop", "while True: pass", airlock.Limits{CPU: time.Second}, airlock.StatusTimeLimit, ""},
+		{"sleep forever", "import time\ntime.sleep(1000)", airlock.Limits{Wall: time.Second}, airlock.StatusTimeLimit, ""},
+		{"memory bomb", "x = []\nwhile True: x.append(' ' * 10**6)", airlock.Limits{Memory: 64 << 20}, airlock.StatusMemoryLimit, ""},
+		{"fork bomb", "import os\nwhile True:\n  try: os.fork()\n  except OSError: pass", airlock.Limits{Wall: 3 * time.Second, CPU: 2 * time.Second, Pids: 32}, airlock.StatusTimeLimit, ""},
+		{"output flood", "import sys\nwhile True: sys.stdout.write('x' * 65536)", airlock.Limits{Output: 1 << 20}, airlock.StatusOutputLimit, ""},
+		{"fill tmp", "import os\ntry:\n  f = open('/tmp/big', 'wb')\n  while True: f.write(b'x' * 1048576); f.flush()\nexcept OSError as e:\n  print(e.errno)", airlock.Limits{TmpBytes: 8 << 20, FileSize: 64 << 20}, airlock.StatusOK, "28\n"},
+		{"file size", "f = open('/tmp/big', 'wb')\nwhile True: f.write(b'x' * 1048576); f.flush()", airlock.Limits{FileSize: 4 << 20}, airlock.StatusRuntimeError, ""},
+		{"network", "import socket\ns = socket.socket()\ns.settimeout(2)\ntry:\n  s.connect(('127.0.0.1', 22)); print('connected')\nexcept OSError as e:\n  print('refused' if e.errno in (111, 101, 99) else e)", airlock.Limits{}, airlock.StatusOK, "refused\n"},
+		{"write outside tmp", "import os\nres = []\nfor p in ['/usr/x', '/etc/x', '/x', '/proc/sys/kernel/hostname']:\n  try: open(p, 'w').write('x'); res.append('wrote ' + p)\n  except OSError: res.append('no')\nprint(' '.join(res))", airlock.Limits{}, airlock.StatusOK, "no no no no\n"},
+		{"setuid binary", "import subprocess\nr = subprocess.run(['/usr/bin/su', '-c', 'id -u'], capture_output=True, text=True)\nprint(r.returncode != 0 or r.stdout.strip() != '0')", airlock.Limits{}, airlock.StatusOK, "True\n"},
+		{"syscalls", "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nres = []\nres.append(libc.unshare(0x10000000))\nres.append(libc.mount(b'none', b'/tmp', b'tmpfs', 0, None))\nres.append(libc.ptrace(0, 0, 0, 0))\nres.append(libc.syscall(321, 0, 0, 0))\nres.append(libc.syscall(250, 0, 0, 0, 0))\nprint(res, os.getuid())", airlock.Limits{}, airlock.StatusOK, "[-1, -1, -1, -1, -1] 1000\n"},
+		{"kill others", "import os, signal\nn = 0\nfor pid in range(1, 400):\n  if pid == os.getpid(): continue\n  try: os.kill(pid, signal.SIGKILL); n += 1\n  except OSError: pass\nprint(n)", airlock.Limits{}, airlock.StatusOK, "0\n"},
+		{"daemon", "import os, time\nif os.fork() == 0:\n  os.setsid()\n  if os.fork() == 0:\n    time.sleep(1000)\n  os._exit(0)\nprint('parent done')", airlock.Limits{}, airlock.StatusOK, "parent done\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := run(t, python(c.code, c.lim))
+			if res.Status != c.status || (c.stdout != "" && string(res.Stdout) != c.stdout) {
+				t.Fatalf("status %s (want %s), exit %d %s, message %q\nstdout %.300q\nstderr %.500q", res.Status, c.status, res.ExitCode, res.Signal, res.Message, res.Stdout, res.Stderr)
+			}
+		})
+	}
+}
+
+// TestConcurrentIsolation runs 16 sandboxes at once; each writes a secret
+// to its /tmp and looks for the others'.
+func TestConcurrentIsolation(t *testing.T) {
+	const n = 16
+	r := runner(t)
+	before := hostSnapshot(t)
+	var wg sync.WaitGroup
+	results := make([]sandbox.Result, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code := fmt.Sprintf("import os, time, glob\nopen('/tmp/secret-%d', 'w').write('x')\ntime.sleep(0.5)\nprint(%d, os.getpid(), sorted(glob.glob('/tmp/secret-*')), sum(p.isdigit() for p in os.listdir('/proc')))", i, i)
+			results[i], errs[i] = r.Run(context.Background(), python(code, airlock.Limits{}))
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("run %d: %v", i, errs[i])
+		}
+		want := fmt.Sprintf("%d 2 ['/tmp/secret-%d'] 2\n", i, i)
+		if string(results[i].Stdout) != want {
+			t.Errorf("run %d: got %q %q, want %q", i, results[i].Stdout, results[i].Stderr, want)
+		}
+	}
+	assertHostClean(t, before)
+}
+
+func TestCancel(t *testing.T) {
+	before := hostSnapshot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := runner(t).Run(ctx, python("import time\ntime.sleep(100)", airlock.Limits{}))
+	if err == nil {
+		t.Fatal("cancelled run reported no error")
+	}
+	assertHostClean(t, before)
+}
+
+// TestBareExecStillWorks guards the benchmark's baseline.
+func TestBareExecStillWorks(t *testing.T) {
+	if err := exec.Command("/usr/bin/python3", "-c", "pass").Run(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,56 @@
+// Package sandbox defines the narrow interface between the engine and the
+// isolation backends: one call, Run, that executes a Spec and returns a
+// Result. It knows nothing of languages, HTTP or storage.
+package sandbox
+
+import (
+	"context"
+
+	"github.com/airlock-dev/airlock"
+)
+
+// Runner executes programs in isolation. An error means the sandbox itself
+// failed; anything the program does is reported in the Result.
+type Runner interface {
+	Run(ctx context.Context, spec Spec) (Result, error)
+}
+
+// Spec describes one run.
+type Spec struct {
+	Argv   []string // absolute path of the program first
+	Env    []string // nothing is inherited from the host
+	Dir    string   // working directory inside the sandbox; default WorkDir
+	Files  []File   // placed under WorkDir before the program starts
+	Stdin  []byte
+	Mounts []Mount // read-only binds of host paths, added to the backend's base set
+	Limits airlock.Limits
+}
+
+// WorkDir is the writable working directory every sandbox gets.
+const WorkDir = "/box"
+
+// File is a file placed in the work directory.
+type File struct {
+	Name    string // relative to WorkDir
+	Content []byte
+	Mode    uint32 // 0 means 0644
+}
+
+// Mount is a read-only bind of a host path at the same path inside.
+type Mount struct {
+	Source string
+	Target string // default Source
+}
+
+// Result is what the untrusted program did.
+type Result struct {
+	Status          airlock.Status `json:"status"`
+	ExitCode        int            `json:"exit_code"`
+	Signal          string         `json:"signal,omitempty"`
+	Message         string         `json:"message,omitempty"`
+	Stdout          []byte         `json:"-"`
+	Stderr          []byte         `json:"-"`
+	StdoutTruncated bool           `json:"stdout_truncated"`
+	StderrTruncated bool           `json:"stderr_truncated"`
+	Usage           airlock.Usage  `json:"usage"`
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs on a fresh Debian machine,
+# then runs the static checks and every test (sandbox tests for real: they
+# need root and fail, never skip, without it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -x /usr/bin/python3 ] || need+=(python3)
+[ -x /usr/bin/node ] || need+=(nodejs)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+export PATH="$PATH:$(go env GOPATH)/bin"
+if ! command -v staticcheck >/dev/null; then
+  echo "== installing staticcheck"
+  go install honnef.co/go/tools/cmd/staticcheck@2025.1.1
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+staticcheck ./...
+echo "== go test"
+go test -race -count=1 -timeout 10m ./... 2>&1 | tee /tmp/airlock-test.log
