@@ -1,5 +1,9 @@
 module github.com/airlock-dev/airlock
 
-go 1.26
+go 1.26.0
 
-require golang.org/x/sys v0.33.0 // indirect
+require (
+	github.com/elastic/go-seccomp-bpf v1.6.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
