@@ -16,7 +16,7 @@ fi
 export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v staticcheck >/dev/null; then
   echo "== installing staticcheck"
-  go install honnef.co/go/tools/cmd/staticcheck@2025.1.1
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
 
 echo "== gofmt"
