@@ -149,6 +149,30 @@ func NewManager(l Layout, name string) (*Manager, error) {
 	return m, nil
 }
 
+// Groups lists the ids of the groups under the subtree, live or stale.
+func (m *Manager) Groups() ([]string, error) {
+	ents, err := os.ReadDir(m.bases[0])
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+// Remove kills and removes the group id, if it exists.
+func (m *Manager) Remove(id string) error {
+	g := &Group{version: m.layout.Version}
+	for _, b := range m.bases {
+		g.paths = append(g.paths, filepath.Join(b, id))
+	}
+	return g.Destroy()
+}
+
 // Version says which hierarchy the manager drives.
 func (m *Manager) Version() Version { return m.layout.Version }
 
@@ -165,10 +189,8 @@ func (m *Manager) Create(id string, lim Limits) (*Group, error) {
 	for _, b := range m.bases {
 		g.paths = append(g.paths, filepath.Join(b, id))
 	}
-	if _, err := os.Stat(g.paths[0]); err == nil {
-		if err := g.Destroy(); err != nil {
-			return nil, fmt.Errorf("remove stale cgroup: %w", err)
-		}
+	if err := m.Remove(id); err != nil {
+		return nil, fmt.Errorf("remove stale cgroup: %w", err)
 	}
 	for _, p := range g.paths {
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {

@@ -27,7 +27,9 @@ import (
 
 // Config sets up a Runner.
 type Config struct {
-	StateDir string // host directory for slot locks and the root mount point; default /run/airlock
+	// StateDir holds the slot locks and the root mount point. Every airlock
+	// process on a host must share it: the locks keep their uids apart.
+	StateDir string // default /run/airlock
 	UIDBase  int    // first host uid/gid of the slot range; default 1_000_000
 	Slots    int    // maximum concurrent sandboxes; default 256
 	Mounts   []sandbox.Mount
@@ -82,11 +84,43 @@ func New(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := removeStale(mgr, sl); err != nil {
+		return nil, err
+	}
 	rootDir := filepath.Join(cfg.StateDir, "root")
 	if err := os.MkdirAll(rootDir, 0o700); err != nil {
 		return nil, err
 	}
 	return &Runner{cfg: cfg, slots: sl, cgroups: mgr, rootDir: rootDir}, nil
+}
+
+// removeStale deletes the cgroups a crashed airlock left behind: those of
+// slots no live process holds. Their processes died with their init
+// (Pdeathsig), but the groups stay until removed.
+func removeStale(mgr *cgroup.Manager, sl *slots) error {
+	ids, err := mgr.Groups()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		var n int
+		if _, err := fmt.Sscanf(id, "slot-%d", &n); err != nil {
+			continue
+		}
+		lock, err := sl.tryLock(n)
+		if err != nil {
+			return err
+		}
+		if lock == nil {
+			continue // a live sandbox of another airlock process
+		}
+		err = mgr.Remove(id)
+		lock.Close()
+		if err != nil {
+			return fmt.Errorf("remove stale cgroup %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // CgroupVersion says which cgroup hierarchy the runner uses.

@@ -16,17 +16,9 @@ import (
 	"github.com/airlock-dev/airlock/internal/sandbox"
 )
 
-var stateDir string
-
 func TestMain(m *testing.M) {
 	Stage()
-	var err error
-	if stateDir, err = os.MkdirTemp("", "airlock-test-"); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(stateDir)
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 var (
@@ -40,7 +32,7 @@ var (
 func runner(t testing.TB) *Runner {
 	t.Helper()
 	runnerOnce.Do(func() {
-		testRunner, runnerErr = New(Config{StateDir: stateDir})
+		testRunner, runnerErr = New(Config{})
 	})
 	if runnerErr != nil {
 		t.Fatalf("native sandbox unavailable (tests need root and cgroups): %v", runnerErr)
@@ -247,5 +239,32 @@ func TestCancel(t *testing.T) {
 func TestBareExecStillWorks(t *testing.T) {
 	if err := exec.Command("/usr/bin/python3", "-c", "pass").Run(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStaleCgroupRemoved: a group left by a crashed airlock (slot not
+// held by anyone) is removed when a Runner starts.
+func TestStaleCgroupRemoved(t *testing.T) {
+	runner(t)
+	l, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := cgroup.NewManager(l, "airlock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "slot-250"
+	if _, err := mgr.Create(id, cgroup.Limits{Pids: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{}); err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := mgr.Groups()
+	for _, got := range ids {
+		if got == id {
+			t.Fatalf("stale group %s survived start-up", id)
+		}
 	}
 }

@@ -45,13 +45,12 @@ func (s *slots) acquire() (*slot, error) {
 	// Another process may hold some slots: try each free one.
 	for i := len(s.free) - 1; i >= 0; i-- {
 		n := s.free[i]
-		f, err := os.OpenFile(filepath.Join(s.dir, fmt.Sprintf("%d.lock", n)), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+		f, err := s.tryLock(n)
 		if err != nil {
 			s.avail <- struct{}{}
 			return nil, err
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			f.Close()
+		if f == nil {
 			continue
 		}
 		s.free = append(s.free[:i], s.free[i+1:]...)
@@ -59,6 +58,19 @@ func (s *slots) acquire() (*slot, error) {
 	}
 	s.avail <- struct{}{}
 	return nil, fmt.Errorf("all sandbox slots are held by other processes (lock dir %s)", s.dir)
+}
+
+// tryLock takes slot n's lock file; nil means another process holds it.
+func (s *slots) tryLock(n int) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, fmt.Sprintf("%d.lock", n)), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, nil
+	}
+	return f, nil
 }
 
 func (s *slots) release(sl *slot) {
