@@ -46,7 +46,7 @@ type Mount struct {
 type Result struct {
 	Status          airlock.Status `json:"status"`
 	ExitCode        int            `json:"exit_code"`
-	Signal          string         `json:"signal,omitempty"`
+	Signal          string         `json:"signal"`
 	Message         string         `json:"message,omitempty"`
 	Stdout          []byte         `json:"-"`
 	Stderr          []byte         `json:"-"`

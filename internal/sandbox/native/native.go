@@ -292,11 +292,15 @@ func (r *Runner) run(ctx context.Context, cfg initConfig, stdin []byte, lim airl
 	default:
 		res.Status = airlock.StatusOK
 	}
-	if rep.Signal != 0 {
+	switch {
+	case rep.Signal != 0:
 		res.Signal = signalName(syscall.Signal(rep.Signal))
 		res.ExitCode = 128 + rep.Signal
-	} else {
+	case rep.Exited:
 		res.ExitCode = rep.ExitCode
+	default: // we killed the sandbox before the program ended
+		res.Signal = signalName(syscall.SIGKILL)
+		res.ExitCode = 128 + int(syscall.SIGKILL)
 	}
 	if res.Status == airlock.StatusRuntimeError && res.Signal == "SIGXFSZ" {
 		res.Message = "file size limit exceeded"

@@ -187,6 +187,9 @@ func TestAttacks(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res := run(t, python(c.code, c.lim))
+			if res.Status != airlock.StatusOK && res.ExitCode == 0 {
+				t.Errorf("status %s with exit code 0", res.Status)
+			}
 			if res.Status != c.status || (c.stdout != "" && string(res.Stdout) != c.stdout) {
 				t.Fatalf("status %s (want %s), exit %d %s, message %q\nstdout %.300q\nstderr %.500q", res.Status, c.status, res.ExitCode, res.Signal, res.Message, res.Stdout, res.Stderr)
 			}
