@@ -123,9 +123,6 @@ func removeStale(mgr *cgroup.Manager, sl *slots) error {
 	return nil
 }
 
-// CgroupVersion says which cgroup hierarchy the runner uses.
-func (r *Runner) CgroupVersion() cgroup.Version { return r.cgroups.Version() }
-
 // killReason records the first limit that ended a run.
 type killReason struct{ v atomic.Value }
 
@@ -216,8 +213,8 @@ func (r *Runner) run(ctx context.Context, cfg initConfig, stdin []byte, lim airl
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
-	stdinW := io.WriteCloser(nil)
-	if stdinW, err = cmd.StdinPipe(); err != nil {
+	stdinW, err := cmd.StdinPipe()
+	if err != nil {
 		return res, err
 	}
 	start := time.Now()
