@@ -84,6 +84,7 @@ func trialRun() error {
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := r.Run(ctx, sandbox.Spec{Argv: []string{"/bin/true"}})

@@ -74,6 +74,7 @@ func cmdRun(args []string) int {
 		fmt.Fprintf(os.Stderr, "airlock: refusing to run unconfined: %v\n(run `airlock doctor` for details)\n", err)
 		return 1
 	}
+	defer runner.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := runner.Run(ctx, spec)

@@ -173,6 +173,21 @@ func (m *Manager) Remove(id string) error {
 	return g.Destroy()
 }
 
+// Open returns group id, creating its directories when missing. Unlike
+// Create it neither kills nor resets anything: it is for long-lived groups
+// that several airlock processes may share.
+func (m *Manager) Open(id string) (*Group, error) {
+	g := &Group{version: m.layout.Version}
+	for _, b := range m.bases {
+		p := filepath.Join(b, id)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return nil, err
+		}
+		g.paths = append(g.paths, p)
+	}
+	return g, nil
+}
+
 // Version says which hierarchy the manager drives.
 func (m *Manager) Version() Version { return m.layout.Version }
 
@@ -264,6 +279,40 @@ func (g *Group) AddProc(pid int) error {
 		}
 	}
 	return nil
+}
+
+// OpenProcs opens the group's cgroup.procs files (one per hierarchy) for
+// writing. Writing "0" to them moves the writing process into the group.
+// The kernel checks the opener's credentials, not the writer's, so root can
+// hand them to an unprivileged helper that must move only itself.
+func (g *Group) OpenProcs() ([]*os.File, error) {
+	var files []*os.File
+	seen := map[string]bool{}
+	for _, p := range g.paths {
+		if seen[p] {
+			continue // cpu and cpuacct often share one v1 hierarchy
+		}
+		seen[p] = true
+		f, err := os.OpenFile(filepath.Join(p, "cgroup.procs"), os.O_WRONLY, 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// OpenPidsMax opens the group's pids.max for writing, for a helper that
+// tightens the limit once it has left the group.
+func (g *Group) OpenPidsMax() (*os.File, error) {
+	dir := g.paths[0]
+	if g.version == V1 {
+		dir = g.paths[1]
+	}
+	return os.OpenFile(filepath.Join(dir, "pids.max"), os.O_WRONLY, 0)
 }
 
 // Stats are the group's counters.

@@ -142,14 +142,15 @@ func assemble() ([]unix.SockFilter, error) {
 	return out, nil
 }
 
-// Install sets no_new_privs and loads prog for every thread of the calling
-// process (TSYNC), so no Go runtime thread is left unfiltered.
-func Install(prog []unix.SockFilter) error {
+// InstallThread sets no_new_privs and loads prog for the calling OS thread
+// only; the caller must have locked its goroutine to that thread for good.
+// Children forked from the thread inherit both.
+func InstallThread(prog []unix.SockFilter) error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog)))
 	if errno != 0 {
 		return fmt.Errorf("seccomp: %w", errno)
 	}

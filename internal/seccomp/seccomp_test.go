@@ -45,7 +45,7 @@ func enforcedChild() {
 	runtime.LockOSThread()
 	prog, err := Filter()
 	if err == nil {
-		err = Install(prog)
+		err = InstallThread(prog)
 	}
 	if err != nil {
 		panic(err)

@@ -1,53 +1,60 @@
 package native
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/airlock-dev/airlock/internal/sandbox"
 )
 
-// argv[0] values that turn a re-executed airlock binary into a sandbox stage.
-const (
-	initArg0 = "airlock-sandbox-init" // PID 1 of the sandbox: builds the root, reaps
-	execArg0 = "airlock-sandbox-exec" // PID 2: enters the user namespace, drops to the program
-)
+// keeperArg0 is the argv[0] that turns a re-executed airlock binary into a
+// slot keeper.
+const keeperArg0 = "airlock-sandbox-keeper"
 
-// File descriptors every stage finds in place.
-const (
-	configFD = 3 // parent → stage: JSON config
-	statusFD = 4 // init → parent: JSON report
-)
+// controlFD is the keeper's end of its control socket.
+const controlFD = 3
 
-// initConfig is what the parent hands to the sandbox init process.
-type initConfig struct {
-	RootDir  string // empty host directory the new root is mounted on
-	Binds    []sandbox.Mount
+// keeperConfig is the first message to a new keeper. Attached: the keeper
+// group's cgroup.procs files, which the keeper writes to move itself home
+// after a spawn.
+type keeperConfig struct {
+	RootDir string // empty host directory the root is mounted on, in the keeper's namespace
+	Binds   []sandbox.Mount
+}
+
+// runRequest asks a keeper for one run. Attached, in order: stdin, stdout,
+// stderr, the run group's pids.max, then its cgroup.procs files.
+type runRequest struct {
 	Files    []sandbox.File
 	TmpBytes int64
-	UID, GID int // host ids of the program, unique to the slot
-	Exec     execConfig
+	Argv     []string
+	Env      []string
+	Dir      string
+	Rlimits  []rlimit
+	Pids     int64 // pids.max once the keeper has left the group
 }
 
-// execConfig is what init hands to the exec stage.
-type execConfig struct {
-	Argv    []string
-	Env     []string
-	Dir     string
-	Rlimits []rlimit
-	Seccomp []unix.SockFilter
-}
+// Descriptors attached to a runRequest, by position.
+const (
+	fdStdin = iota
+	fdStdout
+	fdStderr
+	fdPidsMax
+	fdProcs // and every one after it
+)
 
 type rlimit struct {
 	Resource int
 	Cur, Max uint64
 }
 
-// report is what init sends back to the parent.
+// report answers keeperConfig (ready, or why not) and each runRequest (how
+// the program ended).
 type report struct {
 	Error    string `json:"error,omitempty"`
 	Exited   bool   `json:"exited"`
@@ -55,12 +62,102 @@ type report struct {
 	Signal   int    `json:"signal"`
 }
 
-func readConfig(v any) error {
-	f := os.NewFile(configFD, "config")
-	defer f.Close()
-	data, err := io.ReadAll(f)
+// maxAttached bounds the descriptors one message may carry.
+const maxAttached = 16
+
+// send writes v as one length-prefixed JSON message on the stream socket
+// fd, with fds attached to its first byte.
+func send(fd int, v any, fds []int) error {
+	body, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("read config: %w", err)
+		return err
 	}
-	return json.Unmarshal(data, v)
+	msg := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
+	msg = append(msg, body...)
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	n, err := unix.SendmsgN(fd, msg, oob, nil, 0)
+	for err == nil && n < len(msg) {
+		var m int
+		m, err = unix.Write(fd, msg[n:])
+		n += m
+	}
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	return nil
+}
+
+// recv reads one message sent by send into v and returns the descriptors
+// that came with it (close-on-exec). io.EOF means the peer is gone.
+func recv(fd int, v any) ([]int, error) {
+	var hdr [4]byte
+	oob := make([]byte, unix.CmsgSpace(maxAttached*4))
+	n, oobn, _, _, err := unix.Recvmsg(fd, hdr[:], oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("recv: %w", err)
+	}
+	if n == 0 {
+		return nil, io.EOF
+	}
+	fds, err := parseRights(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	if err := readFull(fd, hdr[n:]); err != nil {
+		closeAll(fds)
+		return nil, err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if err := readFull(fd, body); err != nil {
+		closeAll(fds)
+		return nil, err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		closeAll(fds)
+		return nil, err
+	}
+	return fds, nil
+}
+
+func parseRights(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			closeAll(fds)
+			return nil, err
+		}
+		fds = append(fds, got...)
+	}
+	return fds, nil
+}
+
+func readFull(fd int, buf []byte) error {
+	for len(buf) > 0 {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("recv: %w", err)
+		}
+		if n == 0 {
+			return errors.New("recv: message cut short")
+		}
+		buf = buf[n:]
+	}
+	return nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }

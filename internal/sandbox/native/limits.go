@@ -10,19 +10,17 @@ import (
 	"github.com/airlock-dev/airlock"
 )
 
-// rlimits are per-process backstops. Memory and processes are limited by
-// the cgroup instead: RLIMIT_AS breaks JIT runtimes and RLIMIT_NPROC counts
-// per uid, not per sandbox.
+// rlimits are per-process backstops the program inherits at its fork.
+// Memory and processes are limited by the cgroup instead: RLIMIT_AS breaks
+// JIT runtimes and RLIMIT_NPROC counts per uid, not per sandbox. Core
+// dumps, locked memory and message queues are zero in every keeper.
 func rlimits(l airlock.Limits) []rlimit {
-	cpuSec := uint64(l.CPU.Seconds()) + 1
+	cpuSec := uint64(l.CPU.Seconds()) + 1 // the cgroup counter is the real limit
 	return []rlimit{
-		{unix.RLIMIT_CORE, 0, 0},
+		{unix.RLIMIT_CPU, cpuSec, cpuSec + 1},
 		{unix.RLIMIT_FSIZE, uint64(l.FileSize), uint64(l.FileSize)},
 		{unix.RLIMIT_NOFILE, uint64(l.OpenFiles), uint64(l.OpenFiles)},
 		{unix.RLIMIT_STACK, uint64(l.Stack), uint64(l.Stack)},
-		{unix.RLIMIT_CPU, cpuSec, cpuSec + 1},
-		{unix.RLIMIT_MEMLOCK, 0, 0},
-		{unix.RLIMIT_MSGQUEUE, 0, 0},
 	}
 }
 

@@ -22,10 +22,25 @@ var etcFiles = map[string]string{
 
 var devNodes = []string{"null", "zero", "full", "random", "urandom"}
 
-// setupRoot builds the sandbox's root filesystem in the (private) mount
-// namespace of the calling process and pivots into it. It runs as host root
-// in the new mount namespace, before any untrusted code exists.
-func setupRoot(cfg *initConfig) error {
+// Mount points of the per-run writable tmpfs, made while the root is still
+// writable. rwDir is where a fresh tmpfs is staged before its binds.
+const rwDir = "/.rw"
+
+var writable = []struct {
+	name, target string
+	mode         os.FileMode
+}{
+	{"box", sandbox.WorkDir, 0o755},
+	{"tmp", "/tmp", 0o777 | os.ModeSticky},
+	{"shm", "/dev/shm", 0o777 | os.ModeSticky},
+}
+
+// setupRoot builds the slot's root filesystem in the keeper's private
+// mount namespace and pivots into it. It runs as root of the keeper's user
+// namespace, so host mounts copied in are locked: the program can neither
+// unmount them nor lift their flags, even with a kernel bug in
+// capabilities, because it has none.
+func setupRoot(cfg *keeperConfig) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
@@ -38,10 +53,15 @@ func setupRoot(cfg *initConfig) error {
 			return err
 		}
 	}
-	if err := writableDirs(root, cfg); err != nil {
+	if err := setupDev(root); err != nil {
 		return err
 	}
-	if err := setupDev(root); err != nil {
+	for _, d := range writable {
+		if err := os.MkdirAll(filepath.Join(root, d.target), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(filepath.Join(root, rwDir), 0o700); err != nil {
 		return err
 	}
 	if err := setupEtc(root); err != nil {
@@ -51,6 +71,77 @@ func setupRoot(cfg *initConfig) error {
 		return err
 	}
 	return pivot(root)
+}
+
+// freshBox mounts a new size-capped tmpfs and binds its box, tmp and shm
+// directories at /box, /tmp and /dev/shm, so one cap covers all three and
+// nothing of an earlier run is left. Then it writes the run's files.
+func freshBox(req *runRequest) error {
+	opts := fmt.Sprintf("size=%d,mode=700", req.TmpBytes)
+	if err := unix.Mount("tmpfs", rwDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mount writable tmpfs: %w", err)
+	}
+	defer unix.Unmount(rwDir, unix.MNT_DETACH) // the binds keep the tmpfs alive
+	for _, d := range writable {
+		src := filepath.Join(rwDir, d.name)
+		if err := os.Mkdir(src, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chmod(src, d.mode); err != nil {
+			return err
+		}
+		if err := unix.Mount(src, d.target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", d.target, err)
+		}
+	}
+	box := filepath.Join(rwDir, "box")
+	if err := os.Chown(box, innerID, innerID); err != nil {
+		return err
+	}
+	for _, f := range req.Files {
+		if err := placeFile(box, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clearBox detaches the run's writable dirs; the tmpfs is freed when the
+// last process that used it is gone.
+func clearBox() {
+	for _, d := range writable {
+		for unix.Unmount(d.target, unix.MNT_DETACH) == nil {
+		}
+	}
+}
+
+// lockedFlags are the flags of the mount at path that a less privileged
+// mount namespace must keep when it remounts a bind of it.
+func lockedFlags(path string) (uintptr, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	var flags uintptr
+	for _, f := range []struct{ st, ms int64 }{
+		{unix.ST_RDONLY, unix.MS_RDONLY}, {unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV},
+		{unix.ST_NOEXEC, unix.MS_NOEXEC},
+	} {
+		if st.Flags&f.st != 0 {
+			flags |= uintptr(f.ms)
+		}
+	}
+	return flags, nil
+}
+
+// remountBind remounts the bind at dst with extra flags on top of those it
+// must keep.
+func remountBind(dst string, extra uintptr) error {
+	locked, err := lockedFlags(dst)
+	if err != nil {
+		return err
+	}
+	return unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_BIND|locked|extra, "")
 }
 
 // bindReadOnly binds a host path read-only, nosuid and nodev. A host
@@ -92,66 +183,15 @@ func bindReadOnly(root string, m sandbox.Mount) error {
 	if err := unix.Mount(m.Source, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind %s: %w", m.Source, err)
 	}
-	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
-	if err := unix.Mount("", dst, "", flags, ""); err != nil {
+	if err := remountBind(dst, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV); err != nil {
 		return fmt.Errorf("remount %s read-only: %w", m.Source, err)
 	}
 	return nil
 }
 
-// writableDirs makes /box, /tmp and /dev/shm: three binds of one size-capped
-// tmpfs, so the cap covers all of them together.
-func writableDirs(root string, cfg *initConfig) error {
-	rw := filepath.Join(root, ".rw")
-	if err := os.Mkdir(rw, 0o700); err != nil {
-		return err
-	}
-	opts := fmt.Sprintf("size=%d,mode=755", cfg.TmpBytes)
-	if err := unix.Mount("tmpfs", rw, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("mount writable tmpfs: %w", err)
-	}
-	dirs := []struct {
-		name, target string
-		mode         os.FileMode
-	}{
-		{"box", sandbox.WorkDir, 0o755},
-		{"tmp", "/tmp", 0o777 | os.ModeSticky},
-		{"shm", "/dev/shm", 0o777 | os.ModeSticky},
-	}
-	for _, d := range dirs {
-		src := filepath.Join(rw, d.name)
-		if err := os.Mkdir(src, 0o755); err != nil {
-			return err
-		}
-		if err := os.Chmod(src, d.mode); err != nil {
-			return err
-		}
-		dst := filepath.Join(root, d.target)
-		if err := os.MkdirAll(dst, 0o755); err != nil {
-			return err
-		}
-		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind %s: %w", d.target, err)
-		}
-	}
-	box := filepath.Join(rw, "box")
-	if err := os.Chown(box, cfg.UID, cfg.GID); err != nil {
-		return err
-	}
-	for _, f := range cfg.Files {
-		if err := placeFile(box, f, cfg.UID, cfg.GID); err != nil {
-			return err
-		}
-	}
-	if err := unix.Unmount(rw, unix.MNT_DETACH); err != nil {
-		return err
-	}
-	return os.Remove(rw)
-}
-
 // placeFile writes a submitted file. Nothing untrusted has run yet, so the
 // box holds no links planted by a program.
-func placeFile(box string, f sandbox.File, uid, gid int) error {
+func placeFile(box string, f sandbox.File) error {
 	name := filepath.Clean(f.Name)
 	if name == "." || filepath.IsAbs(name) || strings.HasPrefix(name, "..") {
 		return fmt.Errorf("invalid file name %q", f.Name)
@@ -161,7 +201,7 @@ func placeFile(box string, f sandbox.File, uid, gid int) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if err := os.Chown(dir, uid, gid); err != nil {
+		if err := os.Chown(dir, innerID, innerID); err != nil {
 			return err
 		}
 	}
@@ -175,7 +215,7 @@ func placeFile(box string, f sandbox.File, uid, gid int) error {
 	if err := os.Chmod(path, mode); err != nil {
 		return err
 	}
-	return os.Chown(path, uid, gid)
+	return os.Chown(path, innerID, innerID)
 }
 
 func setupDev(root string) error {
@@ -191,7 +231,7 @@ func setupDev(root string) error {
 		if err := unix.Mount("/dev/"+n, dst, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind /dev/%s: %w", n, err)
 		}
-		if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+		if err := remountBind(dst, unix.MS_NOSUID|unix.MS_NOEXEC); err != nil {
 			return fmt.Errorf("remount /dev/%s: %w", n, err)
 		}
 	}
@@ -222,20 +262,21 @@ func setupEtc(root string) error {
 }
 
 // setupProc mounts a proc for the new PID namespace and makes /proc/sys
-// read-only (CVE-2022-0492 and friends).
+// read-only (CVE-2022-0492 and friends). hidepid hides the keeper, whose
+// uid the program does not share.
 func setupProc(root string) error {
 	proc := filepath.Join(root, "proc")
 	if err := os.MkdirAll(proc, 0o555); err != nil {
 		return err
 	}
-	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "hidepid=2"); err != nil {
 		return fmt.Errorf("mount proc: %w", err)
 	}
 	sys := filepath.Join(proc, "sys")
 	if err := unix.Mount(sys, sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind /proc/sys: %w", err)
 	}
-	return unix.Mount("", sys, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	return remountBind(sys, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
 }
 
 // pivot makes root the new root (pivot_root, not chroot), drops the old
@@ -257,7 +298,7 @@ func pivot(root string) error {
 	if err := os.Remove("/.old"); err != nil {
 		return err
 	}
-	return unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, "")
+	return remountBind("/", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV)
 }
 
 func touch(path string) error {

@@ -1,20 +1,20 @@
 // Package native is the Linux sandbox backend: namespaces, pivot_root into
 // a read-only root, a per-slot unprivileged uid, seccomp, rlimits and a
-// cgroup per run. One file per isolation concern: mounts.go, stages.go
-// (the processes inside), slots.go (uids), limits.go, and the cgroup and
-// seccomp packages.
+// cgroup per run. One file per isolation concern: mounts.go, keeper.go
+// (the slot's namespaces, parent side), stages.go (the keeper process and
+// how it forks programs), slots.go (uids), limits.go, config.go (what
+// crosses between them), and the cgroup and seccomp packages.
 package native
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,13 +42,20 @@ var DefaultMounts = []sandbox.Mount{
 	{Source: "/etc/alternatives"}, {Source: "/etc/ld.so.cache"}, {Source: "/etc/localtime"},
 }
 
-// Runner runs Specs in native Linux sandboxes. It is safe for concurrent use.
+// Runner runs Specs in native Linux sandboxes. It is safe for concurrent
+// use; Close stops its keepers.
 type Runner struct {
 	cfg     Config
 	slots   *slots
 	cgroups *cgroup.Manager
+	keepers *cgroup.Group // where idle keepers live, outside every run's limits
+	starter *starter
 	rootDir string
 }
+
+// keeperPidsHeadroom is added to pids.max while a keeper, with all its
+// threads, is in a run's group to fork the program.
+const keeperPidsHeadroom = 64
 
 // New checks the host and prepares the shared state. It fails, rather than
 // run anything unconfined, when a control cannot be put in place.
@@ -87,11 +94,29 @@ func New(cfg Config) (*Runner, error) {
 	if err := removeStale(mgr, sl); err != nil {
 		return nil, err
 	}
+	keepers, err := mgr.Open("keepers")
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: %w", err)
+	}
+	// Keepers run as unprivileged host uids: they must reach the (empty)
+	// mount point of their root, and nothing else here.
 	rootDir := filepath.Join(cfg.StateDir, "root")
-	if err := os.MkdirAll(rootDir, 0o700); err != nil {
+	if err := os.MkdirAll(rootDir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Runner{cfg: cfg, slots: sl, cgroups: mgr, rootDir: rootDir}, nil
+	for _, dir := range []string{cfg.StateDir, rootDir} {
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	return &Runner{cfg: cfg, slots: sl, cgroups: mgr, keepers: keepers, starter: newStarter(), rootDir: rootDir}, nil
+}
+
+// Close stops every keeper; runs must have returned.
+func (r *Runner) Close() error {
+	r.slots.closeAll()
+	r.starter.stop()
+	return nil
 }
 
 // removeStale deletes the cgroups a crashed airlock left behind: those of
@@ -140,128 +165,135 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 	if len(spec.Argv) == 0 {
 		return sandbox.Result{}, errors.New("empty argv")
 	}
+	if err := ctx.Err(); err != nil {
+		return sandbox.Result{}, err
+	}
 	lim := spec.Limits.WithDefaults(r.cfg.Defaults)
+	binds := append(append([]sandbox.Mount{}, r.cfg.Mounts...), spec.Mounts...)
 	sl, err := r.slots.acquire()
 	if err != nil {
 		return sandbox.Result{}, err
 	}
 	defer r.slots.release(sl)
-	uid := r.slots.uid(sl)
-	cg, err := r.cgroups.Create(fmt.Sprintf("slot-%d", sl.n), cgroup.Limits{MemoryBytes: lim.Memory, Pids: lim.Pids})
+	if sl.keeper != nil && !slices.Equal(sl.keeper.binds, binds) {
+		sl.keeper.close()
+		sl.keeper = nil
+	}
+	if sl.keeper == nil {
+		if sl.keeper, err = r.startKeeper(sl, binds); err != nil {
+			return sandbox.Result{}, err
+		}
+	}
+	defer func() {
+		if sl.keeper.broken {
+			sl.keeper.close()
+			sl.keeper = nil
+		}
+	}()
+	cg, err := r.cgroups.Create(fmt.Sprintf("slot-%d", sl.n), cgroup.Limits{MemoryBytes: lim.Memory, Pids: lim.Pids + keeperPidsHeadroom})
 	if err != nil {
 		return sandbox.Result{}, fmt.Errorf("create cgroup: %w", err)
 	}
 	defer cg.Destroy()
-	filter, err := seccomp.Filter()
-	if err != nil {
-		return sandbox.Result{}, err
-	}
 	dir := spec.Dir
 	if dir == "" {
 		dir = sandbox.WorkDir
 	}
-	cfg := initConfig{
-		RootDir:  r.rootDir,
-		Binds:    append(append([]sandbox.Mount{}, r.cfg.Mounts...), spec.Mounts...),
+	req := &runRequest{
 		Files:    spec.Files,
 		TmpBytes: lim.TmpBytes,
-		UID:      uid,
-		GID:      uid,
-		Exec: execConfig{
-			Argv:    spec.Argv,
-			Env:     spec.Env,
-			Dir:     dir,
-			Rlimits: rlimits(lim),
-			Seccomp: filter,
-		},
+		Argv:     spec.Argv,
+		Env:      spec.Env,
+		Dir:      dir,
+		Rlimits:  rlimits(lim),
+		Pids:     lim.Pids,
 	}
-	return r.run(ctx, cfg, spec.Stdin, lim, cg)
+	return r.run(ctx, sl.keeper, req, spec.Stdin, lim, cg)
 }
 
-func (r *Runner) run(ctx context.Context, cfg initConfig, stdin []byte, lim airlock.Limits, cg *cgroup.Group) (sandbox.Result, error) {
-	// Pdeathsig fires when the forking *thread* exits (golang/go#27505):
-	// keep this goroutine on its thread until the sandbox is reaped.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+// stdio holds a run's pipes: the program's ends go to the keeper.
+type stdio struct {
+	inR, inW, outR, outW, errR, errW *os.File
+}
 
+func newStdio() (*stdio, error) {
+	var s stdio
+	var err error
+	if s.inR, s.inW, err = os.Pipe(); err != nil {
+		return nil, err
+	}
+	if s.outR, s.outW, err = os.Pipe(); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.errR, s.errW, err = os.Pipe(); err != nil {
+		s.close()
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *stdio) closeProgramEnds() { closeFiles([]*os.File{s.inR, s.outW, s.errW}) }
+
+func (s *stdio) close() { closeFiles([]*os.File{s.inR, s.inW, s.outR, s.outW, s.errR, s.errW}) }
+
+func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []byte, lim airlock.Limits, cg *cgroup.Group) (sandbox.Result, error) {
 	var res sandbox.Result
-	cfgR, cfgW, err := os.Pipe()
+	pipes, err := newStdio()
 	if err != nil {
 		return res, err
 	}
-	defer cfgR.Close()
-	defer cfgW.Close()
-	stR, stW, err := os.Pipe()
+	defer pipes.close()
+	procs, err := cg.OpenProcs()
 	if err != nil {
 		return res, err
 	}
-	defer stR.Close()
-	defer stW.Close()
+	defer closeFiles(procs)
+	pidsMax, err := cg.OpenPidsMax()
+	if err != nil {
+		return res, err
+	}
+	defer pidsMax.Close()
+	fds := append(fdsOf([]*os.File{pipes.inR, pipes.outW, pipes.errW, pidsMax}), fdsOf(procs)...)
+
 	var reason killReason
 	stdout := &cappedBuffer{limit: lim.Output}
 	stderr := &cappedBuffer{limit: lim.Output}
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{initArg0},
-		Env:        []string{},
-		Stdout:     stdout,
-		Stderr:     stderr,
-		ExtraFiles: []*os.File{cfgR, stW},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
-				syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
-	stdinW, err := cmd.StdinPipe()
-	if err != nil {
-		return res, err
-	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return res, fmt.Errorf("start sandbox: %w", err)
-	}
-	cfgR.Close()
-	stW.Close()
 	kill := func(s airlock.Status, msg string) {
 		reason.set(s, msg)
-		cmd.Process.Kill() // PID 1 of the namespace: the kernel kills every process in it
 		cg.Kill()
 	}
 	stdout.onLimit = func() { kill(airlock.StatusOutputLimit, "stdout exceeded the output limit") }
 	stderr.onLimit = func() { kill(airlock.StatusOutputLimit, "stderr exceeded the output limit") }
-	if err := cg.AddProc(cmd.Process.Pid); err != nil {
-		kill(airlock.StatusInternalError, "")
-		cmd.Wait()
-		return res, fmt.Errorf("join cgroup: %w", err)
-	}
-	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
-		kill(airlock.StatusInternalError, "")
-		cmd.Wait()
-		return res, fmt.Errorf("send config: %w", err)
-	}
-	cfgW.Close()
-	go func() {
-		stdinW.Write(stdin)
-		stdinW.Close()
-	}()
 
+	start := time.Now()
+	if err := k.start(req, fds); err != nil {
+		return res, err
+	}
+	pipes.closeProgramEnds()
+	var output sync.WaitGroup
+	output.Go(func() { io.Copy(stdout, pipes.outR) })
+	output.Go(func() { io.Copy(stderr, pipes.errR) })
+	go func() {
+		pipes.inW.Write(stdin)
+		pipes.inW.Close()
+	}()
 	done := make(chan struct{})
-	go watch(ctx, done, lim, cg, kill)
-	waitErr := cmd.Wait()
+	go watch(ctx, done, lim, cg, kill, k)
+	var rep report
+	waitErr := k.wait(&rep)
 	close(done)
 	res.Usage.WallMillis = time.Since(start).Milliseconds()
-	var rep report
-	if data, _ := io.ReadAll(stR); len(data) > 0 {
-		if err := json.Unmarshal(data, &rep); err != nil {
-			return res, fmt.Errorf("sandbox report: %w", err)
-		}
-	}
+	killErr := cg.Kill() // whatever the program left running
+	output.Wait()
 	stats, statsErr := cg.Stats()
 	res.Stdout, res.StdoutTruncated = stdout.bytes()
 	res.Stderr, res.StderrTruncated = stderr.bytes()
 	res.Usage.CPUMillis = stats.CPU.Milliseconds()
 	res.Usage.MemoryKB = stats.MemoryPeak / 1024
+	if killErr != nil {
+		return res, killErr
+	}
 	if err := cg.Destroy(); err != nil {
 		return res, fmt.Errorf("remove cgroup: %w", err)
 	}
@@ -270,21 +302,17 @@ func (r *Runner) run(ctx context.Context, cfg initConfig, stdin []byte, lim airl
 	switch {
 	case killed && status == airlock.StatusCancelled:
 		return res, ctx.Err()
-	case killed && status == airlock.StatusInternalError:
-		return res, errors.New(msg)
 	case killed:
 		res.Status, res.Message = status, msg
+	case waitErr != nil:
+		return res, waitErr
 	case rep.Error != "":
 		return res, errors.New(rep.Error)
 	case statsErr == nil && stats.OOMKills > 0:
 		res.Status, res.Message = airlock.StatusMemoryLimit, "memory limit exceeded"
 	case stats.CPU > lim.CPU:
 		res.Status, res.Message = airlock.StatusTimeLimit, "CPU time limit exceeded"
-	case waitErr != nil && rep.Signal == 0 && !rep.Exited:
-		return res, fmt.Errorf("sandbox init: %v", waitErr)
-	case rep.Signal != 0:
-		res.Status = airlock.StatusRuntimeError
-	case rep.ExitCode != 0:
+	case rep.Signal != 0 || rep.ExitCode != 0:
 		res.Status = airlock.StatusRuntimeError
 	default:
 		res.Status = airlock.StatusOK
@@ -295,7 +323,7 @@ func (r *Runner) run(ctx context.Context, cfg initConfig, stdin []byte, lim airl
 		res.ExitCode = 128 + rep.Signal
 	case rep.Exited:
 		res.ExitCode = rep.ExitCode
-	default: // we killed the sandbox before the program ended
+	default: // the program's end was never reported
 		res.Signal = signalName(syscall.SIGKILL)
 		res.ExitCode = 128 + int(syscall.SIGKILL)
 	}
@@ -308,8 +336,19 @@ func (r *Runner) run(ctx context.Context, cfg initConfig, stdin []byte, lim airl
 	return res, nil
 }
 
+// keeperGrace is how long a keeper may take to report after its run's
+// group was killed before it is deemed hung and killed too.
+const keeperGrace = 5 * time.Second
+
 // watch enforces wall time, CPU time summed over the cgroup, and ctx.
-func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cg *cgroup.Group, kill func(airlock.Status, string)) {
+func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cg *cgroup.Group, kill func(airlock.Status, string), k *keeper) {
+	defer func() {
+		select {
+		case <-done:
+		case <-time.After(keeperGrace):
+			k.proc.Kill()
+		}
+	}()
 	wall := time.NewTimer(lim.Wall)
 	defer wall.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)

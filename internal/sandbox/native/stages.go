@@ -1,11 +1,12 @@
 package native
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -13,144 +14,282 @@ import (
 	"github.com/airlock-dev/airlock/internal/seccomp"
 )
 
-// innerID is the uid and gid the program sees inside its user namespace.
+// innerID is the uid and gid the program has inside its user namespace.
+// The keeper itself is uid 0 there, mapped to an unprivileged host uid.
 const innerID = 1000
 
-// Stage runs a sandbox stage when this process was started as one, and
+// Stage runs the slot keeper when this process was started as one, and
 // never returns in that case. Every binary that uses the native backend
 // (airlock itself, test binaries) calls it first thing in main or TestMain.
 func Stage() {
-	switch os.Args[0] {
-	case initArg0:
-		os.Exit(initMain())
-	case execArg0:
-		execMain()
+	if os.Args[0] == keeperArg0 {
+		os.Exit(keeperMain())
 	}
 }
 
-// initMain is PID 1 of the sandbox: it builds the root, starts the exec
-// stage in a new user namespace, reaps every orphan and reports how the
-// program ended. Its exit tears the whole PID namespace down.
-func initMain() int {
-	runtime.LockOSThread() // namespaces below are per thread; the fork must come from this one
-	status := os.NewFile(statusFD, "status")
-	fail := func(err error) int {
-		json.NewEncoder(status).Encode(report{Error: err.Error()})
+// keeperMain is PID 1 of a slot's namespaces (user, mount, PID, network,
+// IPC, UTS, cgroup). It builds the read-only root once, then serves runs:
+// for each it mounts a fresh tmpfs for /box, /tmp and /dev/shm, forks the
+// program from its sandboxed spawner thread, reaps, reports and unmounts.
+// Its exit (or its parent's) tears every namespace down.
+func keeperMain() int {
+	// Non-dumpable: the program can neither ptrace us nor open our /proc files.
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if err := unix.CloseRange(controlFD+1, ^uint(0), 0); err != nil {
 		return 1
 	}
-	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	var cfg initConfig
-	if err := readConfig(&cfg); err != nil {
-		return fail(err)
-	}
-	if err := setupRoot(&cfg); err != nil {
-		return fail(fmt.Errorf("sandbox root: %w", err))
-	}
-	if err := unix.Sethostname([]byte("airlock")); err != nil {
-		return fail(err)
-	}
-	// The parent moved us into the sandbox cgroup before sending the
-	// config, so the new cgroup namespace is rooted at that cgroup.
-	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-		return fail(fmt.Errorf("cgroup namespace: %w", err))
-	}
-	pid, err := startExecStage(&cfg)
+	unix.CloseOnExec(controlFD)
+	var cfg keeperConfig
+	home, err := recv(controlFD, &cfg)
 	if err != nil {
-		return fail(err)
+		return 1
+	}
+	sp, err := setupKeeper(&cfg, home)
+	if err != nil {
+		send(controlFD, report{Error: err.Error()}, nil)
+		return 1
+	}
+	if err := send(controlFD, report{}, nil); err != nil {
+		return 1
 	}
 	for {
-		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
+		var req runRequest
+		fds, err := recv(controlFD, &req)
+		if errors.Is(err, io.EOF) {
+			return 0
 		}
 		if err != nil {
-			return fail(fmt.Errorf("wait: %w", err))
+			return 1
 		}
-		if got != pid {
-			continue
+		rep := sp.serve(&req, fds)
+		if err := send(controlFD, rep, nil); err != nil {
+			return 1
 		}
-		r := report{Exited: ws.Exited(), ExitCode: ws.ExitStatus()}
-		if ws.Signaled() {
-			r.Signal = int(ws.Signal())
-		}
-		json.NewEncoder(status).Encode(r)
-		return 0
 	}
 }
 
-// startExecStage forks the exec stage into a fresh user namespace in which
-// only innerID exists, mapped to the slot's host uid and gid.
-func startExecStage(cfg *initConfig) (int, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return 0, err
+func setupKeeper(cfg *keeperConfig, home []int) (*spawner, error) {
+	if err := setupRoot(cfg); err != nil {
+		return nil, fmt.Errorf("sandbox root: %w", err)
 	}
-	defer r.Close()
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{execArg0},
-		Env:        []string{},
-		Dir:        "/",
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{r},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags:  syscall.CLONE_NEWUSER,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: innerID, HostID: cfg.UID, Size: 1}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: innerID, HostID: cfg.GID, Size: 1}},
-			// Setgroups must be allowed so the Credential can clear the
-			// supplementary groups inherited from root; without
-			// CAP_SETGID the program cannot add any back.
-			GidMappingsEnableSetgroups: true,
-			Credential:                 &syscall.Credential{Uid: innerID, Gid: innerID},
-			Setsid:                     true,
-			Pdeathsig:                  syscall.SIGKILL,
+	if err := unix.Sethostname([]byte("airlock")); err != nil {
+		return nil, err
+	}
+	// Process-wide backstops that never vary per run.
+	for _, r := range []int{unix.RLIMIT_CORE, unix.RLIMIT_MEMLOCK, unix.RLIMIT_MSGQUEUE} {
+		if err := unix.Setrlimit(r, &unix.Rlimit{}); err != nil {
+			return nil, fmt.Errorf("rlimit %d: %w", r, err)
+		}
+	}
+	filter, err := seccomp.Filter()
+	if err != nil {
+		return nil, err
+	}
+	sp := &spawner{home: home, reqs: make(chan func()), exits: map[int]unix.WaitStatus{}, kick: make(chan struct{}, 1)}
+	sp.cond = sync.NewCond(&sp.mu)
+	ready := make(chan error)
+	go sp.loop(filter, ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	go sp.reap()
+	return sp, nil
+}
+
+// spawner forks programs from one OS thread that carries the program's
+// own confinement — no_new_privs, the seccomp filter and its own cgroup
+// namespace — so a child inherits all of it at birth and the exec is the
+// only thing left to do in the child. Nothing else ever runs on that
+// thread: LockOSThread also makes the runtime start new threads from a
+// clean template thread instead.
+type spawner struct {
+	home []int // the keeper group's cgroup.procs
+	reqs chan func()
+
+	mu    sync.Mutex
+	cond  *sync.Cond
+	exits map[int]unix.WaitStatus // reaped children not yet claimed
+	kick  chan struct{}           // a child exists: reap until none is left
+}
+
+func (s *spawner) loop(filter []unix.SockFilter, ready chan<- error) {
+	runtime.LockOSThread() // for good: the thread's confinement cannot be undone
+	// The parent put us in the keeper group first, so the program's cgroup
+	// namespace is rooted there and it sees no host cgroup paths.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		ready <- fmt.Errorf("cgroup namespace: %w", err)
+		return
+	}
+	if err := seccomp.InstallThread(filter); err != nil {
+		ready <- fmt.Errorf("seccomp: %w", err)
+		return
+	}
+	ready <- nil
+	for f := range s.reqs {
+		f()
+	}
+}
+
+// serve runs one request and reports how its program ended.
+func (s *spawner) serve(req *runRequest, fds []int) report {
+	if len(fds) <= fdProcs {
+		closeAll(fds)
+		return report{Error: fmt.Sprintf("run request carries %d descriptors, want more than %d", len(fds), fdProcs)}
+	}
+	stdio, cgroupFDs := fds[:fdPidsMax], fds[fdPidsMax:]
+	defer closeAll(cgroupFDs)
+	defer func() { closeAll(stdio) }()
+	if err := freshBox(req); err != nil {
+		clearBox()
+		return report{Error: err.Error()}
+	}
+	defer clearBox()
+	s.mu.Lock()
+	clear(s.exits) // leftovers of earlier runs are dead and unwanted
+	s.mu.Unlock()
+	var pid int
+	var err error
+	done := make(chan struct{})
+	s.reqs <- func() {
+		pid, err = s.spawn(req, fds)
+		close(done)
+	}
+	<-done
+	var notStarted execError
+	if errors.As(err, &notStarted) {
+		// Say so on the program's stderr and end the way a shell does.
+		unix.Write(fds[fdStderr], fmt.Appendf(nil, "airlock: exec %s: %v\n", req.Argv[0], notStarted))
+		return report{Exited: true, ExitCode: 127}
+	}
+	if err != nil {
+		return report{Error: err.Error()}
+	}
+	// Our copies must go before the wait, or the parent never sees EOF.
+	closeAll(stdio)
+	stdio = nil
+	ws := s.wait(pid)
+	r := report{Exited: ws.Exited(), ExitCode: ws.ExitStatus()}
+	if ws.Signaled() {
+		r.Signal = int(ws.Signal())
+	}
+	return r
+}
+
+// execError is a program that could not be started (no such file, not
+// executable): the program's failure, not the sandbox's.
+type execError struct{ errno syscall.Errno }
+
+func (e execError) Error() string { return e.errno.Error() }
+
+// spawn runs on the confined thread. The keeper joins the run's cgroup
+// only for the fork, so the child is born inside it; the parent set
+// pids.max with room for our threads meanwhile, and the real limit is
+// written once we are out.
+//
+// Rlimits are inherited the same way, but raising a hard limit again needs
+// CAP_SYS_RESOURCE on the host, which a keeper lacks: the keeper lowers
+// only its soft limits around the fork, and the child's hard limits follow
+// right after. Go's handlers make the keeper ignore SIGXFSZ and SIGXCPU
+// meanwhile; the exec resets them for the program.
+func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
+	saved := make([]unix.Rlimit, len(req.Rlimits))
+	for i, rl := range req.Rlimits {
+		if err := unix.Getrlimit(rl.Resource, &saved[i]); err != nil {
+			return 0, fmt.Errorf("rlimit %d: %w", rl.Resource, err)
+		}
+		soft := saved[i]
+		soft.Cur = min(rl.Cur, soft.Max)
+		if err := unix.Setrlimit(rl.Resource, &soft); err != nil {
+			restoreRlimits(req.Rlimits, saved[:i])
+			return 0, fmt.Errorf("rlimit %d: %w", rl.Resource, err)
+		}
+	}
+	if err := moveSelf(fds[fdProcs:]); err != nil {
+		restoreRlimits(req.Rlimits, saved)
+		return 0, fmt.Errorf("join run cgroup: %w", err)
+	}
+	pid, forkErr := syscall.ForkExec(req.Argv[0], req.Argv, &syscall.ProcAttr{
+		Dir:   req.Dir,
+		Env:   req.Env,
+		Files: []uintptr{uintptr(fds[fdStdin]), uintptr(fds[fdStdout]), uintptr(fds[fdStderr])},
+		Sys: &syscall.SysProcAttr{
+			Setsid:     true,
+			Credential: &syscall.Credential{Uid: innerID, Gid: innerID},
 		},
-	}
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return 0, fmt.Errorf("start program stage: %w", err)
-	}
-	err = json.NewEncoder(w).Encode(cfg.Exec)
-	w.Close()
-	if err != nil {
-		return 0, err
-	}
-	return cmd.Process.Pid, nil
-}
-
-// execMain runs as the program's uid inside its user namespace with no
-// capabilities: it sets rlimits, no_new_privs and seccomp, then execs the
-// program. Nothing of ours stays in the process after the exec.
-func execMain() {
-	runtime.LockOSThread()
-	var cfg execConfig
-	if err := readConfig(&cfg); err != nil {
-		die(err)
-	}
-	for _, rl := range cfg.Rlimits {
-		if err := unix.Setrlimit(rl.Resource, &unix.Rlimit{Cur: rl.Cur, Max: rl.Max}); err != nil {
-			die(fmt.Errorf("rlimit %d: %w", rl.Resource, err))
+	})
+	homeErr := moveSelf(s.home)
+	restoreRlimits(req.Rlimits, saved)
+	if forkErr == nil {
+		select {
+		case s.kick <- struct{}{}:
+		default: // a kick is pending: the reaper will look again anyway
 		}
 	}
-	if err := unix.Chdir(cfg.Dir); err != nil {
-		die(err)
+	if homeErr != nil {
+		// Still in the run group, this keeper would die with the program.
+		return 0, fmt.Errorf("leave run cgroup: %w", homeErr)
 	}
-	if err := seccomp.Install(cfg.Seccomp); err != nil {
-		die(fmt.Errorf("seccomp: %w", err))
+	if errno, ok := forkErr.(syscall.Errno); ok {
+		return 0, execError{errno}
 	}
-	// Leak no descriptor but the standard three (runc CVE-2024-21626).
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		die(err)
+	if forkErr != nil {
+		return 0, forkErr
 	}
-	err := unix.Exec(cfg.Argv[0], cfg.Argv, cfg.Env)
-	die(fmt.Errorf("exec %s: %w", cfg.Argv[0], err))
+	// The child may be gone already: then there is nothing to limit.
+	for _, rl := range req.Rlimits {
+		unix.Prlimit(pid, rl.Resource, &unix.Rlimit{Cur: rl.Cur, Max: rl.Max}, nil)
+	}
+	if _, err := unix.Pwrite(fds[fdPidsMax], []byte(fmt.Sprint(req.Pids)), 0); err != nil {
+		return 0, fmt.Errorf("set pids.max: %w", err)
+	}
+	return pid, nil
 }
 
-// die reports a failure to start the program the way a shell does.
-func die(err error) {
-	fmt.Fprintf(os.Stderr, "airlock: %v\n", err)
-	os.Exit(127)
+func moveSelf(procs []int) error {
+	zero := []byte("0")
+	for _, fd := range procs {
+		if _, err := unix.Write(fd, zero); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func restoreRlimits(set []rlimit, saved []unix.Rlimit) {
+	for i, old := range saved {
+		unix.Setrlimit(set[i].Resource, &old)
+	}
+}
+
+// reap collects every child, the program and whatever it orphaned (we are
+// PID 1), and records their ends for wait.
+func (s *spawner) reap() {
+	for range s.kick {
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				break // ECHILD: nothing left until the next spawn
+			}
+			s.mu.Lock()
+			s.exits[pid] = ws
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *spawner) wait(pid int) unix.WaitStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if ws, ok := s.exits[pid]; ok {
+			delete(s.exits, pid)
+			return ws
+		}
+		s.cond.Wait()
+	}
 }
