@@ -78,10 +78,11 @@ func send(fd int, v any, fds []int) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	n, err := unix.SendmsgN(fd, msg, oob, nil, 0)
+	// MSG_NOSIGNAL: a dead peer is an error here, not a SIGPIPE.
+	n, err := unix.SendmsgN(fd, msg, oob, nil, unix.MSG_NOSIGNAL)
 	for err == nil && n < len(msg) {
 		var m int
-		m, err = unix.Write(fd, msg[n:])
+		m, err = unix.SendmsgN(fd, msg[n:], nil, nil, unix.MSG_NOSIGNAL)
 		n += m
 	}
 	if err != nil {

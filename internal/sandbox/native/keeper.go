@@ -142,6 +142,16 @@ func (k *keeper) wait(rep *report) error {
 	return nil
 }
 
+// gone says whether the keeper has died (killed from outside, say).
+func (k *keeper) gone() bool {
+	select {
+	case <-k.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // close kills the keeper, which takes every process of its namespaces
 // with it, and waits for it.
 func (k *keeper) close() {

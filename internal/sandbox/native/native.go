@@ -175,7 +175,7 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 		return sandbox.Result{}, err
 	}
 	defer r.slots.release(sl)
-	if sl.keeper != nil && !slices.Equal(sl.keeper.binds, binds) {
+	if sl.keeper != nil && (sl.keeper.gone() || !slices.Equal(sl.keeper.binds, binds)) {
 		sl.keeper.close()
 		sl.keeper = nil
 	}

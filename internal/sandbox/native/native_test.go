@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 
 func TestMain(m *testing.M) {
 	Stage()
+	if os.Getenv(crashHelperEnv) == "1" {
+		crashMidRun()
+	}
 	os.Exit(m.Run())
 }
 
@@ -81,12 +85,20 @@ func hostSnapshot(t *testing.T) hostState {
 	return s
 }
 
-// programUIDs is the first host uid of the default Config's programs.
-const programUIDs = 1_000_000
+// The first host uids of the default Config's programs and keepers.
+const (
+	programUIDs = 1_000_000
+	keeperUIDs  = programUIDs + 256
+)
 
 // sandboxProcs lists the processes running as a program uid (keepers,
 // which live between runs, have uids of their own).
 func sandboxProcs(t *testing.T) map[string]bool {
+	return procsWithUID(t, programUIDs, programUIDs+256)
+}
+
+// procsWithUID lists the pids of processes whose uid is in [lo, hi).
+func procsWithUID(t testing.TB, lo, hi int) map[string]bool {
 	out := map[string]bool{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -99,7 +111,7 @@ func sandboxProcs(t *testing.T) map[string]bool {
 			if len(f) < 2 || f[0] != "Uid:" {
 				continue
 			}
-			if uid, _ := strconv.Atoi(f[1]); uid >= programUIDs && uid < programUIDs+256 {
+			if uid, _ := strconv.Atoi(f[1]); uid >= lo && uid < hi {
 				out[e.Name()] = true
 			}
 		}
@@ -280,6 +292,106 @@ func TestStaleCgroupRemoved(t *testing.T) {
 	for _, got := range ids {
 		if got == id {
 			t.Fatalf("stale group %s survived start-up", id)
+		}
+	}
+}
+
+// TestRlimits: the program gets every rlimit, soft and hard.
+func TestRlimits(t *testing.T) {
+	code := "import resource as r\nprint([r.getrlimit(x) for x in (r.RLIMIT_NOFILE, r.RLIMIT_FSIZE, r.RLIMIT_STACK, r.RLIMIT_CORE, r.RLIMIT_CPU, r.RLIMIT_MEMLOCK)])"
+	res := run(t, python(code, airlock.Limits{OpenFiles: 100, FileSize: 1 << 20, Stack: 4 << 20, CPU: 2 * time.Second}))
+	want := "[(100, 100), (1048576, 1048576), (4194304, 4194304), (0, 0), (3, 4), (0, 0)]\n"
+	if string(res.Stdout) != want {
+		t.Fatalf("got %q %q, want %q", res.Stdout, res.Stderr, want)
+	}
+}
+
+// TestFreshBetweenRuns: runs that follow each other in one slot (the
+// most recently freed slot is reused first) share nothing on disk.
+func TestFreshBetweenRuns(t *testing.T) {
+	run(t, python("open('/tmp/left', 'w').write('x')\nopen('/box/left', 'w').write('x')\nopen('/dev/shm/left', 'w').write('x')", airlock.Limits{}))
+	res := run(t, python("import os\nprint([os.path.exists(p) for p in ('/tmp/left', '/box/left', '/dev/shm/left')], os.listdir('/box'))", airlock.Limits{}))
+	if want := "[False, False, False] ['main.py']\n"; string(res.Stdout) != want {
+		t.Fatalf("got %q %q, want %q", res.Stdout, res.Stderr, want)
+	}
+}
+
+// TestNotExecutable: a program that cannot start is the program's error.
+func TestNotExecutable(t *testing.T) {
+	res := run(t, sandbox.Spec{Argv: []string{"/usr/bin/no-such-program"}})
+	if res.Status != airlock.StatusRuntimeError || res.ExitCode != 127 || !strings.Contains(string(res.Stderr), "no such file") {
+		t.Fatalf("got %s %d %q", res.Status, res.ExitCode, res.Stderr)
+	}
+}
+
+// TestKeeperKilled: a keeper killed from outside between runs is replaced.
+func TestKeeperKilled(t *testing.T) {
+	r := runner(t)
+	run(t, python("print(1)", airlock.Limits{}))
+	for pid := range procsWithUID(t, keeperUIDs, keeperUIDs+256) {
+		n, _ := strconv.Atoi(pid)
+		syscall.Kill(n, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(procsWithUID(t, keeperUIDs, keeperUIDs+256)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := r.Run(context.Background(), python("print(2)", airlock.Limits{}))
+	if err != nil || string(res.Stdout) != "2\n" {
+		t.Fatalf("after keeper died: %v %q %q", err, res.Stdout, res.Stderr)
+	}
+}
+
+const crashHelperEnv = "AIRLOCK_TEST_CRASH_HELPER"
+
+// crashMidRun is a caller that dies with a sandbox running: a daemon, its
+// parent and the keeper must all go with it.
+func crashMidRun() {
+	r, err := New(Config{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	go r.Run(context.Background(), python("import os, time\nif os.fork() == 0:\n  os.setsid()\n  time.sleep(1000)\ntime.sleep(1000)", airlock.Limits{}))
+	time.Sleep(500 * time.Millisecond)
+	panic("caller crashed")
+}
+
+// TestCallerCrash: when the process that owns the sandboxes dies, nothing
+// of theirs survives, and the next Runner removes their cgroups.
+func TestCallerCrash(t *testing.T) {
+	runner(t)
+	before := procsWithUID(t, programUIDs, keeperUIDs+256)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashHelperEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "caller crashed") {
+		t.Fatalf("helper did not crash as planned: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var left []string
+		for pid := range procsWithUID(t, programUIDs, keeperUIDs+256) {
+			if !before[pid] {
+				left = append(left, pid)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes outlived their caller: %v", left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	for _, g := range sandboxCgroups() {
+		if strings.Contains(filepath.Base(g), "slot-") {
+			t.Errorf("cgroup of the crashed caller left: %s", g)
 		}
 	}
 }
