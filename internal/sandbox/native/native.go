@@ -34,6 +34,9 @@ type Config struct {
 	Slots    int    // maximum concurrent sandboxes; default 256
 	Mounts   []sandbox.Mount
 	Defaults airlock.Limits
+	// CPUQuota caps each sandbox at this many CPUs' worth of time per
+	// scheduler period, so one run cannot starve the others; default 1.
+	CPUQuota float64
 }
 
 // DefaultMounts are the host paths every sandbox sees, read-only.
@@ -74,6 +77,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Mounts == nil {
 		cfg.Mounts = DefaultMounts
+	}
+	if cfg.CPUQuota == 0 {
+		cfg.CPUQuota = 1
 	}
 	cfg.Defaults = cfg.Defaults.WithDefaults(airlock.DefaultLimits)
 	layout, err := cgroup.Detect()
@@ -190,7 +196,11 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 			sl.keeper = nil
 		}
 	}()
-	cg, err := r.cgroups.Create(fmt.Sprintf("slot-%d", sl.n), cgroup.Limits{MemoryBytes: lim.Memory, Pids: lim.Pids + keeperPidsHeadroom})
+	cg, err := r.cgroups.Create(fmt.Sprintf("slot-%d", sl.n), cgroup.Limits{
+		MemoryBytes: lim.Memory,
+		Pids:        lim.Pids + keeperPidsHeadroom,
+		CPUQuota:    r.cfg.CPUQuota,
+	})
 	if err != nil {
 		return sandbox.Result{}, fmt.Errorf("create cgroup: %w", err)
 	}

@@ -395,3 +395,13 @@ func TestCallerCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestCPUQuota: two busy processes for one second of wall time get about
+// one CPU second between them, not two (this machine has two cores).
+func TestCPUQuota(t *testing.T) {
+	code := "import os, time\nos.fork()\nend = time.time() + 1\nwhile time.time() < end: pass"
+	res := run(t, python(code, airlock.Limits{}))
+	if res.Status != airlock.StatusOK || res.Usage.CPUMillis > 1300 || res.Usage.CPUMillis < 500 {
+		t.Fatalf("got %s, cpu %d ms over %d ms wall (want about 1000)", res.Status, res.Usage.CPUMillis, res.Usage.WallMillis)
+	}
+}
