@@ -281,11 +281,18 @@ func (g *Group) AddProc(pid int) error {
 	return nil
 }
 
-// OpenProcs opens the group's cgroup.procs files (one per hierarchy) for
-// writing. Writing "0" to them moves the writing process into the group.
-// The kernel checks the opener's credentials, not the writer's, so root can
-// hand them to an unprivileged helper that must move only itself.
-func (g *Group) OpenProcs() ([]*os.File, error) {
+// OpenJoin opens, for writing, the files (one per hierarchy) through which
+// a writer of "0" joins the group: on v1 the writing thread alone (tasks),
+// which is cheap; on v2, where a thread cannot leave its process's domain,
+// the whole writing process (cgroup.procs), which costs an RCU grace period
+// per move unless cgroup2 is mounted with favordynmods. The kernel checks
+// the opener's credentials, not the writer's, so root can hand them to an
+// unprivileged helper that must move only itself.
+func (g *Group) OpenJoin() ([]*os.File, error) {
+	file := "cgroup.procs"
+	if g.version == V1 {
+		file = "tasks"
+	}
 	var files []*os.File
 	seen := map[string]bool{}
 	for _, p := range g.paths {
@@ -293,7 +300,7 @@ func (g *Group) OpenProcs() ([]*os.File, error) {
 			continue // cpu and cpuacct often share one v1 hierarchy
 		}
 		seen[p] = true
-		f, err := os.OpenFile(filepath.Join(p, "cgroup.procs"), os.O_WRONLY, 0)
+		f, err := os.OpenFile(filepath.Join(p, file), os.O_WRONLY, 0)
 		if err != nil {
 			for _, f := range files {
 				f.Close()

@@ -60,3 +60,26 @@ func quantiles(d []time.Duration) (p50, p95 time.Duration) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkColdRun is the first run of a new Runner: starting the keeper
+// (a new airlock process with fresh namespaces and root) is included.
+func BenchmarkColdRun(b *testing.B) {
+	runner(b) // removes stale state once, outside the timing
+	var cold []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		r, err := New(Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := r.Run(context.Background(), sandbox.Spec{Argv: []string{"/bin/true"}})
+		if err != nil || res.Status != airlock.StatusOK {
+			b.Fatalf("%v %s %s", err, res.Status, res.Stderr)
+		}
+		cold = append(cold, time.Since(t0))
+		r.Close()
+	}
+	p50, p95 := quantiles(cold)
+	b.ReportMetric(ms(p50), "cold-p50-ms")
+	b.ReportMetric(ms(p95), "cold-p95-ms")
+}

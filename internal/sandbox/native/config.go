@@ -19,16 +19,16 @@ const keeperArg0 = "airlock-sandbox-keeper"
 // controlFD is the keeper's end of its control socket.
 const controlFD = 3
 
-// keeperConfig is the first message to a new keeper. Attached: the keeper
-// group's cgroup.procs files, which the keeper writes to move itself home
-// after a spawn.
+// keeperConfig is the first message to a new keeper. Attached: the files
+// that join the keepers' cgroup (see cgroup.Group.OpenJoin), through which
+// the keeper goes home after each spawn.
 type keeperConfig struct {
 	RootDir string // empty host directory the root is mounted on, in the keeper's namespace
 	Binds   []sandbox.Mount
 }
 
 // runRequest asks a keeper for one run. Attached, in order: stdin, stdout,
-// stderr, the run group's pids.max, then its cgroup.procs files.
+// stderr, the run group's pids.max, then the files that join it.
 type runRequest struct {
 	Files    []sandbox.File
 	TmpBytes int64
@@ -45,7 +45,7 @@ const (
 	fdStdout
 	fdStderr
 	fdPidsMax
-	fdProcs // and every one after it
+	fdJoin // and every one after it
 )
 
 type rlimit struct {

@@ -106,7 +106,7 @@ func (k *keeper) setup(r *Runner, pid int) error {
 	if err := r.keepers.AddProc(pid); err != nil {
 		return err
 	}
-	home, err := r.keepers.OpenProcs()
+	home, err := r.keepers.OpenJoin()
 	if err != nil {
 		return err
 	}

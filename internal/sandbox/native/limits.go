@@ -10,10 +10,11 @@ import (
 	"github.com/airlock-dev/airlock"
 )
 
-// rlimits are per-process backstops the program inherits at its fork.
+// rlimits are per-process backstops the keeper applies to the program.
 // Memory and processes are limited by the cgroup instead: RLIMIT_AS breaks
 // JIT runtimes and RLIMIT_NPROC counts per uid, not per sandbox. Core
-// dumps, locked memory and message queues are zero in every keeper.
+// dumps, locked memory and message queues are zero in every keeper; the
+// stack limit is a soft one (see spawn).
 func rlimits(l airlock.Limits) []rlimit {
 	cpuSec := uint64(l.CPU.Seconds()) + 1 // the cgroup counter is the real limit
 	return []rlimit{

@@ -254,17 +254,17 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []by
 		return res, err
 	}
 	defer pipes.close()
-	procs, err := cg.OpenProcs()
+	join, err := cg.OpenJoin()
 	if err != nil {
 		return res, err
 	}
-	defer closeFiles(procs)
+	defer closeFiles(join)
 	pidsMax, err := cg.OpenPidsMax()
 	if err != nil {
 		return res, err
 	}
 	defer pidsMax.Close()
-	fds := append(fdsOf([]*os.File{pipes.inR, pipes.outW, pipes.errW, pidsMax}), fdsOf(procs)...)
+	fds := append(fdsOf([]*os.File{pipes.inR, pipes.outW, pipes.errW, pidsMax}), fdsOf(join)...)
 
 	var reason killReason
 	stdout := &cappedBuffer{limit: lim.Output}

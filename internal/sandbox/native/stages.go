@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -85,14 +84,12 @@ func setupKeeper(cfg *keeperConfig, home []int) (*spawner, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp := &spawner{home: home, reqs: make(chan func()), exits: map[int]unix.WaitStatus{}, kick: make(chan struct{}, 1)}
-	sp.cond = sync.NewCond(&sp.mu)
+	sp := &spawner{home: home, reqs: make(chan func())}
 	ready := make(chan error)
 	go sp.loop(filter, ready)
 	if err := <-ready; err != nil {
 		return nil, err
 	}
-	go sp.reap()
 	return sp, nil
 }
 
@@ -103,13 +100,8 @@ func setupKeeper(cfg *keeperConfig, home []int) (*spawner, error) {
 // thread: LockOSThread also makes the runtime start new threads from a
 // clean template thread instead.
 type spawner struct {
-	home []int // the keeper group's cgroup.procs
+	home []int // join the keepers' cgroup
 	reqs chan func()
-
-	mu    sync.Mutex
-	cond  *sync.Cond
-	exits map[int]unix.WaitStatus // reaped children not yet claimed
-	kick  chan struct{}           // a child exists: reap until none is left
 }
 
 func (s *spawner) loop(filter []unix.SockFilter, ready chan<- error) {
@@ -132,9 +124,9 @@ func (s *spawner) loop(filter []unix.SockFilter, ready chan<- error) {
 
 // serve runs one request and reports how its program ended.
 func (s *spawner) serve(req *runRequest, fds []int) report {
-	if len(fds) <= fdProcs {
+	if len(fds) <= fdJoin {
 		closeAll(fds)
-		return report{Error: fmt.Sprintf("run request carries %d descriptors, want more than %d", len(fds), fdProcs)}
+		return report{Error: fmt.Sprintf("run request carries %d descriptors, want more than %d", len(fds), fdJoin)}
 	}
 	stdio, cgroupFDs := fds[:fdPidsMax], fds[fdPidsMax:]
 	defer closeAll(cgroupFDs)
@@ -144,9 +136,6 @@ func (s *spawner) serve(req *runRequest, fds []int) report {
 		return report{Error: err.Error()}
 	}
 	defer clearBox()
-	s.mu.Lock()
-	clear(s.exits) // leftovers of earlier runs are dead and unwanted
-	s.mu.Unlock()
 	var pid int
 	var err error
 	done := make(chan struct{})
@@ -167,7 +156,10 @@ func (s *spawner) serve(req *runRequest, fds []int) report {
 	// Our copies must go before the wait, or the parent never sees EOF.
 	closeAll(stdio)
 	stdio = nil
-	ws := s.wait(pid)
+	ws, err := reap(pid)
+	if err != nil {
+		return report{Error: err.Error()}
+	}
 	r := report{Exited: ws.Exited(), ExitCode: ws.ExitStatus()}
 	if ws.Signaled() {
 		r.Signal = int(ws.Signal())
@@ -190,7 +182,11 @@ func (e execError) Error() string { return e.errno.Error() }
 // CAP_SYS_RESOURCE on the host, which a keeper lacks: the keeper lowers
 // only its soft limits around the fork, and the child's hard limits follow
 // right after. Go's handlers make the keeper ignore SIGXFSZ and SIGXCPU
-// meanwhile; the exec resets them for the program.
+// meanwhile; the exec resets them for the program. RLIMIT_STACK keeps the
+// keeper's hard limit: the exec writes back the stack limit it started
+// with, undoing a hard limit set meanwhile, and nobody here may raise one
+// (not even root lacking CAP_SYS_RESOURCE, as on some hosts). The program
+// could raise its soft stack limit; the memory cgroup bounds it anyway.
 func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
 	saved := make([]unix.Rlimit, len(req.Rlimits))
 	for i, rl := range req.Rlimits {
@@ -204,7 +200,7 @@ func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
 			return 0, fmt.Errorf("rlimit %d: %w", rl.Resource, err)
 		}
 	}
-	if err := moveSelf(fds[fdProcs:]); err != nil {
+	if err := moveSelf(fds[fdJoin:]); err != nil {
 		restoreRlimits(req.Rlimits, saved)
 		return 0, fmt.Errorf("join run cgroup: %w", err)
 	}
@@ -219,12 +215,6 @@ func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
 	})
 	homeErr := moveSelf(s.home)
 	restoreRlimits(req.Rlimits, saved)
-	if forkErr == nil {
-		select {
-		case s.kick <- struct{}{}:
-		default: // a kick is pending: the reaper will look again anyway
-		}
-	}
 	if homeErr != nil {
 		// Still in the run group, this keeper would die with the program.
 		return 0, fmt.Errorf("leave run cgroup: %w", homeErr)
@@ -237,7 +227,9 @@ func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
 	}
 	// The child may be gone already: then there is nothing to limit.
 	for _, rl := range req.Rlimits {
-		unix.Prlimit(pid, rl.Resource, &unix.Rlimit{Cur: rl.Cur, Max: rl.Max}, nil)
+		if rl.Resource != unix.RLIMIT_STACK {
+			unix.Prlimit(pid, rl.Resource, &unix.Rlimit{Cur: rl.Cur, Max: rl.Max}, nil)
+		}
 	}
 	if _, err := unix.Pwrite(fds[fdPidsMax], []byte(fmt.Sprint(req.Pids)), 0); err != nil {
 		return 0, fmt.Errorf("set pids.max: %w", err)
@@ -245,9 +237,10 @@ func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
 	return pid, nil
 }
 
-func moveSelf(procs []int) error {
+// moveSelf writes "0" to join files: see cgroup.Group.OpenJoin.
+func moveSelf(join []int) error {
 	zero := []byte("0")
-	for _, fd := range procs {
+	for _, fd := range join {
 		if _, err := unix.Write(fd, zero); err != nil {
 			return err
 		}
@@ -261,35 +254,35 @@ func restoreRlimits(set []rlimit, saved []unix.Rlimit) {
 	}
 }
 
-// reap collects every child, the program and whatever it orphaned (we are
-// PID 1), and records their ends for wait.
-func (s *spawner) reap() {
-	for range s.kick {
-		for {
-			var ws unix.WaitStatus
-			pid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				break // ECHILD: nothing left until the next spawn
-			}
-			s.mu.Lock()
-			s.exits[pid] = ws
-			s.cond.Broadcast()
-			s.mu.Unlock()
+// reap waits for pid, then kills and reaps everything it left behind —
+// daemons, orphans, a fork bomb — so the run ends with our namespace empty
+// but for us. kill(-1) from PID 1 reaches every other process of the
+// namespace, and a process caught mid-fork has the kill pending, so its
+// child is never born.
+func reap(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		var st unix.WaitStatus
+		got, err := unix.Wait4(-1, &st, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return ws, fmt.Errorf("wait for the program: %w", err)
+		}
+		if got == pid && (st.Exited() || st.Signaled()) {
+			ws = st
+			break
 		}
 	}
-}
-
-func (s *spawner) wait(pid int) unix.WaitStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unix.Kill(-1, unix.SIGKILL)
 	for {
-		if ws, ok := s.exits[pid]; ok {
-			delete(s.exits, pid)
-			return ws
+		_, err := unix.Wait4(-1, nil, unix.WALL, nil)
+		if err == unix.ECHILD {
+			return ws, nil
 		}
-		s.cond.Wait()
+		if err != nil && err != unix.EINTR {
+			return ws, fmt.Errorf("reap leftovers: %w", err)
+		}
 	}
 }
