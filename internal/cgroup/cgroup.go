@@ -204,10 +204,18 @@ func (m *Manager) Create(id string, lim Limits) (*Group, error) {
 	for _, b := range m.bases {
 		g.paths = append(g.paths, filepath.Join(b, id))
 	}
-	if err := m.Remove(id); err != nil {
-		return nil, fmt.Errorf("remove stale cgroup: %w", err)
+	// The first directory decides whether a stale group is in the way.
+	err := os.Mkdir(g.paths[0], 0o755)
+	if errors.Is(err, os.ErrExist) {
+		if err := m.Remove(id); err != nil {
+			return nil, fmt.Errorf("remove stale cgroup: %w", err)
+		}
+		err = os.Mkdir(g.paths[0], 0o755)
 	}
-	for _, p := range g.paths {
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range g.paths[1:] {
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			g.Destroy()
 			return nil, err
@@ -376,25 +384,23 @@ func (g *Group) Stats() (Stats, error) {
 }
 
 // Kill kills every process in the group and waits until it is empty.
+// Processes belong to every hierarchy of a v1 group alike, so the first
+// one tells.
 func (g *Group) Kill() error {
 	if g.version == V2 {
 		writeIfExists(g.paths[0], "cgroup.kill", "1")
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		empty := true
-		for _, p := range g.paths {
-			pids, err := procs(p)
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-			for _, pid := range pids {
-				empty = false
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
+		pids, err := procs(g.paths[0])
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
-		if empty {
+		if len(pids) == 0 {
 			return nil
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cgroup %s still has processes after SIGKILL", g.paths[0])

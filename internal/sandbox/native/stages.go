@@ -61,7 +61,10 @@ func keeperMain() int {
 			return 1
 		}
 		rep := sp.serve(&req, fds)
-		if err := send(controlFD, rep, nil); err != nil {
+		err = send(controlFD, rep, nil)
+		// Off the caller's path: the next request waits for this anyway.
+		clearBox()
+		if err != nil {
 			return 1
 		}
 	}
@@ -132,10 +135,8 @@ func (s *spawner) serve(req *runRequest, fds []int) report {
 	defer closeAll(cgroupFDs)
 	defer func() { closeAll(stdio) }()
 	if err := freshBox(req); err != nil {
-		clearBox()
 		return report{Error: err.Error()}
 	}
-	defer clearBox()
 	var pid int
 	var err error
 	done := make(chan struct{})
