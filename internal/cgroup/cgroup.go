@@ -86,7 +86,11 @@ func detectFrom(mountinfo, selfCgroup string, controllersOf func(dir string) str
 		case "cgroup2":
 			ctl := controllersOf(mnt)
 			if strings.Contains(" "+ctl+" ", " memory ") && strings.Contains(" "+ctl+" ", " pids ") {
-				return Layout{Version: V2, Root: filepath.Join(mnt, paths[""])}, nil
+				own := paths[""]
+				if filepath.Base(own) == SupervisorLeaf {
+					own = filepath.Dir(own) // we moved ourselves down earlier
+				}
+				return Layout{Version: V2, Root: filepath.Join(mnt, own)}, nil
 			}
 		case "cgroup":
 			for _, opt := range strings.Split(g[2], ",") {
@@ -129,11 +133,10 @@ func NewManager(l Layout, name string) (*Manager, error) {
 		if err := os.MkdirAll(base, 0o755); err != nil {
 			return nil, err
 		}
-		// Controllers must be enabled on the way down; a root with member
-		// processes cannot delegate (no internal processes rule).
+		// Controllers must be enabled on the way down.
 		for _, dir := range []string{l.Root, base} {
-			if err := write(dir, "cgroup.subtree_control", "+memory +pids +cpu"); err != nil {
-				return nil, fmt.Errorf("enable controllers in %s: %w (the host must delegate a cgroup subtree to airlock: systemd Delegate=yes, or a container with its own writable cgroup namespace)", dir, err)
+			if err := enableControllers(dir); err != nil {
+				return nil, fmt.Errorf("enable controllers in %s: %w (%s)", dir, err, V2Requirement)
 			}
 		}
 		m.bases = []string{base}
@@ -147,6 +150,41 @@ func NewManager(l Layout, name string) (*Manager, error) {
 		m.bases = append(m.bases, base)
 	}
 	return m, nil
+}
+
+// V2Requirement says what a cgroup v2 host must give airlock.
+const V2Requirement = "on cgroup v2 airlock needs a writable cgroup subtree of its own with the memory, pids and cpu controllers available: " +
+	"run it as a systemd service with Delegate=yes, or in a container with its own cgroup namespace and /sys/fs/cgroup mounted read-write"
+
+// SupervisorLeaf is the child cgroup into which airlock moves the processes
+// of its own cgroup, so that cgroup may delegate controllers to sandboxes.
+const SupervisorLeaf = "airlock.supervisor"
+
+const v2Controllers = "+memory +pids +cpu"
+
+// enableControllers enables memory, pids and cpu for dir's children. A
+// non-root cgroup that holds processes cannot ("no internal processes"), so
+// they first move into a leaf below it, as container runtimes do; nothing
+// is written outside dir.
+func enableControllers(dir string) error {
+	err := write(dir, "cgroup.subtree_control", v2Controllers)
+	if !errors.Is(err, syscall.EBUSY) {
+		return err
+	}
+	leaf := filepath.Join(dir, SupervisorLeaf)
+	if err := os.MkdirAll(leaf, 0o755); err != nil {
+		return err
+	}
+	pids, err := procs(dir)
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if err := write(leaf, "cgroup.procs", strconv.Itoa(pid)); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	return write(dir, "cgroup.subtree_control", v2Controllers)
 }
 
 // Groups lists the ids of the groups under the subtree, live or stale.
