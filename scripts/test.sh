@@ -27,4 +27,8 @@ go vet ./...
 echo "== staticcheck"
 staticcheck ./...
 echo "== go test"
-go test -race -count=1 -timeout 10m ./... 2>&1 | tee /tmp/airlock-test.log
+go test -race -count=1 -timeout 10m ./...
+echo "== cgroup v2 guest (qemu, pure cgroup v2 kernel)"
+guest=(env CGO_ENABLED=0 go test -count=1 -timeout 8m -exec "$PWD/scripts/qemu-exec")
+"${guest[@]}" ./internal/cgroup/
+"${guest[@]}" -run '^TestCore' ./internal/sandbox/native/

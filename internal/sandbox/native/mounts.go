@@ -156,7 +156,7 @@ func bindReadOnly(root string, m sandbox.Mount) error {
 		return nil // recipes list paths that exist on some hosts only
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (keepers run as an unprivileged uid: a bound path must be reachable by any user)", err)
 	}
 	dst := filepath.Join(root, target)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {

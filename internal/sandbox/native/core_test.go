@@ -1,0 +1,512 @@
+package native
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/sandbox"
+)
+
+// The TestCore tests need nothing but this test binary, which they run
+// inside the sandbox as the untrusted program (helper mode). They run on
+// the host and in the cgroup-v2 guest of scripts/qemu-exec alike, so the
+// v1 and v2 code paths both face the same checks.
+
+const (
+	helperEnv  = "AIRLOCK_TEST_HELPER"
+	helperPath = "/airlock-test-helper" // where the sandbox sees this binary
+	portEnv    = "AIRLOCK_TEST_PORT"
+)
+
+// testConfig is the Runner config of every test: the defaults, plus this
+// binary bound into the sandbox for helper mode.
+func testConfig() Config {
+	return Config{Mounts: append(append([]sandbox.Mount{}, DefaultMounts...), sandbox.Mount{Source: helperCopy(), Target: helperPath})}
+}
+
+var helperCopy = sync.OnceValue(func() string {
+	// Keepers bind as an unprivileged uid, which cannot reach the private
+	// build directory of `go test`: bind a world-readable copy instead.
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		panic(err)
+	}
+	dir, err := os.MkdirTemp("", "airlock-test-")
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		panic(err)
+	}
+	path := filepath.Join(dir, "helper")
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		panic(err)
+	}
+	return path
+})
+
+func helper(name string, lim airlock.Limits, env ...string) sandbox.Spec {
+	return sandbox.Spec{
+		Argv:   []string{helperPath},
+		Env:    append([]string{helperEnv + "=" + name}, env...),
+		Limits: lim,
+	}
+}
+
+// hoard keeps what the "alloc" helper allocates reachable.
+var hoard [][]byte
+
+// helperMain is the untrusted program, as a Go program would misbehave.
+func helperMain(name string) int {
+	switch name {
+	case "hello":
+		fmt.Println("hello")
+	case "exit3":
+		return 3
+	case "alloc":
+		for {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			hoard = append(hoard, b)
+		}
+	case "spin":
+		//lint:ignore SA5002 burning CPU is the point
+		for {
+		}
+	case "spin2": // two busy threads for one second of wall time
+		end := time.Now().Add(time.Second)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				for time.Now().Before(end) {
+				}
+			})
+		}
+		wg.Wait()
+	case "sleep":
+		time.Sleep(time.Hour)
+	case "flood":
+		buf := []byte(strings.Repeat("x", 1<<16))
+		for {
+			os.Stdout.Write(buf)
+		}
+	case "forks":
+		fmt.Println(forkUntilRefused())
+	case "daemon": // a child in its own session that would sleep forever
+		pid, _, errno := syscall.RawSyscall(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0)
+		if errno != 0 {
+			fmt.Println("fork:", errno)
+			return 1
+		}
+		if pid == 0 {
+			syscall.RawSyscall(syscall.SYS_SETSID, 0, 0, 0)
+			pauseForever()
+		}
+		fmt.Println("parent done")
+	case "sleepers": // children that outlive nothing: the wall limit ends them all
+		for range 3 {
+			if pid, _, _ := syscall.RawSyscall(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0); pid == 0 {
+				pauseForever()
+			}
+		}
+		time.Sleep(time.Hour)
+	case "leave":
+		for _, p := range []string{"/tmp/left", "/box/left", "/dev/shm/left"} {
+			os.WriteFile(p, []byte("x"), 0o644)
+		}
+	case "look":
+		var seen []string
+		for _, p := range []string{"/tmp/left", "/box/left", "/dev/shm/left"} {
+			if _, err := os.Stat(p); err == nil {
+				seen = append(seen, p)
+			}
+		}
+		fmt.Println("seen", seen)
+	case "secret": // write a secret of our own, then look for the others'
+		id := os.Getenv("ID")
+		os.WriteFile("/tmp/secret-"+id, []byte(id), 0o600)
+		time.Sleep(300 * time.Millisecond)
+		found, _ := filepath.Glob("/tmp/secret-*")
+		fmt.Println(id, found)
+	case "checks":
+		fmt.Print(checks())
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", name)
+		return 2
+	}
+	return 0
+}
+
+// forkUntilRefused forks sleeping children until the kernel says no and
+// returns how many it got. Raw fork: the children run no Go code.
+func forkUntilRefused() int {
+	for n := 0; n < 10000; n++ {
+		pid, _, errno := syscall.RawSyscall(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0)
+		if errno != 0 {
+			return n
+		}
+		if pid == 0 {
+			pauseForever()
+		}
+	}
+	return -1
+}
+
+//go:nosplit
+func pauseForever() {
+	for {
+		syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
+	}
+}
+
+// checks reports what the program sees of its confinement, one fact per
+// line, the same on every host.
+func checks() string {
+	var b strings.Builder
+	fact := func(k string, v any) { fmt.Fprintf(&b, "%s=%v\n", k, v) }
+	fact("uid", fmt.Sprint(os.Getuid(), os.Geteuid(), os.Getgid()))
+	groups, _ := os.Getgroups()
+	fact("groups", groups)
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "CapEff" || k == "CapPrm" || k == "CapAmb" || k == "NoNewPrivs" || k == "Seccomp") {
+			fact(k, strings.TrimSpace(v))
+		}
+	}
+	host, _ := os.Hostname()
+	fact("hostname", host)
+	procs := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := fmt.Sscan(e.Name(), new(int)); err == nil {
+			procs++
+		}
+	}
+	fact("visible processes", procs)
+	errno := func(nr uintptr, a ...uintptr) string {
+		a = append(a, 0, 0, 0)
+		_, _, e := syscall.RawSyscall(nr, a[0], a[1], a[2])
+		if e == 0 {
+			return "allowed"
+		}
+		return e.Error()
+	}
+	fact("unshare", errno(unix.SYS_UNSHARE, unix.CLONE_NEWUSER))
+	fact("clone newuser", errno(unix.SYS_CLONE, unix.CLONE_NEWUSER|uintptr(syscall.SIGCHLD)))
+	fact("clone3", errno(unix.SYS_CLONE3))
+	fact("mount", errno(unix.SYS_MOUNT))
+	fact("ptrace", errno(unix.SYS_PTRACE, unix.PTRACE_TRACEME))
+	fact("bpf", errno(unix.SYS_BPF))
+	fact("keyctl", errno(unix.SYS_KEYCTL))
+	fact("setuid 0", errno(unix.SYS_SETUID, 0))
+	_, err := os.ReadFile("/etc/shadow")
+	fact("read /etc/shadow", errors.Is(err, os.ErrNotExist))
+	_, err = os.ReadFile("/proc/1/environ")
+	fact("read /proc/1/environ", err != nil)
+	for _, p := range []string{"/usr/x", "/x", "/proc/sys/kernel/hostname", "/tmp/x", "/box/x"} {
+		fact("write "+p, os.WriteFile(p, []byte("x"), 0o644) == nil)
+	}
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+os.Getenv(portEnv), time.Second)
+	if conn != nil {
+		conn.Close()
+	}
+	fact("reach host service", err == nil)
+	ifaces, _ := net.Interfaces()
+	var names []string
+	for _, i := range ifaces {
+		names = append(names, i.Name)
+	}
+	fact("interfaces", names)
+	cg, _ := os.ReadFile("/proc/self/cgroup")
+	fact("host cgroup paths visible", strings.Contains(string(cg), "airlock/"))
+	var rl unix.Rlimit
+	for _, r := range []struct {
+		name string
+		res  int
+	}{{"nofile", unix.RLIMIT_NOFILE}, {"fsize", unix.RLIMIT_FSIZE}, {"core", unix.RLIMIT_CORE}, {"cpu", unix.RLIMIT_CPU}, {"memlock", unix.RLIMIT_MEMLOCK}} {
+		unix.Getrlimit(r.res, &rl)
+		fact("rlimit "+r.name, fmt.Sprint(rl.Cur, rl.Max))
+	}
+	unix.Getrlimit(unix.RLIMIT_STACK, &rl)
+	fact("rlimit stack soft", rl.Cur)
+	fact("threads allowed", runtime.NumCPU() > 0)
+	return b.String()
+}
+
+const wantChecks = `uid=1000 1000 1000
+groups=[]
+CapPrm=0000000000000000
+CapEff=0000000000000000
+CapAmb=0000000000000000
+NoNewPrivs=1
+Seccomp=2
+hostname=airlock
+visible processes=1
+unshare=operation not permitted
+clone newuser=operation not permitted
+clone3=function not implemented
+mount=operation not permitted
+ptrace=operation not permitted
+bpf=operation not permitted
+keyctl=operation not permitted
+setuid 0=operation not permitted
+read /etc/shadow=true
+read /proc/1/environ=true
+write /usr/x=false
+write /x=false
+write /proc/sys/kernel/hostname=false
+write /tmp/x=true
+write /box/x=true
+reach host service=false
+interfaces=[lo]
+host cgroup paths visible=false
+rlimit nofile=100 100
+rlimit fsize=1048576 1048576
+rlimit core=0 0
+rlimit cpu=3 4
+rlimit memlock=0 0
+rlimit stack soft=4194304
+threads allowed=true
+`
+
+// TestCoreCgroupVersion names the hierarchy under test. The v2 guest sets
+// AIRLOCK_EXPECT_CGROUP=v2, so that lane cannot pass on another one.
+func TestCoreCgroupVersion(t *testing.T) {
+	got := fmt.Sprintf("v%d", runner(t).cgroups.Version())
+	t.Logf("cgroup %s", got)
+	if want := os.Getenv("AIRLOCK_EXPECT_CGROUP"); want != "" && want != got {
+		t.Fatalf("sandboxes use cgroup %s, want %s", got, want)
+	}
+}
+
+// TestCoreChecks: identity, capabilities, no_new_privs, seccomp,
+// namespaces, read-only root, network and rlimits, as the program sees them.
+func TestCoreChecks(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+	lim := airlock.Limits{OpenFiles: 100, FileSize: 1 << 20, Stack: 4 << 20, CPU: 2 * time.Second}
+	res := run(t, helper("checks", lim, portEnv+"="+port))
+	if res.Status != airlock.StatusOK || string(res.Stdout) != wantChecks {
+		t.Fatalf("status %s %q\ngot:\n%s\nwant:\n%s", res.Status, res.Stderr, res.Stdout, wantChecks)
+	}
+}
+
+// TestCoreLimits: each limit ends the run with its own status.
+func TestCoreLimits(t *testing.T) {
+	cases := []struct {
+		helper  string
+		lim     airlock.Limits
+		status  airlock.Status
+		stdout  string // prefix, when set
+		message string
+	}{
+		{"hello", airlock.Limits{}, airlock.StatusOK, "hello\n", ""},
+		{"exit3", airlock.Limits{}, airlock.StatusRuntimeError, "", ""},
+		{"alloc", airlock.Limits{Memory: 48 << 20}, airlock.StatusMemoryLimit, "", "memory limit exceeded"},
+		{"spin", airlock.Limits{CPU: 500 * time.Millisecond}, airlock.StatusTimeLimit, "", "CPU time limit exceeded"},
+		{"sleep", airlock.Limits{Wall: 500 * time.Millisecond}, airlock.StatusTimeLimit, "", "wall time limit exceeded"},
+		{"flood", airlock.Limits{Output: 64 << 10}, airlock.StatusOutputLimit, "xxxx", "stdout exceeded the output limit"},
+		{"forks", airlock.Limits{Pids: 24}, airlock.StatusOK, "", "process limit reached"},
+		{"sleepers", airlock.Limits{Wall: 500 * time.Millisecond}, airlock.StatusTimeLimit, "", "wall time limit exceeded"},
+		{"daemon", airlock.Limits{}, airlock.StatusOK, "parent done\n", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.helper, func(t *testing.T) {
+			res := run(t, helper(c.helper, c.lim))
+			if res.Status != c.status || !strings.HasPrefix(string(res.Stdout), c.stdout) || res.Message != c.message {
+				t.Fatalf("got %s %q (exit %d %s), want %s %q\nstdout %.200q\nstderr %.500q", res.Status, res.Message, res.ExitCode, res.Signal, c.status, c.message, res.Stdout, res.Stderr)
+			}
+			switch c.helper {
+			case "exit3":
+				if res.ExitCode != 3 {
+					t.Errorf("exit code %d, want 3", res.ExitCode)
+				}
+			case "spin":
+				if res.Usage.CPUMillis < 500 {
+					t.Errorf("cpu %d ms, want at least the 500 ms limit", res.Usage.CPUMillis)
+				}
+			case "alloc":
+				if res.Usage.MemoryKB < 40<<10 {
+					t.Errorf("peak memory %d KiB, want near the 48 MiB limit", res.Usage.MemoryKB)
+				}
+			case "forks":
+				var n int
+				fmt.Sscan(string(res.Stdout), &n)
+				if n <= 0 || n >= 24 {
+					t.Errorf("forked %d children under a limit of 24 processes", n)
+				}
+			}
+			if res.Status == airlock.StatusTimeLimit || res.Status == airlock.StatusMemoryLimit || res.Status == airlock.StatusOutputLimit {
+				if res.Signal != "SIGKILL" || res.ExitCode != 137 {
+					t.Errorf("a killed run reports %s exit %d", res.Signal, res.ExitCode)
+				}
+			}
+		})
+	}
+}
+
+// TestCoreCPUQuota: two busy threads for one second of wall time get about
+// one CPU second between them, not two (both hosts have two CPUs).
+func TestCoreCPUQuota(t *testing.T) {
+	res := run(t, helper("spin2", airlock.Limits{}))
+	if res.Status != airlock.StatusOK || res.Usage.CPUMillis > 1300 || res.Usage.CPUMillis < 500 {
+		t.Fatalf("got %s %q, cpu %d ms over %d ms wall (want about 1000)", res.Status, res.Stderr, res.Usage.CPUMillis, res.Usage.WallMillis)
+	}
+}
+
+// TestCoreFreshBetweenRuns: runs that follow each other in one slot (the
+// most recently freed slot is reused first) share nothing on disk.
+func TestCoreFreshBetweenRuns(t *testing.T) {
+	run(t, helper("leave", airlock.Limits{}))
+	if res := run(t, helper("look", airlock.Limits{})); string(res.Stdout) != "seen []\n" {
+		t.Fatalf("got %q %q", res.Stdout, res.Stderr)
+	}
+}
+
+// TestCoreConcurrent runs 16 sandboxes at once; each writes a secret to
+// its /tmp and looks for the others'.
+func TestCoreConcurrent(t *testing.T) {
+	const n = 16
+	r := runner(t)
+	before := hostSnapshot(t)
+	var wg sync.WaitGroup
+	results := make([]sandbox.Result, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = r.Run(context.Background(), helper("secret", airlock.Limits{}, fmt.Sprint("ID=", i)))
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("run %d: %v", i, errs[i])
+		}
+		if want := fmt.Sprintf("%d [/tmp/secret-%d]\n", i, i); string(results[i].Stdout) != want {
+			t.Errorf("run %d: got %q %q, want %q", i, results[i].Stdout, results[i].Stderr, want)
+		}
+	}
+	assertHostClean(t, before)
+}
+
+func TestCoreCancel(t *testing.T) {
+	r := runner(t)
+	before := hostSnapshot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := r.Run(ctx, helper("sleepers", airlock.Limits{})); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	assertHostClean(t, before)
+}
+
+// TestCoreNotExecutable: a program that cannot start is the program's error.
+func TestCoreNotExecutable(t *testing.T) {
+	res := run(t, sandbox.Spec{Argv: []string{"/usr/bin/no-such-program"}})
+	if res.Status != airlock.StatusRuntimeError || res.ExitCode != 127 || !strings.Contains(string(res.Stderr), "no such file") {
+		t.Fatalf("got %s %d %q", res.Status, res.ExitCode, res.Stderr)
+	}
+}
+
+// TestCoreKeeperKilled: a keeper killed from outside between runs is
+// replaced.
+func TestCoreKeeperKilled(t *testing.T) {
+	r := runner(t)
+	run(t, helper("hello", airlock.Limits{}))
+	for pid := range procsWithUID(t, keeperUIDs, keeperUIDs+256) {
+		var n int
+		fmt.Sscan(pid, &n)
+		syscall.Kill(n, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(procsWithUID(t, keeperUIDs, keeperUIDs+256)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := r.Run(context.Background(), helper("hello", airlock.Limits{}))
+	if err != nil || string(res.Stdout) != "hello\n" {
+		t.Fatalf("after keeper died: %v %q %q", err, res.Stdout, res.Stderr)
+	}
+}
+
+const crashHelperEnv = "AIRLOCK_TEST_CRASH_HELPER"
+
+// crashMidRun is a caller that dies with a sandbox running: a daemon, its
+// parent and the keeper must all go with it.
+func crashMidRun() {
+	r, err := New(testConfig())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		r.Run(context.Background(), helper("sleepers", airlock.Limits{}))
+	}()
+	<-started
+	time.Sleep(time.Second)
+	panic("caller crashed")
+}
+
+// TestCoreCallerCrash: when the process that owns the sandboxes dies,
+// nothing of theirs survives, and the next Runner removes their cgroups.
+func TestCoreCallerCrash(t *testing.T) {
+	runner(t)
+	before := procsWithUID(t, programUIDs, keeperUIDs+256)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashHelperEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "caller crashed") {
+		t.Fatalf("helper did not crash as planned: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var left []string
+		for pid := range procsWithUID(t, programUIDs, keeperUIDs+256) {
+			if !before[pid] {
+				left = append(left, pid)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes outlived their caller: %v", left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r, err := New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	for _, g := range sandboxCgroups() {
+		if strings.HasPrefix(filepath.Base(g), "slot-") {
+			t.Errorf("cgroup of the crashed caller left: %s", g)
+		}
+	}
+}
