@@ -31,4 +31,8 @@ go test -race -count=1 -timeout 10m ./...
 echo "== cgroup v2 guest (qemu, pure cgroup v2 kernel)"
 guest=(env CGO_ENABLED=0 go test -count=1 -timeout 8m -exec "$PWD/scripts/qemu-exec")
 "${guest[@]}" ./internal/cgroup/
-"${guest[@]}" -run '^TestCore' ./internal/sandbox/native/
+"${guest[@]}" -run '^TestDoctor$' ./cmd/airlock/
+"${guest[@]}" -run '^TestCore' ./internal/sandbox/native/ # as a systemd service with Delegate=yes
+some='^TestCore(CgroupVersion|Checks|Limits|Concurrent)$'
+AIRLOCK_TEST_CGROUP=root "${guest[@]}" -run "$some" ./internal/sandbox/native/ # in the root cgroup
+AIRLOCK_TEST_CONTAINER=1 "${guest[@]}" -run "$some" ./internal/sandbox/native/ # in a container with its own cgroup namespace

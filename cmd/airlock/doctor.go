@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 // cmdDoctor checks each kernel feature the sandbox needs and, last, runs a
 // real sandbox. It exits 1 when the sandbox cannot be safe.
-func cmdDoctor(args []string) int {
+func cmdDoctor(args []string, out io.Writer) int {
 	if len(args) > 0 {
 		return usageErr(fmt.Errorf("doctor takes no arguments"))
 	}
@@ -24,22 +25,29 @@ func cmdDoctor(args []string) int {
 	check := func(name string, err error, fix string) {
 		if err != nil {
 			failed = true
-			fmt.Printf("FAIL  %-22s %v\n      fix: %s\n", name, err, fix)
+			fmt.Fprintf(out, "FAIL  %-22s %v\n      fix: %s\n", name, err, fix)
 			return
 		}
-		fmt.Printf("ok    %s\n", name)
+		fmt.Fprintf(out, "ok    %s\n", name)
 	}
 	check("root", rootErr(), "run airlock as root (it creates namespaces and cgroups)")
 	for _, ns := range []string{"user", "mnt", "pid", "net", "ipc", "uts", "cgroup"} {
 		_, err := os.Stat("/proc/self/ns/" + ns)
 		check(ns+" namespace", err, "a kernel built with CONFIG_"+ns+"_NS")
 	}
+	check("user namespace limit", userNSErr(), "sysctl user.max_user_namespaces=10000 (it is 0)")
 	layout, err := cgroup.Detect()
 	check("cgroups", err, "mount cgroup2 with memory, pids and cpu controllers (or v1 memory, pids, cpu, cpuacct)")
 	if err == nil {
-		fmt.Printf("      cgroup v%d\n", layout.Version)
+		fmt.Fprintf(out, "      cgroup v%d\n", layout.Version)
+		mgr, err := cgroup.NewManager(layout, "airlock")
+		fix := "make the v1 hierarchies of memory, pids, cpu and cpuacct writable by root"
 		if layout.Version == cgroup.V2 {
-			fmt.Printf("      subtree %s: under systemd give airlock's unit Delegate=yes; in a container, a writable cgroup namespace\n", layout.Root)
+			fix = cgroup.V2Requirement
+		}
+		check("cgroup subtree", err, fix)
+		if err == nil {
+			fmt.Fprintf(out, "      sandboxes go under %s\n", strings.Join(mgr.Dirs(), ", "))
 		}
 	}
 	_, err = seccomp.Filter()
@@ -50,16 +58,27 @@ func cmdDoctor(args []string) int {
 		check("sandboxed run", trialRun(), "see the error above")
 	}
 	if failed {
-		fmt.Println("the sandbox cannot be made safe on this host")
+		fmt.Fprintln(out, "the sandbox cannot be made safe on this host")
 		return 1
 	}
-	fmt.Println("this host can run airlock sandboxes")
+	fmt.Fprintln(out, "this host can run airlock sandboxes")
 	return 0
 }
 
 func rootErr() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("running as uid %d", os.Geteuid())
+	}
+	return nil
+}
+
+func userNSErr() error {
+	data, err := os.ReadFile("/proc/sys/user/max_user_namespaces")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(string(data)) == "0" {
+		return fmt.Errorf("user.max_user_namespaces is 0")
 	}
 	return nil
 }

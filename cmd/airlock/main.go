@@ -29,7 +29,7 @@ func main() {
 	case "run":
 		code = cmdRun(os.Args[2:])
 	case "doctor":
-		code = cmdDoctor(os.Args[2:])
+		code = cmdDoctor(os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

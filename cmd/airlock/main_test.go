@@ -6,7 +6,31 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airlock-dev/airlock/internal/sandbox/native"
 )
+
+func TestMain(m *testing.M) {
+	native.Stage() // doctor's trial run starts keepers from this binary
+	os.Exit(m.Run())
+}
+
+// TestDoctor: on this host (and in the cgroup-v2 guest) every check passes,
+// the hierarchy is named, and a real sandbox runs.
+func TestDoctor(t *testing.T) {
+	var out strings.Builder
+	code := cmdDoctor(nil, &out)
+	t.Log(out.String())
+	if code != 0 || !strings.Contains(out.String(), "ok    sandboxed run") {
+		t.Fatalf("doctor exit %d", code)
+	}
+	if want := os.Getenv("AIRLOCK_EXPECT_CGROUP"); want != "" && !strings.Contains(out.String(), "cgroup "+want+"\n") {
+		t.Fatalf("doctor does not report cgroup %s", want)
+	}
+	if code := cmdDoctor([]string{"extra"}, &out); code != exitUsage {
+		t.Errorf("doctor with arguments: exit %d, want %d", code, exitUsage)
+	}
+}
 
 // TestRunBadInput: every bad input is one line on stderr and exit code 2.
 func TestRunBadInput(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,8 +85,8 @@ func detectFrom(mountinfo, selfCgroup string, controllersOf func(dir string) str
 		mnt, fstype := f[4], g[0]
 		switch fstype {
 		case "cgroup2":
-			ctl := controllersOf(mnt)
-			if strings.Contains(" "+ctl+" ", " memory ") && strings.Contains(" "+ctl+" ", " pids ") {
+			ctl := strings.Fields(controllersOf(mnt))
+			if slices.Contains(ctl, "memory") && slices.Contains(ctl, "pids") {
 				own := paths[""]
 				if filepath.Base(own) == SupervisorLeaf {
 					own = filepath.Dir(own) // we moved ourselves down earlier
@@ -225,6 +226,10 @@ func (m *Manager) Open(id string) (*Group, error) {
 	}
 	return g, nil
 }
+
+// Dirs are the directories of the subtree: one for v2, one per v1
+// controller.
+func (m *Manager) Dirs() []string { return append([]string(nil), m.bases...) }
 
 // Version says which hierarchy the manager drives.
 func (m *Manager) Version() Version { return m.layout.Version }

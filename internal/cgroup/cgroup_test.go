@@ -30,12 +30,16 @@ func TestDetectHybridIsV1(t *testing.T) {
 
 func TestDetectPureV2(t *testing.T) {
 	mi := "30 1 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n"
-	l, err := detectFrom(mi, "0::/system.slice/airlock.service\n", func(string) string { return "cpuset cpu io memory pids" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l.Version != V2 || l.Root != "/sys/fs/cgroup/system.slice/airlock.service" {
-		t.Fatalf("got %+v", l)
+	// cgroup.controllers ends in a newline; pids may come last.
+	controllers := func(string) string { return "cpu memory pids\n" }
+	for _, self := range []string{"0::/system.slice/airlock.service\n", "0::/system.slice/airlock.service/" + SupervisorLeaf + "\n"} {
+		l, err := detectFrom(mi, self, controllers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Version != V2 || l.Root != "/sys/fs/cgroup/system.slice/airlock.service" {
+			t.Fatalf("%q: got %+v", self, l)
+		}
 	}
 }
 

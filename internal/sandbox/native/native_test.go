@@ -10,8 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/cgroup"
@@ -20,6 +23,7 @@ import (
 
 func TestMain(m *testing.M) {
 	Stage()
+	enterContainer()
 	if name := os.Getenv(helperEnv); name != "" {
 		os.Exit(helperMain(name))
 	}
@@ -32,6 +36,49 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(filepath.Dir(helperCopy()))
 	os.Exit(code)
+}
+
+// enterContainer, when AIRLOCK_TEST_CONTAINER=1, re-runs this test binary
+// the way a container runtime with a private cgroup namespace starts a
+// workload: in new cgroup and mount namespaces, with its own (non-root,
+// populated) cgroup mounted at /sys/fs/cgroup, so that it looks like the
+// root of the hierarchy.
+func enterContainer() {
+	if own := os.Getenv("AIRLOCK_TEST_IN_CONTAINER"); own != "" {
+		os.Unsetenv("AIRLOCK_TEST_IN_CONTAINER") // our own children are already inside
+		err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
+		if err == nil {
+			err = unix.Mount(filepath.Join("/sys/fs/cgroup", own), "/sys/fs/cgroup", "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "enter container:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if os.Getenv("AIRLOCK_TEST_CONTAINER") != "1" {
+		return
+	}
+	os.Unsetenv("AIRLOCK_TEST_CONTAINER")
+	self, err := os.ReadFile("/proc/self/cgroup")
+	own, ok := strings.CutPrefix(strings.TrimSpace(string(self)), "0::")
+	if err != nil || !ok {
+		fmt.Fprintf(os.Stderr, "enter container: not on cgroup v2 only (%v)\n", err)
+		os.Exit(1)
+	}
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), "AIRLOCK_TEST_IN_CONTAINER="+own)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWCGROUP | syscall.CLONE_NEWNS}
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		os.Exit(ee.ExitCode())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enter container:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 var (
