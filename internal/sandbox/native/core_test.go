@@ -179,11 +179,34 @@ func pauseForever() {
 	}
 }
 
+// openFDs lists the descriptors the program was started with.
+func openFDs() []string {
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer unix.Close(dir)
+	buf := make([]byte, 4096)
+	n, err := unix.ReadDirent(dir, buf)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+	var fds []string
+	for _, name := range names {
+		if name != fmt.Sprint(dir) {
+			fds = append(fds, name)
+		}
+	}
+	return fds
+}
+
 // checks reports what the program sees of its confinement, one fact per
 // line, the same on every host.
 func checks() string {
 	var b strings.Builder
 	fact := func(k string, v any) { fmt.Fprintf(&b, "%s=%v\n", k, v) }
+	fact("open fds", openFDs()) // first, before the runtime opens any
 	fact("uid", fmt.Sprint(os.Getuid(), os.Geteuid(), os.Getgid()))
 	groups, _ := os.Getgroups()
 	fact("groups", groups)
@@ -253,7 +276,8 @@ func checks() string {
 	return b.String()
 }
 
-const wantChecks = `uid=1000 1000 1000
+const wantChecks = `open fds=[0 1 2]
+uid=1000 1000 1000
 groups=[]
 CapPrm=0000000000000000
 CapEff=0000000000000000
