@@ -24,7 +24,17 @@ type Spec struct {
 	Stdin  []byte
 	Mounts []Mount // read-only binds of host paths, added to the backend's base set
 	Limits airlock.Limits
+	// Collect names files or directories, relative to WorkDir, to hand
+	// back after the program ends (build artifacts, a harness's result).
+	// Only regular files are taken; symlinks are never followed.
+	Collect []string
 }
+
+// Bounds on what Collect hands back.
+const (
+	MaxCollectFiles = 4096
+	MaxCollectBytes = 256 << 20
+)
 
 // WorkDir is the writable working directory every sandbox gets.
 const WorkDir = "/box"
@@ -53,4 +63,5 @@ type Result struct {
 	StdoutTruncated bool           `json:"stdout_truncated"`
 	StderrTruncated bool           `json:"stderr_truncated"`
 	Usage           airlock.Usage  `json:"usage"`
+	Files           []File         `json:"-"` // what Spec.Collect found
 }

@@ -37,6 +37,7 @@ type runRequest struct {
 	Dir      string
 	Rlimits  []rlimit
 	Pids     int64 // pids.max once the keeper has left the group
+	Collect  []string
 }
 
 // Descriptors attached to a runRequest, by position.
@@ -56,10 +57,11 @@ type rlimit struct {
 // report answers keeperConfig (ready, or why not) and each runRequest (how
 // the program ended).
 type report struct {
-	Error    string `json:"error,omitempty"`
-	Exited   bool   `json:"exited"`
-	ExitCode int    `json:"exit_code"`
-	Signal   int    `json:"signal"`
+	Error    string         `json:"error,omitempty"`
+	Exited   bool           `json:"exited"`
+	ExitCode int            `json:"exit_code"`
+	Signal   int            `json:"signal"`
+	Files    []sandbox.File `json:"files,omitempty"`
 }
 
 // maxAttached bounds the descriptors one message may carry.

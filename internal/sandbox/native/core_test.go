@@ -130,6 +130,12 @@ func helperMain(name string) int {
 			}
 		}
 		time.Sleep(time.Hour)
+	case "artifacts": // files to collect, and a link that must not be followed
+		os.MkdirAll("/box/out/sub", 0o755)
+		os.WriteFile("/box/out/main", []byte("binary"), 0o755)
+		os.WriteFile("/box/out/sub/data", []byte("data"), 0o644)
+		os.Symlink("/etc/passwd", "/box/out/passwd")
+		os.Symlink("/etc", "/box/etc-link")
 	case "leave":
 		for _, p := range []string{"/tmp/left", "/box/left", "/dev/shm/left"} {
 			os.WriteFile(p, []byte("x"), 0o644)
@@ -399,6 +405,22 @@ func TestCoreCPUQuota(t *testing.T) {
 	res := run(t, helper("spin2", airlock.Limits{}))
 	if res.Status != airlock.StatusOK || res.Usage.CPUMillis > 1300 || res.Usage.CPUMillis < 500 {
 		t.Fatalf("got %s %q, cpu %d ms over %d ms wall (want about 1000)", res.Status, res.Stderr, res.Usage.CPUMillis, res.Usage.WallMillis)
+	}
+}
+
+// TestCoreCollect: regular files under the named paths come back with
+// their modes; links are not followed, whatever they point at.
+func TestCoreCollect(t *testing.T) {
+	spec := helper("artifacts", airlock.Limits{})
+	spec.Collect = []string{"out", "etc-link", "missing"}
+	res := run(t, spec)
+	var got []string
+	for _, f := range res.Files {
+		got = append(got, fmt.Sprintf("%s %o %s", f.Name, f.Mode, f.Content))
+	}
+	want := []string{"out/main 755 binary", "out/sub/data 644 data"}
+	if res.Status != airlock.StatusOK || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %s %q, files %q, want %q", res.Status, res.Stderr, got, want)
 	}
 }
 

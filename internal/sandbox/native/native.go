@@ -217,6 +217,7 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 		Dir:      dir,
 		Rlimits:  rlimits(lim),
 		Pids:     lim.Pids,
+		Collect:  spec.Collect,
 	}
 	return r.run(ctx, sl.keeper, req, spec.Stdin, lim, cg)
 }
@@ -299,6 +300,7 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []by
 	stats, statsErr := cg.Stats()
 	res.Stdout, res.StdoutTruncated = stdout.bytes()
 	res.Stderr, res.StderrTruncated = stderr.bytes()
+	res.Files = rep.Files
 	res.Usage.CPUMillis = stats.CPU.Milliseconds()
 	res.Usage.MemoryKB = stats.MemoryPeak / 1024
 	if killErr != nil {

@@ -165,6 +165,9 @@ func (s *spawner) serve(req *runRequest, fds []int) report {
 	if ws.Signaled() {
 		r.Signal = int(ws.Signal())
 	}
+	if r.Files, err = collect(req.Collect); err != nil {
+		return report{Error: fmt.Sprintf("collect: %v", err)}
+	}
 	return r
 }
 
