@@ -11,8 +11,9 @@ import (
 const usage = `usage: airlock <command> [flags]
 
 commands:
-  run      run source files in a sandbox
-  doctor   check that this host can sandbox safely
+  run        run source files in a sandbox
+  languages  list the languages this host can run (--all: and those it lacks)
+  doctor     check that this host can sandbox safely
 `
 
 // exitUsage is the exit code for bad input, as for most CLIs.
@@ -28,6 +29,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		code = cmdRun(os.Args[2:])
+	case "languages":
+		code = cmdLanguages(os.Args[2:], os.Stdout)
 	case "doctor":
 		code = cmdDoctor(os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,14 +13,10 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
-	"github.com/airlock-dev/airlock/internal/sandbox"
-	"github.com/airlock-dev/airlock/internal/sandbox/native"
 	"github.com/airlock-dev/airlock/internal/units"
 )
-
-// maxLimits are the ceilings a CLI user may ask for.
-var maxLimits = airlock.Limits{Wall: 5 * time.Minute, CPU: 5 * time.Minute, Memory: 8 << 30, Pids: 4096}
 
 func cmdRun(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -34,42 +31,44 @@ func cmdRun(args []string) int {
 	pids := fs.Int64("pids", airlock.DefaultLimits.Pids, "process and thread limit")
 	stdinPath := fs.String("stdin", "", "file to feed on standard input")
 	asJSON := fs.Bool("json", false, "print the Result as JSON instead of the program's output")
+	catalogFile := fs.String("languages", "", "operator language file, on top of the built-in catalog")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	files, progArgs := splitArgs(fs.Args())
-	lim, err := cliLimits(*wall, *cpu, *memory, *pids)
-	if err != nil {
-		return usageErr(err)
-	}
 	if len(files) == 0 {
 		return usageErr(fmt.Errorf("no source file given"))
 	}
-	var recipe lang.Recipe
-	if *langName != "" {
-		recipe, err = lang.Lookup(*langName)
-	} else {
-		recipe, err = lang.ForFile(files[0])
-	}
+	catalog, err := lang.Load(*catalogFile)
 	if err != nil {
 		return usageErr(err)
 	}
-	spec := sandbox.Spec{Env: recipe.Env, Limits: lim}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	req := airlock.Request{Language: *langName, Args: progArgs}
+	if req.Limits, err = cliLimits(set, *wall, *cpu, *memory, *pids); err != nil {
+		return usageErr(err)
+	}
+	if req.Language == "" {
+		l, err := catalog.ForFile(files[0])
+		if err != nil {
+			return usageErr(fmt.Errorf("%v: use -l", err))
+		}
+		req.Language = l.ID
+	}
 	for _, path := range files {
 		content, err := os.ReadFile(path)
 		if err != nil {
 			return usageErr(err)
 		}
-		spec.Files = append(spec.Files, sandbox.File{Name: filepath.Base(path), Content: content})
+		req.Files = append(req.Files, airlock.File{Name: filepath.Base(path), Content: content})
 	}
 	if *stdinPath != "" {
-		if spec.Stdin, err = os.ReadFile(*stdinPath); err != nil {
+		if req.Stdin, err = os.ReadFile(*stdinPath); err != nil {
 			return usageErr(err)
 		}
 	}
-	spec.Argv = append(recipe.Run(filepath.Join(sandbox.WorkDir, filepath.Base(files[0]))), progArgs...)
-
-	runner, err := native.New(native.Config{})
+	runner, err := newRunner(catalog)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "airlock: refusing to run unconfined: %v\n(run `airlock doctor` for details)\n", err)
 		return 1
@@ -77,27 +76,32 @@ func cmdRun(args []string) int {
 	defer runner.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := runner.Run(ctx, spec)
-	if err != nil {
-		res = sandbox.Result{Status: airlock.StatusInternalError, Message: err.Error(), ExitCode: 1}
+	res, err := engine.New(runner, catalog, engine.Options{}).Execute(ctx, req)
+	var bad *engine.InvalidError
+	switch {
+	case errors.As(err, &bad):
+		return usageErr(err)
+	case err != nil:
+		res.Step = airlock.Step{Status: airlock.StatusInternalError, Message: err.Error(), ExitCode: 1}
 	}
 	if *asJSON {
-		out := struct {
-			sandbox.Result
-			Stdout string `json:"stdout"`
-			Stderr string `json:"stderr"`
-		}{res, string(res.Stdout), string(res.Stderr)}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(out)
+		enc.Encode(res)
 	} else {
-		os.Stdout.Write(res.Stdout)
-		os.Stderr.Write(res.Stderr)
+		if res.Compile != nil && res.Status == airlock.StatusCompileError {
+			os.Stderr.Write(res.Compile.Stdout)
+			os.Stderr.Write(res.Compile.Stderr)
+		} else {
+			os.Stdout.Write(res.Stdout)
+			os.Stderr.Write(res.Stderr)
+		}
 		if res.Status != airlock.StatusOK && res.Status != airlock.StatusRuntimeError || res.Message != "" {
 			fmt.Fprintf(os.Stderr, "airlock: %s: %s\n", res.Status, res.Message)
 		}
 	}
-	if res.Status == airlock.StatusInternalError {
+	switch res.Status {
+	case airlock.StatusInternalError, airlock.StatusCompileError:
 		return 1
 	}
 	return res.ExitCode
@@ -113,21 +117,37 @@ func splitArgs(args []string) (files, progArgs []string) {
 	return args, nil
 }
 
-func cliLimits(wall, cpu time.Duration, memory string, pids int64) (airlock.Limits, error) {
-	mem, err := units.ParseSize(memory)
-	if err != nil {
-		return airlock.Limits{}, fmt.Errorf("--memory: %w", err)
+// cliLimits reads the limit flags the user set; the others stay zero, so
+// the language's defaults apply.
+func cliLimits(set map[string]bool, wall, cpu time.Duration, memory string, pids int64) (airlock.Limits, error) {
+	var l airlock.Limits
+	if set["time"] {
+		if wall <= 0 || wall > airlock.MaxLimits.Wall {
+			return l, fmt.Errorf("--time must be in (0, %v]", airlock.MaxLimits.Wall)
+		}
+		l.Wall = wall
 	}
-	l := airlock.Limits{Wall: wall, CPU: cpu, Memory: mem, Pids: pids}
-	switch {
-	case wall <= 0 || wall > maxLimits.Wall:
-		return l, fmt.Errorf("--time must be in (0, %v]", maxLimits.Wall)
-	case cpu <= 0 || cpu > maxLimits.CPU:
-		return l, fmt.Errorf("--cpu must be in (0, %v]", maxLimits.CPU)
-	case mem < 4<<20 || mem > maxLimits.Memory:
-		return l, fmt.Errorf("--memory must be between 4M and %s", units.FormatSize(maxLimits.Memory))
-	case pids < 1 || pids > maxLimits.Pids:
-		return l, fmt.Errorf("--pids must be between 1 and %d", maxLimits.Pids)
+	if set["cpu"] {
+		if cpu <= 0 || cpu > airlock.MaxLimits.CPU {
+			return l, fmt.Errorf("--cpu must be in (0, %v]", airlock.MaxLimits.CPU)
+		}
+		l.CPU = cpu
+	}
+	if set["memory"] {
+		mem, err := units.ParseSize(memory)
+		if err != nil {
+			return l, fmt.Errorf("--memory: %w", err)
+		}
+		if mem < 4<<20 || mem > airlock.MaxLimits.Memory {
+			return l, fmt.Errorf("--memory must be between 4M and %s", units.FormatSize(airlock.MaxLimits.Memory))
+		}
+		l.Memory = mem
+	}
+	if set["pids"] {
+		if pids < 1 || pids > airlock.MaxLimits.Pids {
+			return l, fmt.Errorf("--pids must be between 1 and %d", airlock.MaxLimits.Pids)
+		}
+		l.Pids = pids
 	}
 	return l, nil
 }

@@ -26,7 +26,8 @@ type Spec struct {
 	Limits airlock.Limits
 	// Collect names files or directories, relative to WorkDir, to hand
 	// back after the program ends (build artifacts, a harness's result).
-	// Only regular files are taken; symlinks are never followed.
+	// Directories come back as names with a trailing slash, then their
+	// contents; only regular files are read; symlinks are never followed.
 	Collect []string
 }
 
@@ -41,7 +42,7 @@ const WorkDir = "/box"
 
 // File is a file placed in the work directory.
 type File struct {
-	Name    string // relative to WorkDir
+	Name    string // relative to WorkDir; a trailing slash makes a directory
 	Content []byte
 	Mode    uint32 // 0 means 0644
 }

@@ -63,6 +63,9 @@ func (c *collector) walk(name string) error {
 	}
 	switch {
 	case fi.IsDir():
+		if err := c.add(sandbox.File{Name: name + "/", Mode: uint32(fi.Mode().Perm())}); err != nil {
+			return err
+		}
 		entries, err := f.ReadDir(-1)
 		if err != nil {
 			return err
@@ -73,15 +76,20 @@ func (c *collector) walk(name string) error {
 			}
 		}
 	case fi.Mode().IsRegular():
-		if len(c.files) >= sandbox.MaxCollectFiles || c.bytes+fi.Size() > sandbox.MaxCollectBytes {
-			return fmt.Errorf("more than %d files or %d bytes to collect", sandbox.MaxCollectFiles, sandbox.MaxCollectBytes)
-		}
 		data, err := io.ReadAll(io.LimitReader(f, sandbox.MaxCollectBytes-c.bytes+1))
 		if err != nil {
 			return err
 		}
-		c.bytes += int64(len(data))
-		c.files = append(c.files, sandbox.File{Name: name, Content: data, Mode: uint32(fi.Mode().Perm())})
+		return c.add(sandbox.File{Name: name, Content: data, Mode: uint32(fi.Mode().Perm())})
 	}
+	return nil
+}
+
+func (c *collector) add(f sandbox.File) error {
+	c.bytes += int64(len(f.Content))
+	if len(c.files) >= sandbox.MaxCollectFiles || c.bytes > sandbox.MaxCollectBytes {
+		return fmt.Errorf("more than %d files or %d bytes to collect", sandbox.MaxCollectFiles, sandbox.MaxCollectBytes)
+	}
+	c.files = append(c.files, f)
 	return nil
 }

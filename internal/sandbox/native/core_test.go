@@ -418,7 +418,7 @@ func TestCoreCollect(t *testing.T) {
 	for _, f := range res.Files {
 		got = append(got, fmt.Sprintf("%s %o %s", f.Name, f.Mode, f.Content))
 	}
-	want := []string{"out/main 755 binary", "out/sub/data 644 data"}
+	want := []string{"out/ 755 ", "out/main 755 binary", "out/sub/ 755 ", "out/sub/data 644 data"}
 	if res.Status != airlock.StatusOK || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %s %q, files %q, want %q", res.Status, res.Stderr, got, want)
 	}

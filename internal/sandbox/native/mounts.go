@@ -197,13 +197,20 @@ func placeFile(box string, f sandbox.File) error {
 		return fmt.Errorf("invalid file name %q", f.Name)
 	}
 	path := filepath.Join(box, name)
-	for dir := filepath.Dir(path); dir != box; dir = filepath.Dir(dir) {
+	dirs := filepath.Dir(path)
+	if strings.HasSuffix(f.Name, "/") {
+		dirs = path
+	}
+	for dir := dirs; dir != box; dir = filepath.Dir(dir) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 		if err := os.Chown(dir, innerID, innerID); err != nil {
 			return err
 		}
+	}
+	if dirs == path {
+		return nil
 	}
 	mode := os.FileMode(f.Mode)
 	if mode == 0 {

@@ -1,0 +1,132 @@
+package airlock
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// MaxLimits are the operator's default ceilings: what a submission may ask
+// for at most.
+var MaxLimits = Limits{
+	Wall:      5 * time.Minute,
+	CPU:       5 * time.Minute,
+	Memory:    8 << 30,
+	Pids:      4096,
+	OpenFiles: 4096,
+	TmpBytes:  2 << 30,
+	FileSize:  1 << 30,
+	Output:    64 << 20,
+	Stack:     1 << 30,
+}
+
+// Exceeding names the first field of l above max ("" when none is), in
+// the native API's spelling.
+func (l Limits) Exceeding(max Limits) string {
+	checks := []struct {
+		name   string
+		v, max int64
+	}{
+		{"wall_ms", int64(l.Wall), int64(max.Wall)}, {"cpu_ms", int64(l.CPU), int64(max.CPU)},
+		{"memory_mb", l.Memory, max.Memory}, {"pids", l.Pids, max.Pids}, {"open_files", l.OpenFiles, max.OpenFiles},
+		{"tmp_mb", l.TmpBytes, max.TmpBytes}, {"file_size_mb", l.FileSize, max.FileSize},
+		{"output_kb", l.Output, max.Output}, {"stack_mb", l.Stack, max.Stack},
+	}
+	for _, c := range checks {
+		if c.max > 0 && c.v > c.max {
+			return c.name
+		}
+	}
+	return ""
+}
+
+// Mode says how a submission is run.
+type Mode string
+
+// Modes of DESIGN §3.
+const (
+	ModeScript   Mode = "script"   // run the entry file as a program
+	ModeFunction Mode = "function" // call its calculate(inputs)
+)
+
+// File is a submitted source file.
+type File struct {
+	Name    string // relative path, forward slashes
+	Content []byte
+}
+
+// Request is one execution as the engine takes it, whatever API it came
+// through.
+type Request struct {
+	Language       string
+	Version        string // empty: the installed one
+	Files          []File
+	Entry          string // the file to run; default the first
+	Stdin          []byte
+	Args           []string
+	CompileOptions []string
+	Limits         Limits // zero fields: the language's defaults
+	Mode           Mode   // default ModeScript
+	Inputs         json.RawMessage
+	ExpectedOutput *string // set: compare stdout, giving StatusWrongAnswer
+}
+
+// Step is one sandboxed step's outcome (the compile step of a Result).
+type Step struct {
+	Status          Status
+	ExitCode        int
+	Signal          string
+	Message         string
+	Stdout, Stderr  []byte
+	StdoutTruncated bool
+	StderrTruncated bool
+	Usage           Usage
+}
+
+// Result is what an execution came to.
+type Result struct {
+	Step            // the run step, or the compile step's verdict when it failed
+	Language string // id
+	Version  string
+	Compile  *Step           // nil for interpreted languages
+	Output   json.RawMessage // function mode: calculate's return value
+	Error    *FunctionError  // function mode: why there is no output
+}
+
+// FunctionError is a function-mode failure, in the user's terms.
+type FunctionError struct {
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	Traceback string `json:"traceback"`
+}
+
+// stepJSON is a Step in the native API's shape: output as text.
+type stepJSON struct {
+	Status          Status `json:"status"`
+	ExitCode        int    `json:"exit_code"`
+	Signal          string `json:"signal"`
+	Message         string `json:"message,omitempty"`
+	Stdout          string `json:"stdout"`
+	Stderr          string `json:"stderr"`
+	StdoutTruncated bool   `json:"stdout_truncated"`
+	StderrTruncated bool   `json:"stderr_truncated"`
+	Usage           Usage  `json:"usage"`
+}
+
+func (s Step) wire() stepJSON {
+	return stepJSON{s.Status, s.ExitCode, s.Signal, s.Message, string(s.Stdout), string(s.Stderr), s.StdoutTruncated, s.StderrTruncated, s.Usage}
+}
+
+// MarshalJSON writes the step in the native API's shape.
+func (s Step) MarshalJSON() ([]byte, error) { return json.Marshal(s.wire()) }
+
+// MarshalJSON writes the result in the native API's shape (DESIGN §5).
+func (r Result) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		stepJSON
+		Language string          `json:"language"`
+		Version  string          `json:"version"`
+		Compile  *Step           `json:"compile,omitempty"`
+		Output   json.RawMessage `json:"output,omitempty"`
+		Error    *FunctionError  `json:"error,omitempty"`
+	}{r.Step.wire(), r.Language, r.Version, r.Compile, r.Output, r.Error})
+}

@@ -1,0 +1,288 @@
+// Package engine turns a submission into sandboxed steps: it looks the
+// language up in the catalog, validates the files, compiles in one sandbox,
+// runs in a fresh one that sees only the artifacts and the submitted files,
+// and judges the result (expected output, function mode). It sits between
+// the APIs and the sandbox and knows neither HTTP nor storage.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/lang"
+	"github.com/airlock-dev/airlock/internal/sandbox"
+)
+
+// Engine executes submissions. It is safe for concurrent use.
+type Engine struct {
+	runner   sandbox.Runner
+	catalog  *lang.Catalog
+	defaults airlock.Limits
+	max      airlock.Limits
+	versions versionCache
+	caches   cacheState
+}
+
+// Options are the operator's settings.
+type Options struct {
+	Defaults airlock.Limits // of the run step; zero fields: airlock.DefaultLimits
+	Max      airlock.Limits // the most a submission may ask; zero fields: airlock.MaxLimits
+}
+
+// New makes an Engine over a sandbox runner and a catalog. The runner must
+// bind the catalog's HostPaths in every sandbox.
+func New(runner sandbox.Runner, catalog *lang.Catalog, opt Options) *Engine {
+	return &Engine{
+		runner:   runner,
+		catalog:  catalog,
+		defaults: opt.Defaults.WithDefaults(airlock.DefaultLimits),
+		max:      opt.Max.WithDefaults(airlock.MaxLimits),
+	}
+}
+
+// Catalog is the engine's language catalog.
+func (e *Engine) Catalog() *lang.Catalog { return e.catalog }
+
+// InvalidError is a submission the engine refuses, naming the field.
+type InvalidError struct {
+	Field   string
+	Problem string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Problem }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Execute runs a submission. Bad input is an *InvalidError and nothing
+// runs; any other error is the sandbox failing (internal error); what the
+// program did is in the Result.
+func (e *Engine) Execute(ctx context.Context, req airlock.Request) (airlock.Result, error) {
+	var res airlock.Result
+	l, err := e.catalog.Lookup(req.Language)
+	if err != nil {
+		return res, invalid("language", "%v", err)
+	}
+	if err := l.Available(); err != nil {
+		return res, invalid("language", "%s is not available on this host: %v", l.ID, err)
+	}
+	res.Language = l.ID
+	if res.Version, err = e.Version(ctx, l); err != nil {
+		return res, err
+	}
+	if req.Version != "" && req.Version != res.Version && !strings.HasPrefix(res.Version, req.Version+".") {
+		return res, invalid("version", "%s %s is not installed (this host has %s)", l.ID, req.Version, res.Version)
+	}
+	p, err := e.plan(l, &req)
+	if err != nil {
+		return res, err
+	}
+	files := p.files
+	if len(l.Compile) > 0 {
+		compileVars := p.vars
+		compileVars.Args = nil // the program's, not the compiler's
+		out, err := e.runner.Run(ctx, sandbox.Spec{
+			Argv:    lang.Expand(l.Compile, compileVars),
+			Env:     append(slices.Clone(l.Env), e.cacheEnv(ctx, l)...),
+			Files:   append(slices.Clone(files), sandbox.File{Name: lang.Artifacts + "/"}),
+			Limits:  p.compileLimits,
+			Collect: []string{lang.Artifacts},
+		})
+		if err != nil {
+			return res, fmt.Errorf("compile: %w", err)
+		}
+		step := stepOf(out)
+		res.Compile = &step
+		if out.Status != airlock.StatusOK {
+			res.Step = step
+			res.Status = airlock.StatusCompileError
+			if res.Message == "" {
+				res.Message = "compilation failed"
+			} else {
+				res.Message = "compilation failed: " + res.Message
+			}
+			return res, nil
+		}
+		files = append(files, out.Files...)
+	}
+	spec := sandbox.Spec{
+		Argv:   lang.Expand(l.Run, p.vars),
+		Env:    l.Env,
+		Files:  files,
+		Stdin:  req.Stdin,
+		Limits: p.limits,
+	}
+	if req.Mode == airlock.ModeFunction {
+		if err := withHarness(&spec, l, p.vars, req.Inputs); err != nil {
+			return res, err
+		}
+	}
+	out, err := e.runner.Run(ctx, spec)
+	if err != nil {
+		return res, fmt.Errorf("run: %w", err)
+	}
+	res.Step = stepOf(out)
+	if req.Mode == airlock.ModeFunction {
+		judgeFunction(&res, out)
+	}
+	if req.ExpectedOutput != nil && res.Status == airlock.StatusOK && !sameOutput(res.Stdout, []byte(*req.ExpectedOutput)) {
+		res.Status = airlock.StatusWrongAnswer
+		res.Message = "output differs from the expected output"
+	}
+	return res, nil
+}
+
+// plan is a validated submission, ready to run.
+type plan struct {
+	files                 []sandbox.File
+	vars                  lang.Vars
+	compileLimits, limits airlock.Limits
+}
+
+func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
+	p := &plan{}
+	if err := checkFiles(req.Files, len(l.Compile) > 0); err != nil {
+		return nil, err
+	}
+	entry := req.Entry
+	if entry == "" {
+		entry = req.Files[0].Name
+	} else if !slices.ContainsFunc(req.Files, func(f airlock.File) bool { return f.Name == entry }) {
+		return nil, invalid("entry", "%q is not one of the submitted files", entry)
+	}
+	for i, list := range [][]string{req.Args, req.CompileOptions} {
+		for _, a := range list {
+			if strings.ContainsRune(a, 0) {
+				return nil, invalid([]string{"args", "compile_options"}[i], "an argument contains a NUL byte")
+			}
+		}
+	}
+	switch req.Mode {
+	case "", airlock.ModeScript:
+		req.Mode = airlock.ModeScript
+	case airlock.ModeFunction:
+		if len(l.Function) == 0 || harnesses[l.ID] == nil {
+			return nil, invalid("mode", "function mode is not available for %s (it is for python and javascript)", l.ID)
+		}
+	default:
+		return nil, invalid("mode", "unknown mode %q (want script or function)", req.Mode)
+	}
+	if field := req.Limits.Exceeding(l.MaxOver(e.max)); field != "" {
+		return nil, invalid("limits."+field, "above the maximum this server allows")
+	}
+	p.limits = req.Limits.WithDefaults(l.LimitsOver(e.defaults))
+	p.compileLimits = l.CompileLimitsOver(p.limits)
+	p.vars = lang.Vars{Entry: entry, Options: req.CompileOptions, Args: req.Args, Harness: harnessFile}
+	for _, f := range req.Files {
+		p.files = append(p.files, sandbox.File{Name: f.Name, Content: f.Content})
+		if slices.Contains(l.Extensions, strings.ToLower(path.Ext(f.Name))) {
+			p.vars.Sources = append(p.vars.Sources, f.Name)
+		}
+	}
+	return p, nil
+}
+
+// Bounds on a submission.
+const (
+	MaxFiles     = 256
+	MaxNameBytes = 255
+	MaxPathBytes = 1024
+	MaxFileBytes = 16 << 20
+	MaxAllBytes  = 32 << 20
+)
+
+// reserved are top-level names the engine writes itself.
+var reserved = []string{".airlock"}
+
+func checkFiles(files []airlock.File, compiled bool) error {
+	if len(files) == 0 {
+		return invalid("files", "no file submitted")
+	}
+	if len(files) > MaxFiles {
+		return invalid("files", "%d files, at most %d allowed", len(files), MaxFiles)
+	}
+	seen := map[string]bool{}
+	total := 0
+	for i, f := range files {
+		field := fmt.Sprintf("files[%d].name", i)
+		if err := checkName(f.Name); err != "" {
+			return invalid(field, "%q %s", f.Name, err)
+		}
+		top, _, _ := strings.Cut(f.Name, "/")
+		if slices.Contains(reserved, top) || (compiled && top == lang.Artifacts) {
+			return invalid(field, "%q is reserved for the build", top)
+		}
+		if seen[f.Name] {
+			return invalid(field, "%q is submitted twice", f.Name)
+		}
+		seen[f.Name] = true
+		if len(f.Content) > MaxFileBytes {
+			return invalid(fmt.Sprintf("files[%d].content", i), "%d bytes, at most %d allowed", len(f.Content), MaxFileBytes)
+		}
+		total += len(f.Content)
+	}
+	if total > MaxAllBytes {
+		return invalid("files", "%d bytes in all, at most %d allowed", total, MaxAllBytes)
+	}
+	return nil
+}
+
+// checkName says what is wrong with a file name, or "".
+func checkName(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > MaxPathBytes:
+		return fmt.Sprintf("is longer than %d bytes", MaxPathBytes)
+	case strings.ContainsRune(name, 0):
+		return "contains a NUL byte"
+	case strings.HasPrefix(name, "/"):
+		return "is absolute"
+	case strings.Contains(name, "\\"):
+		return "contains a backslash"
+	case path.Clean(name) != name:
+		return "is not a clean relative path (no ., .., // or trailing /)"
+	case name == ".." || strings.HasPrefix(name, "../"):
+		return "escapes the work directory"
+	}
+	for _, part := range strings.Split(name, "/") {
+		if len(part) > MaxNameBytes {
+			return fmt.Sprintf("has a component longer than %d bytes", MaxNameBytes)
+		}
+	}
+	return ""
+}
+
+func stepOf(r sandbox.Result) airlock.Step {
+	return airlock.Step{
+		Status:          r.Status,
+		ExitCode:        r.ExitCode,
+		Signal:          r.Signal,
+		Message:         r.Message,
+		Stdout:          r.Stdout,
+		Stderr:          r.Stderr,
+		StdoutTruncated: r.StdoutTruncated,
+		StderrTruncated: r.StderrTruncated,
+		Usage:           r.Usage,
+	}
+}
+
+// sameOutput compares as Judge0 does: trailing whitespace of each line and
+// trailing newlines do not count.
+func sameOutput(got, want []byte) bool {
+	return bytes.Equal(normalize(got), normalize(want))
+}
+
+func normalize(b []byte) []byte {
+	lines := bytes.Split(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"))
+	for i, line := range lines {
+		lines[i] = bytes.TrimRight(line, " \t\r")
+	}
+	return bytes.TrimRight(bytes.Join(lines, []byte("\n")), "\n")
+}
