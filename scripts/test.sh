@@ -5,13 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The toolchains of the languages the engine tests (internal/engine).
 need=()
-[ -x /usr/bin/python3 ] || need+=(python3)
-[ -x /usr/bin/node ] || need+=(nodejs)
+for pair in python3:python3 node:nodejs gcc:gcc g++:g++ javac:default-jdk-headless \
+  perl:perl bash:bash tsc:node-typescript rustc:rustc; do
+  [ -x "/usr/bin/${pair%%:*}" ] || need+=("${pair#*:}")
+done
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ ! -x /usr/local/go/bin/go ]; then
+  echo "the Go language tests need Go at /usr/local/go (the catalog's path)" >&2
+  exit 1
 fi
 export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v staticcheck >/dev/null; then

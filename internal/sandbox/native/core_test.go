@@ -483,14 +483,17 @@ func TestCoreNotExecutable(t *testing.T) {
 func TestCoreKeeperKilled(t *testing.T) {
 	r := runner(t)
 	run(t, helper("hello", airlock.Limits{}))
-	for pid := range procsWithUID(t, keeperUIDs, keeperUIDs+256) {
-		var n int
-		fmt.Sscan(pid, &n)
-		syscall.Kill(n, syscall.SIGKILL)
+	r.slots.mu.Lock()
+	var killed []*keeper
+	for _, sl := range r.slots.all {
+		if sl.keeper != nil {
+			sl.keeper.proc.Kill()
+			killed = append(killed, sl.keeper)
+		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(procsWithUID(t, keeperUIDs, keeperUIDs+256)) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	r.slots.mu.Unlock()
+	for _, k := range killed {
+		<-k.exited
 	}
 	res, err := r.Run(context.Background(), helper("hello", airlock.Limits{}))
 	if err != nil || string(res.Stdout) != "hello\n" {
@@ -501,20 +504,21 @@ func TestCoreKeeperKilled(t *testing.T) {
 const crashHelperEnv = "AIRLOCK_TEST_CRASH_HELPER"
 
 // crashMidRun is a caller that dies with a sandbox running: a daemon, its
-// parent and the keeper must all go with it.
+// parent and the keeper must all go with it. It says which slots it holds.
 func crashMidRun() {
 	r, err := New(testConfig())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	started := make(chan struct{})
-	go func() {
-		close(started)
-		r.Run(context.Background(), helper("sleepers", airlock.Limits{}))
-	}()
-	<-started
+	go r.Run(context.Background(), helper("sleepers", airlock.Limits{}))
 	time.Sleep(time.Second)
+	r.slots.mu.Lock()
+	for _, sl := range r.slots.all {
+		if sl.lock != nil {
+			fmt.Println("slot", sl.n)
+		}
+	}
 	panic("caller crashed")
 }
 
@@ -522,24 +526,25 @@ func crashMidRun() {
 // nothing of theirs survives, and the next Runner removes their cgroups.
 func TestCoreCallerCrash(t *testing.T) {
 	runner(t)
-	before := procsWithUID(t, programUIDs, keeperUIDs+256)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashHelperEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "caller crashed") {
 		t.Fatalf("helper did not crash as planned: %v\n%s", err, out)
 	}
+	slots := map[int]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		var n int
+		if _, err := fmt.Sscanf(line, "slot %d", &n); err == nil {
+			slots[n] = true
+		}
+	}
+	if len(slots) == 0 {
+		t.Fatalf("helper named no slot:\n%s", out)
+	}
+	theirs := func(uid int) bool { return slots[uid-programUIDs] || slots[uid-keeperUIDs] }
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var left []string
-		for pid := range procsWithUID(t, programUIDs, keeperUIDs+256) {
-			if !before[pid] {
-				left = append(left, pid)
-			}
-		}
-		if len(left) == 0 {
-			break
-		}
+	for left := procsWithUID(t, theirs); len(left) > 0; left = procsWithUID(t, theirs) {
 		if time.Now().After(deadline) {
 			t.Fatalf("processes outlived their caller: %v", left)
 		}
@@ -550,9 +555,7 @@ func TestCoreCallerCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
-	for _, g := range sandboxCgroups() {
-		if strings.HasPrefix(filepath.Base(g), "slot-") {
-			t.Errorf("cgroup of the crashed caller left: %s", g)
-		}
+	if left := slotCgroups(slots); len(left) > 0 {
+		t.Errorf("cgroups of the crashed caller left: %v", left)
 	}
 }

@@ -123,20 +123,18 @@ func run(t *testing.T, spec sandbox.Spec) sandbox.Result {
 
 // hostState is what must be the same before and after a run.
 type hostState struct {
-	procs   map[string]bool // pids of processes owned by sandbox uids
-	mounts  int
-	cgroups []string
+	procs  map[string]bool // pids of processes with a program uid
+	mounts int
 }
 
 func hostSnapshot(t *testing.T) hostState {
 	t.Helper()
-	s := hostState{procs: sandboxProcs(t)}
+	s := hostState{procs: procsWithUID(t, func(uid int) bool { return uid >= programUIDs && uid < keeperUIDs })}
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.mounts = strings.Count(string(data), "\n")
-	s.cgroups = sandboxCgroups()
 	return s
 }
 
@@ -146,14 +144,23 @@ const (
 	keeperUIDs  = programUIDs + 256
 )
 
-// sandboxProcs lists the processes running as a program uid (keepers,
-// which live between runs, have uids of their own).
-func sandboxProcs(t *testing.T) map[string]bool {
-	return procsWithUID(t, programUIDs, programUIDs+256)
+// ownSlots are the slots the test Runner holds. Other test binaries (the
+// engine's, run in parallel) hold others, so checks look at these only.
+func ownSlots(t testing.TB) map[int]bool {
+	r := runner(t)
+	r.slots.mu.Lock()
+	defer r.slots.mu.Unlock()
+	own := map[int]bool{}
+	for _, sl := range r.slots.all {
+		if sl.lock != nil {
+			own[sl.n] = true
+		}
+	}
+	return own
 }
 
-// procsWithUID lists the pids of processes whose uid is in [lo, hi).
-func procsWithUID(t testing.TB, lo, hi int) map[string]bool {
+// procsWithUID lists the pids of processes whose uid is picked.
+func procsWithUID(t testing.TB, pick func(uid int) bool) map[string]bool {
 	out := map[string]bool{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -166,7 +173,7 @@ func procsWithUID(t testing.TB, lo, hi int) map[string]bool {
 			if len(f) < 2 || f[0] != "Uid:" {
 				continue
 			}
-			if uid, _ := strconv.Atoi(f[1]); uid >= lo && uid < hi {
+			if uid, _ := strconv.Atoi(f[1]); pick(uid) {
 				out[e.Name()] = true
 			}
 		}
@@ -174,8 +181,8 @@ func procsWithUID(t testing.TB, lo, hi int) map[string]bool {
 	return out
 }
 
-// sandboxCgroups lists the groups under the runner's subtree.
-func sandboxCgroups() []string {
+// slotCgroups lists the run groups of the given slots that exist.
+func slotCgroups(slots map[int]bool) []string {
 	var out []string
 	l, err := cgroup.Detect()
 	if err != nil {
@@ -186,20 +193,23 @@ func sandboxCgroups() []string {
 		dirs = append(dirs, d)
 	}
 	for _, d := range dirs {
-		ents, _ := os.ReadDir(filepath.Join(d, "airlock"))
-		for _, e := range ents {
-			if e.IsDir() {
-				out = append(out, filepath.Join(d, "airlock", e.Name()))
+		for n := range slots {
+			g := filepath.Join(d, "airlock", fmt.Sprintf("slot-%d", n))
+			if _, err := os.Stat(g); err == nil {
+				out = append(out, g)
 			}
 		}
 	}
 	return out
 }
 
+// assertHostClean: no process of our slots' program uids that was not
+// there before, no mount more, no run cgroup of our slots.
 func assertHostClean(t *testing.T, before hostState) {
 	t.Helper()
+	own := ownSlots(t)
 	after := hostSnapshot(t)
-	for pid := range after.procs {
+	for pid := range procsWithUID(t, func(uid int) bool { return own[uid-programUIDs] }) {
 		if !before.procs[pid] {
 			t.Errorf("process %s of a sandbox uid outlived its run", pid)
 		}
@@ -207,8 +217,8 @@ func assertHostClean(t *testing.T, before hostState) {
 	if after.mounts != before.mounts {
 		t.Errorf("host mount count changed: %d → %d", before.mounts, after.mounts)
 	}
-	if len(after.cgroups) > len(before.cgroups) {
-		t.Errorf("cgroups left behind: %v", after.cgroups)
+	if left := slotCgroups(own); len(left) > 0 {
+		t.Errorf("cgroups left behind: %v", left)
 	}
 }
 
