@@ -32,12 +32,63 @@ func TestDoctor(t *testing.T) {
 	}
 }
 
-// TestRunBadInput: every bad input is one line on stderr and exit code 2.
-func TestRunBadInput(t *testing.T) {
+// build compiles the airlock binary once per test.
+func build(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "airlock")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// TestRunLanguages: the CLI runs catalog languages through the engine,
+// passing stdin and arguments and exiting with the program's code.
+func TestRunLanguages(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o644)
+		return p
+	}
+	cases := []struct {
+		name   string
+		args   []string
+		stdin  string
+		stdout string
+		code   int
+	}{
+		{"c with args", []string{"run", write("main.c", "#include <stdio.h>\nint main(int c, char **v) { printf(\"%s\\n\", v[1]); return 4; }\n"), "--", "hi"}, "", "hi\n", 4},
+		{"python stdin", []string{"run", "--stdin", write("in.txt", "abc"), write("echo.py", "print(input()[::-1])\n")}, "", "cba\n", 0},
+		{"language flag", []string{"run", "-l", "bash", write("script", "echo $((6*7))\n")}, "", "42\n", 0},
+		{"compile error", []string{"run", write("bad.c", "int main(void) { return x; }\n")}, "", "", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(bin, c.args...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != c.code || string(out) != c.stdout {
+				t.Fatalf("exit %d stdout %q stderr %q, want exit %d stdout %q", code, out, stderr.String(), c.code, c.stdout)
+			}
+		})
+	}
+	out, err := exec.Command(bin, "languages", "--all").Output()
+	if err != nil || !strings.Contains(string(out), "python") || !strings.Contains(string(out), "java") {
+		t.Fatalf("languages: %v\n%s", err, out)
+	}
+}
+
+// TestRunBadInput: every bad input is one line on stderr and exit code 2.
+func TestRunBadInput(t *testing.T) {
+	bin := build(t)
 	src := filepath.Join(t.TempDir(), "ok.py")
 	os.WriteFile(src, []byte("print('hi')\n"), 0o644)
 	cases := map[string][]string{
