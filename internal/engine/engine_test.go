@@ -273,3 +273,32 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmission: the JSON shape decodes into a request, or fails naming
+// the field.
+func TestSubmission(t *testing.T) {
+	e := engine(t)
+	req, err := e.Request(Submission{Language: "python", Code: "print(1)", Limits: &LimitsJSON{MemoryMB: 64, WallMillis: 1500}})
+	if err != nil || len(req.Files) != 1 || req.Files[0].Name != "main.py" || req.Limits.Memory != 64<<20 || req.Limits.Wall.Milliseconds() != 1500 {
+		t.Fatalf("code: %+v %v", req, err)
+	}
+	req, err = e.Request(Submission{Language: "c", Files: []FileJSON{{Name: "main.c", Content: "aW50IG1haW4oKXt9", Encoding: "base64"}}})
+	if err != nil || string(req.Files[0].Content) != "int main(){}" {
+		t.Fatalf("base64: %+v %v", req, err)
+	}
+	for field, s := range map[string]Submission{
+		"language":          {Code: "x"},
+		"code":              {Language: "python", Code: "x", Files: []FileJSON{{Name: "a.py"}}},
+		"files[0].content":  {Language: "python", Files: []FileJSON{{Name: "a.py", Content: "\xff\xfe"}}},
+		"files[1].content":  {Language: "python", Files: []FileJSON{{Name: "a.py"}, {Name: "b", Content: "!!", Encoding: "base64"}}},
+		"files[0].encoding": {Language: "python", Files: []FileJSON{{Name: "a.py", Encoding: "hex"}}},
+		"limits.network":    {Language: "python", Code: "x", Limits: &LimitsJSON{Network: "host"}},
+		"limits.pids":       {Language: "python", Code: "x", Limits: &LimitsJSON{Pids: -1}},
+	} {
+		_, err := e.Request(s)
+		var bad *InvalidError
+		if !errors.As(err, &bad) || bad.Field != field {
+			t.Errorf("%s: got %v", field, err)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/airlock-dev/airlock"
+)
+
+// Submission is a request as the native API's JSON writes it (DESIGN §5):
+// source as text or base64, limits in API units.
+type Submission struct {
+	Language       string          `json:"language"`
+	Version        string          `json:"version,omitempty"`
+	Files          []FileJSON      `json:"files,omitempty"`
+	Code           string          `json:"code,omitempty"` // one file under the language's default name
+	Entry          string          `json:"entry,omitempty"`
+	Stdin          string          `json:"stdin,omitempty"`
+	Args           []string        `json:"args,omitempty"`
+	CompileOptions []string        `json:"compile_options,omitempty"`
+	Limits         *LimitsJSON     `json:"limits,omitempty"`
+	Mode           airlock.Mode    `json:"mode,omitempty"`
+	Inputs         json.RawMessage `json:"inputs,omitempty"`
+	ExpectedOutput *string         `json:"expected_output,omitempty"`
+}
+
+// FileJSON is a submitted file; Encoding is "utf8" (default) or "base64".
+type FileJSON struct {
+	Name     string `json:"name"`
+	Content  string `json:"content"`
+	Encoding string `json:"encoding,omitempty"`
+}
+
+// LimitsJSON are limits in the native API's units; zero means default.
+type LimitsJSON struct {
+	WallMillis int64  `json:"wall_ms,omitempty"`
+	CPUMillis  int64  `json:"cpu_ms,omitempty"`
+	MemoryMB   int64  `json:"memory_mb,omitempty"`
+	Pids       int64  `json:"pids,omitempty"`
+	OutputKB   int64  `json:"output_kb,omitempty"`
+	Network    string `json:"network,omitempty"` // only "none" so far
+}
+
+// Request decodes the submission; errors name the field. The language's
+// default file name (for Code) comes from the engine's catalog.
+func (e *Engine) Request(s Submission) (airlock.Request, error) {
+	req := airlock.Request{
+		Language:       s.Language,
+		Version:        s.Version,
+		Entry:          s.Entry,
+		Stdin:          []byte(s.Stdin),
+		Args:           s.Args,
+		CompileOptions: s.CompileOptions,
+		Mode:           s.Mode,
+		Inputs:         s.Inputs,
+		ExpectedOutput: s.ExpectedOutput,
+	}
+	if s.Language == "" {
+		return req, invalid("language", "missing")
+	}
+	switch {
+	case s.Code != "" && len(s.Files) > 0:
+		return req, invalid("code", "give code or files, not both")
+	case s.Code != "":
+		l, err := e.catalog.Lookup(s.Language)
+		if err != nil {
+			return req, invalid("language", "%v", err)
+		}
+		req.Files = []airlock.File{{Name: l.File, Content: []byte(s.Code)}}
+	}
+	for i, f := range s.Files {
+		var content []byte
+		switch f.Encoding {
+		case "", "utf8", "utf-8":
+			if !utf8.ValidString(f.Content) {
+				return req, invalid(fmt.Sprintf("files[%d].content", i), "not valid UTF-8 (send binary content with encoding base64)")
+			}
+			content = []byte(f.Content)
+		case "base64":
+			var err error
+			if content, err = base64.StdEncoding.DecodeString(f.Content); err != nil {
+				return req, invalid(fmt.Sprintf("files[%d].content", i), "not valid base64: %v", err)
+			}
+		default:
+			return req, invalid(fmt.Sprintf("files[%d].encoding", i), "%q is not utf8 or base64", f.Encoding)
+		}
+		req.Files = append(req.Files, airlock.File{Name: f.Name, Content: content})
+	}
+	if l := s.Limits; l != nil {
+		for name, v := range map[string]int64{"wall_ms": l.WallMillis, "cpu_ms": l.CPUMillis, "memory_mb": l.MemoryMB, "pids": l.Pids, "output_kb": l.OutputKB} {
+			if v < 0 {
+				return req, invalid("limits."+name, "negative")
+			}
+		}
+		if l.Network != "" && l.Network != "none" {
+			return req, invalid("limits.network", "%q: network access is not enabled on this server", l.Network)
+		}
+		req.Limits = airlock.Limits{
+			Wall:   time.Duration(l.WallMillis) * time.Millisecond,
+			CPU:    time.Duration(l.CPUMillis) * time.Millisecond,
+			Memory: l.MemoryMB << 20,
+			Pids:   l.Pids,
+			Output: l.OutputKB << 10,
+		}
+	}
+	return req, nil
+}
