@@ -98,35 +98,3 @@ type FunctionError struct {
 	Message   string `json:"message"`
 	Traceback string `json:"traceback"`
 }
-
-// stepJSON is a Step in the native API's shape: output as text.
-type stepJSON struct {
-	Status          Status `json:"status"`
-	ExitCode        int    `json:"exit_code"`
-	Signal          string `json:"signal"`
-	Message         string `json:"message,omitempty"`
-	Stdout          string `json:"stdout"`
-	Stderr          string `json:"stderr"`
-	StdoutTruncated bool   `json:"stdout_truncated"`
-	StderrTruncated bool   `json:"stderr_truncated"`
-	Usage           Usage  `json:"usage"`
-}
-
-func (s Step) wire() stepJSON {
-	return stepJSON{s.Status, s.ExitCode, s.Signal, s.Message, string(s.Stdout), string(s.Stderr), s.StdoutTruncated, s.StderrTruncated, s.Usage}
-}
-
-// MarshalJSON writes the step in the native API's shape.
-func (s Step) MarshalJSON() ([]byte, error) { return json.Marshal(s.wire()) }
-
-// MarshalJSON writes the result in the native API's shape (DESIGN §5).
-func (r Result) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		stepJSON
-		Language string          `json:"language"`
-		Version  string          `json:"version"`
-		Compile  *Step           `json:"compile,omitempty"`
-		Output   json.RawMessage `json:"output,omitempty"`
-		Error    *FunctionError  `json:"error,omitempty"`
-	}{r.Step.wire(), r.Language, r.Version, r.Compile, r.Output, r.Error})
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/units"
+	"github.com/airlock-dev/airlock/internal/wire"
 )
 
 func cmdRun(args []string) int {
@@ -87,7 +88,7 @@ func cmdRun(args []string) int {
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(res)
+		enc.Encode(wire.ResultOf(res))
 	} else {
 		if res.Compile != nil && res.Status == airlock.StatusCompileError {
 			os.Stderr.Write(res.Compile.Stdout)

@@ -65,24 +65,11 @@ func invalid(field, format string, args ...any) error {
 // program did is in the Result.
 func (e *Engine) Execute(ctx context.Context, req airlock.Request) (airlock.Result, error) {
 	var res airlock.Result
-	l, err := e.catalog.Lookup(req.Language)
-	if err != nil {
-		return res, invalid("language", "%v", err)
-	}
-	if err := l.Available(); err != nil {
-		return res, invalid("language", "%s is not available on this host: %v", l.ID, err)
-	}
-	res.Language = l.ID
-	if res.Version, err = e.Version(ctx, l); err != nil {
-		return res, err
-	}
-	if req.Version != "" && req.Version != res.Version && !strings.HasPrefix(res.Version, req.Version+".") {
-		return res, invalid("version", "%s %s is not installed (this host has %s)", l.ID, req.Version, res.Version)
-	}
-	p, err := e.plan(l, &req)
+	l, p, err := e.prepare(ctx, &req)
 	if err != nil {
 		return res, err
 	}
+	res.Language, res.Version = l.ID, p.version
 	files := p.files
 	if len(l.Compile) > 0 {
 		compileVars := p.vars
@@ -138,8 +125,40 @@ func (e *Engine) Execute(ctx context.Context, req airlock.Request) (airlock.Resu
 	return res, nil
 }
 
+// Check validates a submission without running it: the errors Execute
+// would return for bad input, so a service can refuse a job before
+// accepting it.
+func (e *Engine) Check(ctx context.Context, req airlock.Request) error {
+	_, _, err := e.prepare(ctx, &req)
+	return err
+}
+
+func (e *Engine) prepare(ctx context.Context, req *airlock.Request) (*lang.Language, *plan, error) {
+	l, err := e.catalog.Lookup(req.Language)
+	if err != nil {
+		return nil, nil, invalid("language", "%v", err)
+	}
+	if err := l.Available(); err != nil {
+		return nil, nil, invalid("language", "%s is not available on this host: %v", l.ID, err)
+	}
+	version, err := e.Version(ctx, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.Version != "" && req.Version != version && !strings.HasPrefix(version, req.Version+".") {
+		return nil, nil, invalid("version", "%s %s is not installed (this host has %s)", l.ID, req.Version, version)
+	}
+	p, err := e.plan(l, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.version = version
+	return l, p, nil
+}
+
 // plan is a validated submission, ready to run.
 type plan struct {
+	version               string
 	files                 []sandbox.File
 	vars                  lang.Vars
 	compileLimits, limits airlock.Limits

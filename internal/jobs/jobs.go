@@ -1,0 +1,271 @@
+// Package jobs is the job lifecycle behind every API: accept (persist
+// before answering), queue, run on a pool of workers through the engine,
+// record the result exactly once, notify waiters and callbacks, audit,
+// recover after a crash and drain on shutdown. Storage and queue are the
+// small interfaces of the airlock package, so the embedded and the
+// distributed deployments share this code.
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/metrics"
+	"github.com/airlock-dev/airlock/internal/webhook"
+)
+
+// Options configure a Service.
+type Options struct {
+	Workers  int           // concurrent executions; default the number of CPUs
+	MaxQueue int           // waiting jobs before Submit refuses; default 1000
+	Grace    time.Duration // on shutdown, how long running jobs may finish; default 30s
+}
+
+// Service runs jobs. Create it with New, then call Run.
+type Service struct {
+	store   airlock.JobStore
+	blobs   airlock.BlobStore
+	queue   airlock.Queue
+	engine  *engine.Engine
+	opt     Options
+	log     *slog.Logger
+	audit   *audit.Log
+	metrics *metrics.Metrics
+	hooks   *webhook.Sender
+
+	mu      sync.Mutex
+	running map[string]context.CancelFunc // by job id
+	waiters map[string][]chan struct{}
+	perKey  map[string]int // unfinished jobs by API key
+}
+
+// Deps are what a Service is built from; Audit, Metrics and Hooks may be
+// nil.
+type Deps struct {
+	Store   airlock.JobStore
+	Blobs   airlock.BlobStore
+	Queue   airlock.Queue
+	Engine  *engine.Engine
+	Log     *slog.Logger
+	Audit   *audit.Log
+	Metrics *metrics.Metrics
+	Hooks   *webhook.Sender
+}
+
+// New makes a Service.
+func New(d Deps, opt Options) *Service {
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.NumCPU()
+	}
+	if opt.MaxQueue <= 0 {
+		opt.MaxQueue = 1000
+	}
+	if opt.Grace == 0 {
+		opt.Grace = 30 * time.Second
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return &Service{
+		store: d.Store, blobs: d.Blobs, queue: d.Queue, engine: d.Engine, opt: opt, log: d.Log,
+		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks,
+		running: map[string]context.CancelFunc{}, waiters: map[string][]chan struct{}{}, perKey: map[string]int{},
+	}
+}
+
+// Engine is the service's engine.
+func (s *Service) Engine() *engine.Engine { return s.engine }
+
+// Meta is who submitted a job and where its result goes.
+type Meta struct {
+	KeyID       string
+	ClientAddr  string
+	CallbackURL string
+	MaxActive   int // the key's limit of unfinished jobs; 0: none
+}
+
+// ErrTooManyActive is a key over its limit of unfinished jobs.
+var ErrTooManyActive = errors.New("too many unfinished jobs for this key")
+
+func requestKey(id string) string { return "requests/" + id + ".json" }
+func resultKey(id string) string  { return "results/" + id + ".json" }
+
+// Submit validates, persists and queues a job. When it returns without an
+// error the job is on disk and will be run, whatever happens next.
+func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
+	if err := s.engine.Check(ctx, req); err != nil {
+		return nil, err
+	}
+	if s.queue.Len() >= s.opt.MaxQueue {
+		return nil, airlock.ErrQueueFull
+	}
+	s.mu.Lock()
+	if meta.MaxActive > 0 && s.perKey[meta.KeyID] >= meta.MaxActive {
+		s.mu.Unlock()
+		return nil, ErrTooManyActive
+	}
+	s.perKey[meta.KeyID]++
+	s.mu.Unlock()
+	j, err := s.accept(ctx, req, meta)
+	if err != nil {
+		s.release(meta.KeyID)
+		return nil, err
+	}
+	return j, nil
+}
+
+func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
+	l, _ := s.engine.Catalog().Lookup(req.Language)
+	j := &airlock.Job{
+		ID: newID(), Status: airlock.StatusQueued, Language: l.ID, KeyID: meta.KeyID, ClientAddr: meta.ClientAddr,
+		CallbackURL: meta.CallbackURL, CodeSHA256: codeHash(req.Files), CreatedAt: time.Now().UTC(), Request: &req,
+	}
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	// The payload first: a job row always has its request.
+	if err := s.blobs.Put(ctx, requestKey(j.ID), payload); err != nil {
+		return nil, fmt.Errorf("store request: %w", err)
+	}
+	if err := s.store.Create(ctx, j); err != nil {
+		s.blobs.Delete(ctx, requestKey(j.ID))
+		return nil, fmt.Errorf("store job: %w", err)
+	}
+	if err := s.queue.Push(ctx, j.ID); err != nil {
+		// Persisted: recovery queues it at the latest on the next start.
+		s.log.Error("queue a persisted job", "job", j.ID, "err", err)
+	}
+	return j, nil
+}
+
+func (s *Service) release(key string) {
+	s.mu.Lock()
+	if s.perKey[key]--; s.perKey[key] <= 0 {
+		delete(s.perKey, key)
+	}
+	s.mu.Unlock()
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// codeHash identifies the code for the audit log without keeping it.
+func codeHash(files []airlock.File) string {
+	h := sha256.New()
+	for _, f := range files {
+		fmt.Fprintf(h, "%d:%s\x00%d:", len(f.Name), f.Name, len(f.Content))
+		h.Write(f.Content)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Get reads a job, with its result once finished.
+func (s *Service) Get(ctx context.Context, id string) (*airlock.Job, error) {
+	j, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !j.Status.Finished() {
+		return j, nil
+	}
+	data, err := s.blobs.Get(ctx, resultKey(id))
+	if errors.Is(err, airlock.ErrNotFound) {
+		return j, nil // cancelled before it ran: no result
+	}
+	if err != nil {
+		return nil, err
+	}
+	var res airlock.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return nil, fmt.Errorf("result of %s: %w", id, err)
+	}
+	res.Status = j.Status // a cancel requested during the run wins
+	j.Result = &res
+	return j, nil
+}
+
+// Wait returns the job once finished, or when ctx ends.
+func (s *Service) Wait(ctx context.Context, id string) (*airlock.Job, error) {
+	for {
+		ch := make(chan struct{})
+		s.mu.Lock()
+		s.waiters[id] = append(s.waiters[id], ch)
+		s.mu.Unlock()
+		j, err := s.Get(ctx, id)
+		if err != nil || j.Status.Finished() {
+			s.unwait(id, ch)
+			return j, err
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Second): // finished by another process (distributed mode)
+			s.unwait(id, ch)
+		case <-ctx.Done():
+			s.unwait(id, ch)
+			return j, ctx.Err()
+		}
+	}
+}
+
+func (s *Service) unwait(id string, ch chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := s.waiters[id]
+	for i, c := range list {
+		if c == ch {
+			s.waiters[id] = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(s.waiters[id]) == 0 {
+		delete(s.waiters, id)
+	}
+}
+
+func (s *Service) notify(id string) {
+	s.mu.Lock()
+	list := s.waiters[id]
+	delete(s.waiters, id)
+	s.mu.Unlock()
+	for _, ch := range list {
+		close(ch)
+	}
+}
+
+// Cancel ends a queued job, or kills a running job's sandbox.
+func (s *Service) Cancel(ctx context.Context, id string) (*airlock.Job, error) {
+	status, err := s.store.Cancel(ctx, id, time.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	switch status {
+	case airlock.StatusCancelled:
+		s.notify(id)
+	case airlock.StatusRunning:
+		s.mu.Lock()
+		if cancel := s.running[id]; cancel != nil {
+			cancel()
+		}
+		s.mu.Unlock()
+	}
+	return s.Get(ctx, id)
+}
+
+// QueueLen is the number of jobs waiting for a worker.
+func (s *Service) QueueLen() int { return s.queue.Len() }

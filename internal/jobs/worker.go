@@ -1,0 +1,194 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/wire"
+)
+
+// Run recovers what a previous process left unfinished, then runs the
+// worker pool until ctx ends. Then it stops taking jobs, lets running ones
+// finish for the grace period, cancels and re-queues the rest, and
+// returns.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.recover(ctx); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	// Running jobs outlive ctx by the grace period.
+	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	var wg sync.WaitGroup
+	for range s.opt.Workers {
+		wg.Go(func() { s.work(ctx, hard) })
+	}
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(s.opt.Grace):
+		stop()
+		<-done
+	}
+	return nil
+}
+
+// recover puts every unfinished job back in the queue: the ones that were
+// running when a previous process died run again (their sandboxes died
+// with it, and the native runner removes their cgroups when it starts).
+func (s *Service) recover(ctx context.Context) error {
+	jobs, err := s.store.Unfinished(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.Status == airlock.StatusRunning {
+			if err := s.store.Requeue(ctx, j.ID); err != nil && !errors.Is(err, airlock.ErrConflict) {
+				return err
+			}
+			s.log.Info("re-running a job interrupted by a restart", "job", j.ID, "attempts", j.Attempts)
+		}
+		s.mu.Lock()
+		s.perKey[j.KeyID]++
+		s.mu.Unlock()
+		if err := s.queue.Push(ctx, j.ID); err != nil {
+			return err
+		}
+	}
+	if len(jobs) > 0 {
+		s.log.Info("recovered unfinished jobs", "count", len(jobs))
+	}
+	return nil
+}
+
+func (s *Service) work(ctx, hard context.Context) {
+	for {
+		id, err := s.queue.Pop(ctx)
+		if err != nil {
+			return // ctx ended: shutting down
+		}
+		s.runOne(ctx, hard, id)
+	}
+}
+
+// runOne runs a job once. The job's context ends when the job is
+// cancelled or when the grace period of a shutdown is over; in the second
+// case the job goes back to the queue instead of finishing.
+func (s *Service) runOne(ctx, hard context.Context, id string) {
+	start := time.Now().UTC()
+	j, err := s.store.Start(hard, id, start)
+	if errors.Is(err, airlock.ErrConflict) {
+		return // cancelled while queued
+	}
+	if err != nil {
+		s.log.Error("start job", "job", id, "err", err)
+		return
+	}
+	if s.metrics != nil {
+		s.metrics.WaitSecs.Observe(start.Sub(j.CreatedAt).Seconds())
+		s.metrics.Running.Inc()
+		defer s.metrics.Running.Dec()
+	}
+	jobCtx, cancel := context.WithCancel(hard)
+	defer cancel()
+	s.mu.Lock()
+	s.running[id] = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, id)
+		s.mu.Unlock()
+	}()
+
+	res, err := s.execute(jobCtx, id)
+	switch {
+	case err != nil && hard.Err() != nil:
+		// Shutdown outlasted the grace period: run it again next time.
+		if err := s.store.Requeue(context.WithoutCancel(ctx), id); err != nil {
+			s.log.Error("requeue job", "job", id, "err", err)
+		}
+		return
+	case err != nil && jobCtx.Err() != nil:
+		res.Status, res.Message = airlock.StatusCancelled, "cancelled"
+	case err != nil:
+		var bad *engine.InvalidError
+		if !errors.As(err, &bad) {
+			s.log.Error("execution failed", "job", id, "err", err)
+		}
+		res.Status, res.Message = airlock.StatusInternalError, err.Error()
+	}
+	s.finish(context.WithoutCancel(ctx), j, res)
+}
+
+func (s *Service) execute(ctx context.Context, id string) (airlock.Result, error) {
+	data, err := s.blobs.Get(ctx, requestKey(id))
+	if err != nil {
+		return airlock.Result{}, fmt.Errorf("load request: %w", err)
+	}
+	var req airlock.Request
+	if err := json.Unmarshal(data, &req); err != nil {
+		return airlock.Result{}, fmt.Errorf("load request: %w", err)
+	}
+	return s.engine.Execute(ctx, req)
+}
+
+// finish records the result, then the status (so a finished job always
+// has its result), then tells waiters, the audit log, metrics and the
+// callback.
+func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result) {
+	defer s.release(j.KeyID)
+	defer s.notify(j.ID)
+	if res.Language == "" {
+		res.Language = j.Language
+	}
+	data, err := json.Marshal(res)
+	if err == nil {
+		err = s.blobs.Put(ctx, resultKey(j.ID), data)
+	}
+	if err != nil {
+		s.log.Error("store result", "job", j.ID, "err", err)
+		return
+	}
+	if err := s.store.Finish(ctx, j.ID, res.Status, time.Now().UTC()); err != nil {
+		s.log.Error("finish job", "job", j.ID, "err", err)
+		return
+	}
+	final, err := s.Get(ctx, j.ID)
+	if err != nil {
+		s.log.Error("read finished job", "job", j.ID, "err", err)
+		return
+	}
+	s.log.Info("job finished", "job", j.ID, "language", final.Language, "status", final.Status, "wall_ms", res.Usage.WallMillis)
+	if s.audit != nil {
+		if err := s.audit.Write(final, res.Usage); err != nil {
+			s.log.Error("audit", "err", err)
+		}
+	}
+	if s.metrics != nil {
+		s.metrics.Executions.WithLabelValues(final.Language, string(final.Status)).Inc()
+		s.metrics.RunSeconds.WithLabelValues(final.Language).Observe(final.FinishedAt.Sub(final.StartedAt).Seconds())
+	}
+	if final.CallbackURL != "" && s.hooks != nil {
+		go s.callback(final)
+	}
+}
+
+func (s *Service) callback(j *airlock.Job) {
+	body, err := json.Marshal(wire.JobOf(j))
+	if err == nil {
+		err = s.hooks.Send(context.Background(), j.CallbackURL, body)
+	}
+	if err != nil {
+		s.log.Warn("callback failed", "job", j.ID, "err", err)
+	}
+}

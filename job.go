@@ -1,0 +1,76 @@
+package airlock
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Job is an accepted execution and what became of it.
+type Job struct {
+	ID          string
+	Status      Status
+	Language    string
+	KeyID       string // the API key that submitted it; "" in open mode
+	ClientAddr  string
+	CallbackURL string
+	CodeSHA256  string // of every file's name and content, for the audit log
+	Attempts    int    // runs started; more than one after a crash
+	CreatedAt   time.Time
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	Request     *Request // loaded on demand (it lives in the blob store)
+	Result      *Result  // set once finished
+}
+
+// Finished says whether the job has reached a final status.
+func (s Status) Finished() bool {
+	switch s {
+	case StatusQueued, StatusRunning, "":
+		return false
+	}
+	return true
+}
+
+// Errors of the stores and queues.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrQueueFull = errors.New("queue full")
+	ErrConflict  = errors.New("the job is not in the state this needs")
+)
+
+// JobStore keeps job metadata; payloads go to a BlobStore. Transitions
+// are conditional, so a job is started and finished exactly once per
+// attempt whatever races with it.
+type JobStore interface {
+	Create(ctx context.Context, j *Job) error
+	Get(ctx context.Context, id string) (*Job, error)
+	// Start moves a queued job to running and counts the attempt;
+	// ErrConflict if it is not queued (cancelled meanwhile, say).
+	Start(ctx context.Context, id string, at time.Time) (*Job, error)
+	// Finish records a running job's final status; ErrConflict if it is
+	// not running.
+	Finish(ctx context.Context, id string, status Status, at time.Time) error
+	// Cancel ends a queued job as cancelled, or flags a running one;
+	// it returns the status the job is in afterwards.
+	Cancel(ctx context.Context, id string, at time.Time) (Status, error)
+	// Requeue moves a running job back to queued (shutdown, recovery).
+	Requeue(ctx context.Context, id string) error
+	// Unfinished lists queued and running jobs, oldest first.
+	Unfinished(ctx context.Context) ([]*Job, error)
+	Close() error
+}
+
+// BlobStore keeps payloads (requests, results) by key.
+type BlobStore interface {
+	Put(ctx context.Context, key string, data []byte) error
+	Get(ctx context.Context, key string) ([]byte, error) // ErrNotFound
+	Delete(ctx context.Context, key string) error
+}
+
+// Queue hands job ids to workers.
+type Queue interface {
+	Push(ctx context.Context, id string) error
+	Pop(ctx context.Context) (string, error) // blocks; ctx ends the wait
+	Len() int
+}
