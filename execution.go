@@ -88,7 +88,7 @@ type Result struct {
 	Language string // id
 	Version  string
 	Compile  *Step           // nil for interpreted languages
-	Output   json.RawMessage // function mode: calculate's return value
+	Output   json.RawMessage `json:",omitzero"` // function mode: calculate's return value
 	Error    *FunctionError  // function mode: why there is no output
 }
 

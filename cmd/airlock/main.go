@@ -11,9 +11,11 @@ import (
 const usage = `usage: airlock <command> [flags]
 
 commands:
+  serve      the HTTP API and workers (embedded store and queue)
   run        run source files in a sandbox
   languages  list the languages this host can run (--all: and those it lacks)
   doctor     check that this host can sandbox safely
+  key new ID make an API key
 `
 
 // exitUsage is the exit code for bad input, as for most CLIs.
@@ -29,6 +31,10 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		code = cmdRun(os.Args[2:])
+	case "serve":
+		code = cmdServe(os.Args[2:])
+	case "key":
+		code = cmdKey(os.Args[2:], os.Stdout)
 	case "languages":
 		code = cmdLanguages(os.Args[2:], os.Stdout)
 	case "doctor":

@@ -118,6 +118,19 @@ func New(cfg Config) (*Runner, error) {
 	return &Runner{cfg: cfg, slots: sl, cgroups: mgr, keepers: keepers, starter: newStarter(), rootDir: rootDir}, nil
 }
 
+// Keepers is the number of slots kept warm: keepers alive.
+func (r *Runner) Keepers() int {
+	r.slots.mu.Lock()
+	defer r.slots.mu.Unlock()
+	n := 0
+	for _, sl := range r.slots.all {
+		if sl.keeper != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Close stops every keeper; runs must have returned.
 func (r *Runner) Close() error {
 	r.slots.closeAll()

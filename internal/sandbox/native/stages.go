@@ -34,10 +34,12 @@ func Stage() {
 func keeperMain() int {
 	// Non-dumpable: the program can neither ptrace us nor open our /proc files.
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	if err := unix.CloseRange(controlFD+1, ^uint(0), 0); err != nil {
+	// No descriptor of ours may reach a program (runc CVE-2024-21626). They
+	// are marked close-on-exec rather than closed: the Go runtime may
+	// already own some (its netpoller's).
+	if err := unix.CloseRange(controlFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 1
 	}
-	unix.CloseOnExec(controlFD)
 	var cfg keeperConfig
 	home, err := recv(controlFD, &cfg)
 	if err != nil {

@@ -1,0 +1,313 @@
+// Package api is the native HTTP API (DESIGN §5): JSON in, JSON out,
+// every error a JSON {error} with the status code that names its class.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/metrics"
+	"github.com/airlock-dev/airlock/internal/webhook"
+	"github.com/airlock-dev/airlock/internal/wire"
+)
+
+// Options configure the API.
+type Options struct {
+	Keys        []Key
+	MaxBody     int64         // bytes of a request body; default 8 MiB
+	MaxCode     int64         // bytes of submitted files, decoded; default 256 KiB
+	WaitTimeout time.Duration // longest ?wait=true; default 60s, then 202
+	Metrics     *metrics.Metrics
+	Log         *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	svc  *jobs.Service
+	opt  Options
+	keys *keyring
+	mux  *http.ServeMux
+}
+
+// New builds the API over a job service.
+func New(svc *jobs.Service, opt Options) (*Server, error) {
+	if opt.MaxBody == 0 {
+		opt.MaxBody = 8 << 20
+	}
+	if opt.MaxCode == 0 {
+		opt.MaxCode = 256 << 10
+	}
+	if opt.WaitTimeout == 0 {
+		opt.WaitTimeout = 60 * time.Second
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	keys, err := newKeyring(opt.Keys)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{svc: svc, opt: opt, keys: keys, mux: http.NewServeMux()}
+	s.route("/v1/executions", map[string]http.HandlerFunc{http.MethodPost: s.authed(s.create)})
+	s.route("/v1/executions/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.get), http.MethodDelete: s.authed(s.cancel)})
+	s.route("/v1/languages", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.languages)})
+	s.route("/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz})
+	if opt.Metrics != nil {
+		h := promhttp.HandlerFor(opt.Metrics.Registry, promhttp.HandlerOpts{})
+		s.route("/metrics", map[string]http.HandlerFunc{http.MethodGet: h.ServeHTTP})
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
+	})
+	return s, nil
+}
+
+// Open says whether the API runs without keys.
+func (s *Server) Open() bool { return s.keys.open() }
+
+// Handle adds routes of another API (Judge0, Piston) to the same server.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// route serves pattern with one handler per method; any other method is a
+// JSON 405 naming the allowed ones.
+func (s *Server) route(pattern string, byMethod map[string]http.HandlerFunc) {
+	var allowed []string
+	for m := range byMethod {
+		allowed = append(allowed, m)
+	}
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if h := byMethod[r.Method]; h != nil {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		fail(w, http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path)
+	})
+}
+
+// ServeHTTP counts and serves a request; a panic is a 500, never a crash.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w, code: http.StatusOK}
+	defer func() {
+		if p := recover(); p != nil {
+			s.opt.Log.Error("handler panic", "path", r.URL.Path, "panic", p)
+			fail(rec, http.StatusInternalServerError, "internal error")
+		}
+		if s.opt.Metrics != nil {
+			_, pattern := s.mux.Handler(r)
+			s.opt.Metrics.Requests.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc()
+		}
+	}()
+	s.mux.ServeHTTP(rec, r)
+}
+
+type recorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, code int, format string, args ...any) {
+	reply(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+type ctxKey struct{}
+
+// authed checks the key and its rate before h.
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := s.keys.identify(r)
+		switch {
+		case errors.Is(err, errNoToken):
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			fail(w, http.StatusUnauthorized, "%v", err)
+			return
+		case err != nil:
+			fail(w, http.StatusForbidden, "%v", err)
+			return
+		}
+		if ok, wait := s.keys.allow(key); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			fail(w, http.StatusTooManyRequests, "rate limit of key %s exceeded", key.ID)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
+	}
+}
+
+func keyOf(r *http.Request) *Key { return r.Context().Value(ctxKey{}).(*Key) }
+
+// createRequest is the body of POST /v1/executions.
+type createRequest struct {
+	engine.Submission
+	CallbackURL string `json:"callback_url,omitempty"`
+}
+
+var unknownField = regexp.MustCompile(`unknown field "([^"]*)"`)
+
+// decode reads a JSON body strictly: unknown fields and wrong types are
+// 422 naming the field, anything else unreadable is 400, too big is 413.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	code, msg := decodeJSON(http.MaxBytesReader(w, r.Body, s.opt.MaxBody), v)
+	if code != 0 {
+		fail(w, code, "%s", msg)
+		return false
+	}
+	return true
+}
+
+func decodeJSON(body io.Reader, v any) (int, string) {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value in the body")
+	}
+	var tooBig *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return 0, ""
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit)
+	case errors.As(err, &typeErr):
+		return http.StatusUnprocessableEntity, fmt.Sprintf("%s: want a JSON %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	case unknownField.MatchString(err.Error()):
+		return http.StatusUnprocessableEntity, fmt.Sprintf("%s: unknown field", unknownField.FindStringSubmatch(err.Error())[1])
+	default:
+		return http.StatusBadRequest, fmt.Sprintf("malformed JSON: %v", err)
+	}
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	var body createRequest
+	if !s.decode(w, r, &body) {
+		return
+	}
+	req, err := s.svc.Engine().Request(body.Submission)
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	var size int64
+	for _, f := range req.Files {
+		size += int64(len(f.Content))
+	}
+	if size > s.opt.MaxCode {
+		fail(w, http.StatusRequestEntityTooLarge, "files: %d bytes of code, at most %d allowed", size, s.opt.MaxCode)
+		return
+	}
+	if body.CallbackURL != "" {
+		if err := webhook.Validate(body.CallbackURL); err != nil {
+			fail(w, http.StatusUnprocessableEntity, "callback_url: %v", err)
+			return
+		}
+	}
+	key := keyOf(r)
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	job, err := s.svc.Submit(r.Context(), req, jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive})
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	if r.URL.Query().Get("wait") != "true" {
+		reply(w, http.StatusAccepted, map[string]string{"id": job.ID, "status": string(job.Status)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opt.WaitTimeout)
+	defer cancel()
+	done, err := s.svc.Wait(ctx, job.ID)
+	switch {
+	case err == nil:
+		reply(w, http.StatusOK, wire.JobOf(done))
+	case ctx.Err() != nil && r.Context().Err() == nil:
+		reply(w, http.StatusAccepted, map[string]string{"id": job.ID, "status": string(done.Status)})
+	default:
+		s.refuse(w, err)
+	}
+}
+
+// refuse answers an error from the service with its status class.
+func (s *Server) refuse(w http.ResponseWriter, err error) {
+	var bad *engine.InvalidError
+	switch {
+	case errors.As(err, &bad):
+		fail(w, http.StatusUnprocessableEntity, "%v", err)
+	case errors.Is(err, airlock.ErrQueueFull):
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "the queue is full; try again later")
+	case errors.Is(err, jobs.ErrTooManyActive):
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests, "%v", err)
+	case errors.Is(err, airlock.ErrNotFound):
+		fail(w, http.StatusNotFound, "no such execution")
+	case errors.Is(err, context.Canceled):
+		fail(w, http.StatusServiceUnavailable, "the request was abandoned")
+	default:
+		s.opt.Log.Error("request failed", "err", err)
+		fail(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	j, err := s.svc.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	if key := keyOf(r); !s.keys.open() && j.KeyID != key.ID {
+		fail(w, http.StatusNotFound, "no such execution") // others' jobs do not exist for you
+		return
+	}
+	reply(w, http.StatusOK, wire.JobOf(j))
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	j, err := s.svc.Get(r.Context(), id)
+	if err == nil && !s.keys.open() && j.KeyID != keyOf(r).ID {
+		err = airlock.ErrNotFound
+	}
+	if err == nil {
+		j, err = s.svc.Cancel(r.Context(), id)
+	}
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	reply(w, http.StatusOK, wire.JobOf(j))
+}
+
+func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
+	reply(w, http.StatusOK, s.svc.Engine().Languages(r.Context(), false))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	reply(w, http.StatusOK, map[string]any{"status": "ok", "queue": s.svc.QueueLen()})
+}

@@ -1,0 +1,179 @@
+// Package config reads the service's settings from, in rising order of
+// precedence, built-in defaults, a YAML file, AIRLOCK_* environment
+// variables and command-line flags.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/airlock-dev/airlock/internal/api"
+	"github.com/airlock-dev/airlock/internal/units"
+)
+
+// Config is what `airlock serve` runs with.
+type Config struct {
+	Addr                string
+	Data                string
+	Workers             int
+	MaxQueue            int
+	MaxCode             int64
+	MaxBody             int64
+	Grace               time.Duration
+	Audit               string // file to append to, "-" for stdout, "" for none
+	LogFormat           string // json or text
+	Languages           string // operator language file
+	InsecureOpen        bool   // serve without keys on a non-loopback address
+	AllowLocalCallbacks bool
+	Keys                []api.Key // from the file only
+}
+
+// setting is one named value, settable from any source.
+type setting struct {
+	name, usage string
+	set         func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"addr", "listen address", func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"data", "data directory (SQLite file, blobs)", func(c *Config, v string) error { c.Data = v; return nil }},
+	{"workers", "concurrent executions (default: CPUs)", intSetting(func(c *Config) *int { return &c.Workers })},
+	{"max-queue", "jobs that may wait before 503", intSetting(func(c *Config) *int { return &c.MaxQueue })},
+	{"max-code", "bytes of submitted files (K, M suffixes)", sizeSetting(func(c *Config) *int64 { return &c.MaxCode })},
+	{"max-body", "bytes of a request body (K, M suffixes)", sizeSetting(func(c *Config) *int64 { return &c.MaxBody })},
+	{"grace", "on shutdown, how long running jobs may finish", func(c *Config, v string) (err error) { c.Grace, err = time.ParseDuration(v); return }},
+	{"audit", `audit log file ("-": stdout)`, func(c *Config, v string) error { c.Audit = v; return nil }},
+	{"log-format", "json or text", func(c *Config, v string) error {
+		if v != "json" && v != "text" {
+			return fmt.Errorf("want json or text")
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	{"languages", "operator language file", func(c *Config, v string) error { c.Languages = v; return nil }},
+	{"insecure-open", "serve without API keys on a non-loopback address", boolSetting(func(c *Config) *bool { return &c.InsecureOpen })},
+	{"allow-local-callbacks", "let callbacks reach this host", boolSetting(func(c *Config) *bool { return &c.AllowLocalCallbacks })},
+}
+
+func intSetting(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a non-negative number")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func sizeSetting(field func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) (err error) {
+		*field(c), err = units.ParseSize(v)
+		return err
+	}
+}
+
+func boolSetting(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) (err error) {
+		*field(c), err = strconv.ParseBool(v)
+		return err
+	}
+}
+
+// envName is the variable of a setting: AIRLOCK_MAX_QUEUE for max-queue.
+func envName(name string) string {
+	return "AIRLOCK_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// Load reads the settings; args are serve's flags.
+func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
+	c := &Config{
+		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
+		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text",
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	file := fs.String("config", getenv("AIRLOCK_CONFIG"), "YAML config file")
+	flags := map[string]*string{}
+	for _, s := range settings {
+		flags[s.name] = fs.String(s.name, "", s.usage+" ["+envName(s.name)+"]")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *file != "" {
+		if err := c.loadFile(*file); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range settings {
+		if v := getenv(envName(s.name)); v != "" {
+			if err := s.set(c, v); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", envName(s.name), v, err)
+			}
+		}
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if s := find(f.Name); s != nil && err == nil {
+			if e := s.set(c, *flags[f.Name]); e != nil {
+				err = fmt.Errorf("--%s=%q: %w", f.Name, *flags[f.Name], e)
+			}
+		}
+	})
+	return c, err
+}
+
+func find(name string) *setting {
+	for i := range settings {
+		if settings[i].name == name {
+			return &settings[i]
+		}
+	}
+	return nil
+}
+
+func (c *Config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var raw map[string]yaml.Node
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for name, node := range raw {
+		if name == "keys" {
+			if err := node.Decode(&c.Keys); err != nil {
+				return fmt.Errorf("%s: keys: %w", path, err)
+			}
+			continue
+		}
+		s := find(strings.ReplaceAll(name, "_", "-"))
+		if s == nil {
+			return fmt.Errorf("%s: unknown setting %q", path, name)
+		}
+		if node.Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s: %s: want a single value", path, name)
+		}
+		if err := s.set(c, node.Value); err != nil {
+			return fmt.Errorf("%s: %s: %w", path, name, err)
+		}
+	}
+	return nil
+}
+
+// ErrOpen refuses to expose a server without keys.
+var ErrOpen = errors.New("no API keys are configured: refusing to listen on a non-loopback address (add keys to the config file, or pass --insecure-open)")
