@@ -35,6 +35,9 @@ echo "== staticcheck"
 staticcheck ./...
 echo "== go test"
 go test -race -count=1 -timeout 10m ./...
+echo "== fuzz the request decoders (bounded)"
+go test -run '^$' -fuzz FuzzDecode -fuzztime 10s ./internal/api/
+go test -run '^$' -fuzz FuzzSubmission -fuzztime 10s ./internal/engine/
 echo "== cgroup v2 guest (qemu, pure cgroup v2 kernel)"
 guest=(env CGO_ENABLED=0 go test -count=1 -timeout 8m -exec "$PWD/scripts/qemu-exec")
 "${guest[@]}" ./internal/cgroup/

@@ -186,10 +186,14 @@ func decodeJSON(body io.Reader, v any) (int, string) {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("more than one JSON value in the body")
-	}
 	var tooBig *http.MaxBytesError
+	if err == nil {
+		if _, err = dec.Token(); err == io.EOF {
+			err = nil
+		} else if !errors.As(err, &tooBig) {
+			err = errors.New("unexpected data after the JSON value")
+		}
+	}
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:

@@ -251,7 +251,7 @@ func TestErrors(t *testing.T) {
 		msg                      string
 	}{
 		{"malformed", "POST", "/v1/executions", `{"language":`, 400, "malformed JSON"},
-		{"two values", "POST", "/v1/executions", `{"language":"python","code":"x"} {}`, 400, "more than one"},
+		{"two values", "POST", "/v1/executions", `{"language":"python","code":"x"} {}`, 400, "after the JSON value"},
 		{"unknown field", "POST", "/v1/executions", `{"language":"python","code":"x","colour":"red"}`, 422, "colour: unknown field"},
 		{"wrong type", "POST", "/v1/executions", `{"language":"python","code":"x","args":"a"}`, 422, "args"},
 		{"unknown language", "POST", "/v1/executions", `{"language":"cobol","code":"x"}`, 422, "language"},

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -90,9 +91,23 @@ func (e *Engine) Request(s Submission) (airlock.Request, error) {
 		req.Files = append(req.Files, airlock.File{Name: f.Name, Content: content})
 	}
 	if l := s.Limits; l != nil {
-		for name, v := range map[string]int64{"wall_ms": l.WallMillis, "cpu_ms": l.CPUMillis, "memory_mb": l.MemoryMB, "pids": l.Pids, "output_kb": l.OutputKB} {
-			if v < 0 {
-				return req, invalid("limits."+name, "negative")
+		// The bounds keep the conversions below from overflowing; the
+		// operator's maxima are far lower and are checked later.
+		for _, c := range []struct {
+			name   string
+			v, max int64
+		}{
+			{"wall_ms", l.WallMillis, math.MaxInt64 / int64(time.Millisecond)},
+			{"cpu_ms", l.CPUMillis, math.MaxInt64 / int64(time.Millisecond)},
+			{"memory_mb", l.MemoryMB, math.MaxInt64 >> 20},
+			{"pids", l.Pids, math.MaxInt64},
+			{"output_kb", l.OutputKB, math.MaxInt64 >> 10},
+		} {
+			switch {
+			case c.v < 0:
+				return req, invalid("limits."+c.name, "negative")
+			case c.v > c.max:
+				return req, invalid("limits."+c.name, "too large")
 			}
 		}
 		if l.Network != "" && l.Network != "none" {
