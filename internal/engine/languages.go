@@ -34,7 +34,7 @@ func (e *Engine) Languages(ctx context.Context, all bool) []LanguageInfo {
 	var wg sync.WaitGroup
 	for i, l := range langs {
 		infos[i] = LanguageInfo{
-			ID: l.ID, Name: l.Name, Aliases: l.Aliases, Extensions: l.Extensions,
+			ID: l.ID, Name: l.Name, Aliases: append([]string{}, l.Aliases...), Extensions: l.Extensions,
 			Compiled: len(l.Compile) > 0, Function: len(l.Function) > 0 && harnesses[l.ID] != nil,
 		}
 		wg.Go(func() {
@@ -49,7 +49,7 @@ func (e *Engine) Languages(ctx context.Context, all bool) []LanguageInfo {
 		})
 	}
 	wg.Wait()
-	var out []LanguageInfo
+	out := []LanguageInfo{}
 	for _, info := range infos {
 		if all || info.Available {
 			out = append(out, info)

@@ -66,7 +66,8 @@ var helperCopy = sync.OnceValue(func() string {
 func helper(name string, lim airlock.Limits, env ...string) sandbox.Spec {
 	return sandbox.Spec{
 		Argv:   []string{helperPath},
-		Env:    append([]string{helperEnv + "=" + name}, env...),
+		// A -race build otherwise sleeps a second at exit.
+		Env:    append([]string{helperEnv + "=" + name, "GORACE=atexit_sleep_ms=0"}, env...),
 		Limits: lim,
 	}
 }
@@ -468,6 +469,37 @@ func TestCoreCancel(t *testing.T) {
 		t.Fatalf("cancelled run: %v", err)
 	}
 	assertHostClean(t, before)
+}
+
+// TestCoreCancelRacesStart: a cancel that lands while the program is
+// still being started kills it as soon as it is born, not after the
+// keeper's grace period.
+func TestCoreCancelRacesStart(t *testing.T) {
+	r := runner(t)
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i)*500*time.Microsecond)
+		start := time.Now()
+		_, err := r.Run(ctx, helper("sleepers", airlock.Limits{}))
+		cancel()
+		if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
+			t.Fatalf("cancel after %v: %v after %v", time.Duration(i)*500*time.Microsecond, err, took)
+		}
+	}
+}
+
+// TestCoreCancelAfterRun: cancelling a run's context once it has returned,
+// as every caller's deferred cancel does, must not touch the next run of
+// the slot (its cgroup has the same name).
+func TestCoreCancelAfterRun(t *testing.T) {
+	r := runner(t)
+	for i := range 30 {
+		ctx, cancel := context.WithCancel(context.Background())
+		res, err := r.Run(ctx, helper("hello", airlock.Limits{}))
+		cancel()
+		if err != nil || res.Status != airlock.StatusOK || string(res.Stdout) != "hello\n" {
+			t.Fatalf("run %d: %v %s %s %q", i, err, res.Status, res.Signal, res.Stderr)
+		}
+	}
 }
 
 // TestCoreNotExecutable: a program that cannot start is the program's error.

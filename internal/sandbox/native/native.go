@@ -302,11 +302,15 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []by
 		pipes.inW.Write(stdin)
 		pipes.inW.Close()
 	}()
-	done := make(chan struct{})
-	go watch(ctx, done, lim, cg, kill, k)
+	done, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		watch(ctx, done, lim, cg, &reason, kill, k)
+		close(watched)
+	}()
 	var rep report
 	waitErr := k.wait(&rep)
 	close(done)
+	<-watched // the next run of this slot reuses the group's name
 	res.Usage.WallMillis = time.Since(start).Milliseconds()
 	killErr := cg.Kill() // whatever the program left running
 	output.Wait()
@@ -361,37 +365,42 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []by
 	return res, nil
 }
 
-// keeperGrace is how long a keeper may take to report after its run's
-// group was killed before it is deemed hung and killed too.
+// keeperGrace is how long a keeper may take to report after its run was
+// killed before it is deemed hung and killed too.
 const keeperGrace = 5 * time.Second
 
-// watch enforces wall time, CPU time summed over the cgroup, and ctx.
-func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cg *cgroup.Group, kill func(airlock.Status, string), k *keeper) {
-	defer func() {
-		select {
-		case <-done:
-		case <-time.After(keeperGrace):
-			k.proc.Kill()
-		}
-	}()
+// watch enforces wall time, CPU time summed over the cgroup, and ctx. A
+// kill repeats until the keeper reports: one that raced the fork found the
+// group still empty.
+func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cg *cgroup.Group, reason *killReason, kill func(airlock.Status, string), k *keeper) {
 	wall := time.NewTimer(lim.Wall)
 	defer wall.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	cancelled := ctx.Done()
+	var killedAt time.Time
 	for {
 		select {
 		case <-done:
 			return
-		case <-ctx.Done():
+		case <-cancelled:
+			cancelled = nil
 			kill(airlock.StatusCancelled, "cancelled")
-			return
 		case <-wall.C:
 			kill(airlock.StatusTimeLimit, "wall time limit exceeded")
-			return
-		case <-tick.C:
-			if cpu, err := cg.CPU(); err == nil && cpu > lim.CPU {
-				kill(airlock.StatusTimeLimit, "CPU time limit exceeded")
-				return
+		case now := <-tick.C:
+			_, _, killed := reason.get()
+			switch {
+			case killed && killedAt.IsZero():
+				killedAt = now
+			case killed && now.Sub(killedAt) > keeperGrace:
+				k.proc.Kill()
+			case killed:
+				cg.Kill()
+			default:
+				if cpu, err := cg.CPU(); err == nil && cpu > lim.CPU {
+					kill(airlock.StatusTimeLimit, "CPU time limit exceeded")
+				}
 			}
 		}
 	}
