@@ -68,6 +68,17 @@ type Request struct {
 	Mode           Mode   // default ModeScript
 	Inputs         json.RawMessage
 	ExpectedOutput *string // set: compare stdout, giving StatusWrongAnswer
+	// CompileLimits override the compile step's limits, field by field;
+	// by default they derive from the language and Limits.
+	CompileLimits Limits
+	// Runs repeats the run step (an online judge's number_of_runs): usage
+	// is the average, and the first run that is not ok ends the repeats.
+	Runs        int
+	MergeStderr bool // the program's stderr goes to its stdout, in order
+	Interleave  bool // also record both streams as they came (Step.Interleaved)
+	// Origin is the submission as its API received it, for APIs that
+	// answer with their own fields (Judge0's source_code, cpu_extra_time...).
+	Origin json.RawMessage `json:",omitempty"`
 }
 
 // Step is one sandboxed step's outcome (the compile step of a Result).
@@ -77,6 +88,7 @@ type Step struct {
 	Signal          string
 	Message         string
 	Stdout, Stderr  []byte
+	Interleaved     []byte `json:",omitempty"` // Request.Interleave: stdout and stderr as they came
 	StdoutTruncated bool
 	StderrTruncated bool
 	Usage           Usage

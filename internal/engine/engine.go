@@ -99,30 +99,52 @@ func (e *Engine) Execute(ctx context.Context, req airlock.Request) (airlock.Resu
 		files = append(files, out.Files...)
 	}
 	spec := sandbox.Spec{
-		Argv:   lang.Expand(l.Run, p.vars),
-		Env:    l.Env,
-		Files:  files,
-		Stdin:  req.Stdin,
-		Limits: p.limits,
+		Argv:        lang.Expand(l.Run, p.vars),
+		Env:         l.Env,
+		Files:       files,
+		Stdin:       req.Stdin,
+		Limits:      p.limits,
+		MergeStderr: req.MergeStderr,
+		Interleave:  req.Interleave,
 	}
 	if req.Mode == airlock.ModeFunction {
 		if err := withHarness(&spec, l, p.vars, req.Inputs); err != nil {
 			return res, err
 		}
 	}
+	var total airlock.Usage
+	runs := max(req.Runs, 1)
+	for i := range runs {
+		if err := e.runOnce(ctx, &res, spec, req); err != nil {
+			return res, err
+		}
+		total.CPUMillis += res.Usage.CPUMillis
+		total.WallMillis += res.Usage.WallMillis
+		total.MemoryKB += res.Usage.MemoryKB
+		if res.Status != airlock.StatusOK || i == runs-1 {
+			n := int64(i + 1)
+			res.Usage = airlock.Usage{CPUMillis: total.CPUMillis / n, WallMillis: total.WallMillis / n, MemoryKB: total.MemoryKB / n}
+			break
+		}
+	}
+	return res, nil
+}
+
+// runOnce runs the program and judges what it did into res.
+func (e *Engine) runOnce(ctx context.Context, res *airlock.Result, spec sandbox.Spec, req airlock.Request) error {
 	out, err := e.runner.Run(ctx, spec)
 	if err != nil {
-		return res, fmt.Errorf("run: %w", err)
+		return fmt.Errorf("run: %w", err)
 	}
 	res.Step = stepOf(out)
 	if req.Mode == airlock.ModeFunction {
-		judgeFunction(&res, out)
+		judgeFunction(res, out)
 	}
 	if req.ExpectedOutput != nil && res.Status == airlock.StatusOK && !sameOutput(res.Stdout, []byte(*req.ExpectedOutput)) {
 		res.Status = airlock.StatusWrongAnswer
 		res.Message = "output differs from the expected output"
 	}
-	return res, nil
+	return nil
 }
 
 // Check validates a submission without running it: the errors Execute
@@ -196,7 +218,13 @@ func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
 		return nil, invalid("limits."+field, "above the maximum this server allows")
 	}
 	p.limits = req.Limits.WithDefaults(l.LimitsOver(e.defaults))
-	p.compileLimits = l.CompileLimitsOver(p.limits)
+	if field := req.CompileLimits.Exceeding(l.MaxOver(e.max)); field != "" {
+		return nil, invalid("compile_limits."+field, "above the maximum this server allows")
+	}
+	p.compileLimits = req.CompileLimits.WithDefaults(l.CompileLimitsOver(p.limits))
+	if req.Runs < 0 || req.Runs > MaxRuns {
+		return nil, invalid("runs", "%d: want 1 to %d", req.Runs, MaxRuns)
+	}
 	p.vars = lang.Vars{Entry: entry, Options: req.CompileOptions, Args: req.Args, Harness: harnessFile}
 	for _, f := range req.Files {
 		p.files = append(p.files, sandbox.File{Name: f.Name, Content: f.Content})
@@ -209,6 +237,7 @@ func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
 
 // Bounds on a submission.
 const (
+	MaxRuns      = 20
 	MaxFiles     = 256
 	MaxNameBytes = 255
 	MaxPathBytes = 1024
@@ -286,6 +315,7 @@ func stepOf(r sandbox.Result) airlock.Step {
 		Message:         r.Message,
 		Stdout:          r.Stdout,
 		Stderr:          r.Stderr,
+		Interleaved:     r.Interleaved,
 		StdoutTruncated: r.StdoutTruncated,
 		StderrTruncated: r.StderrTruncated,
 		Usage:           r.Usage,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/lang"
@@ -300,5 +301,38 @@ func TestSubmission(t *testing.T) {
 		if !errors.As(err, &bad) || bad.Field != field {
 			t.Errorf("%s: got %v", field, err)
 		}
+	}
+}
+
+// TestJudgeOptions: merged streams, interleaved output, repeated runs
+// (averaged, ending at the first failure) and compile limits of their own.
+func TestJudgeOptions(t *testing.T) {
+	prog := src("main.py", "import sys, time\nprint('a', flush=True)\ntime.sleep(0.05)\nprint('b', file=sys.stderr, flush=True)\ntime.sleep(0.05)\nprint('c', flush=True)\ntime.sleep(0.2)\n")
+	res := execute(t, airlock.Request{Language: "python", Files: []airlock.File{prog}, MergeStderr: true})
+	if string(res.Stdout) != "a\nb\nc\n" || len(res.Stderr) != 0 {
+		t.Fatalf("merged: %q %q", res.Stdout, res.Stderr)
+	}
+	res = execute(t, airlock.Request{Language: "python", Files: []airlock.File{prog}, Interleave: true})
+	if string(res.Interleaved) != "a\nb\nc\n" || string(res.Stdout) != "a\nc\n" {
+		t.Fatalf("interleaved: %q %q", res.Interleaved, res.Stdout)
+	}
+	start := time.Now()
+	res = execute(t, airlock.Request{Language: "python", Files: []airlock.File{prog}, Runs: 3})
+	if res.Status != airlock.StatusOK || time.Since(start) < 900*time.Millisecond || res.Usage.WallMillis < 300 {
+		t.Fatalf("3 runs: %s in %v, usage %+v", res.Status, time.Since(start), res.Usage)
+	}
+	want := "x"
+	start = time.Now()
+	res = execute(t, airlock.Request{Language: "python", Files: []airlock.File{prog}, Runs: 3, ExpectedOutput: &want})
+	if res.Status != airlock.StatusWrongAnswer || time.Since(start) >= 900*time.Millisecond {
+		t.Fatalf("3 runs, first wrong: %s in %v", res.Status, time.Since(start))
+	}
+	res = execute(t, airlock.Request{Language: "c", Files: []airlock.File{src("main.c", "int main(void){return 0;}")},
+		CompileLimits: airlock.Limits{Wall: time.Millisecond}})
+	if res.Status != airlock.StatusCompileError || res.Compile.Status != airlock.StatusTimeLimit {
+		t.Fatalf("compile limit: %s / %+v", res.Status, res.Compile)
+	}
+	if _, err := engine(t).Execute(context.Background(), airlock.Request{Language: "python", Files: []airlock.File{prog}, Runs: 21}); err == nil || !strings.Contains(err.Error(), "runs") {
+		t.Fatalf("21 runs: %v", err)
 	}
 }

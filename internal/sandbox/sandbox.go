@@ -29,6 +29,12 @@ type Spec struct {
 	// Directories come back as names with a trailing slash, then their
 	// contents; only regular files are read; symlinks are never followed.
 	Collect []string
+	// MergeStderr gives the program one pipe for stdout and stderr, as a
+	// terminal would: Result.Stdout has both, in order; Stderr is empty.
+	MergeStderr bool
+	// Interleave also records stdout and stderr together in the order
+	// they arrived, in Result.Interleaved.
+	Interleave bool
 }
 
 // Bounds on what Collect hands back.
@@ -61,6 +67,7 @@ type Result struct {
 	Message         string         `json:"message,omitempty"`
 	Stdout          []byte         `json:"-"`
 	Stderr          []byte         `json:"-"`
+	Interleaved     []byte         `json:"-"` // Spec.Interleave: both streams as they came
 	StdoutTruncated bool           `json:"stdout_truncated"`
 	StderrTruncated bool           `json:"stderr_truncated"`
 	Usage           airlock.Usage  `json:"usage"`

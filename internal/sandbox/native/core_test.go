@@ -65,7 +65,7 @@ var helperCopy = sync.OnceValue(func() string {
 
 func helper(name string, lim airlock.Limits, env ...string) sandbox.Spec {
 	return sandbox.Spec{
-		Argv:   []string{helperPath},
+		Argv: []string{helperPath},
 		// A -race build otherwise sleeps a second at exit.
 		Env:    append([]string{helperEnv + "=" + name, "GORACE=atexit_sleep_ms=0"}, env...),
 		Limits: lim,
@@ -82,6 +82,11 @@ func helperMain(name string) int {
 		fmt.Println("hello")
 	case "exit3":
 		return 3
+	case "alternate": // stdout and stderr in turns
+		for i, w := range []*os.File{os.Stdout, os.Stderr, os.Stdout, os.Stderr} {
+			fmt.Fprint(w, i)
+			time.Sleep(20 * time.Millisecond)
+		}
 	case "alloc":
 		for {
 			b := make([]byte, 1<<20)
@@ -499,6 +504,21 @@ func TestCoreCancelAfterRun(t *testing.T) {
 		if err != nil || res.Status != airlock.StatusOK || string(res.Stdout) != "hello\n" {
 			t.Fatalf("run %d: %v %s %s %q", i, err, res.Status, res.Signal, res.Stderr)
 		}
+	}
+}
+
+// TestCoreStreams: stdout and stderr merged into one pipe, or kept apart
+// and also recorded in the order they came.
+func TestCoreStreams(t *testing.T) {
+	spec := helper("alternate", airlock.Limits{})
+	spec.MergeStderr = true
+	if res := run(t, spec); string(res.Stdout) != "0123" || len(res.Stderr) != 0 {
+		t.Fatalf("merged: stdout %q stderr %q", res.Stdout, res.Stderr)
+	}
+	spec = helper("alternate", airlock.Limits{})
+	spec.Interleave = true
+	if res := run(t, spec); string(res.Stdout) != "02" || string(res.Stderr) != "13" || string(res.Interleaved) != "0123" {
+		t.Fatalf("interleaved: stdout %q stderr %q output %q", res.Stdout, res.Stderr, res.Interleaved)
 	}
 }
 

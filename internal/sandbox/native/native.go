@@ -232,7 +232,7 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 		Pids:     lim.Pids,
 		Collect:  spec.Collect,
 	}
-	return r.run(ctx, sl.keeper, req, spec.Stdin, lim, cg)
+	return r.run(ctx, sl.keeper, req, spec, lim, cg)
 }
 
 // stdio holds a run's pipes: the program's ends go to the keeper.
@@ -261,8 +261,9 @@ func (s *stdio) closeProgramEnds() { closeFiles([]*os.File{s.inR, s.outW, s.errW
 
 func (s *stdio) close() { closeFiles([]*os.File{s.inR, s.inW, s.outR, s.outW, s.errR, s.errW}) }
 
-func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []byte, lim airlock.Limits, cg *cgroup.Group) (sandbox.Result, error) {
+func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandbox.Spec, lim airlock.Limits, cg *cgroup.Group) (sandbox.Result, error) {
 	var res sandbox.Result
+	stdin, merge, interleave := spec.Stdin, spec.MergeStderr, spec.Interleave
 	pipes, err := newStdio()
 	if err != nil {
 		return res, err
@@ -278,7 +279,11 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []by
 		return res, err
 	}
 	defer pidsMax.Close()
-	fds := append(fdsOf([]*os.File{pipes.inR, pipes.outW, pipes.errW, pidsMax}), fdsOf(join)...)
+	programStderr := pipes.errW
+	if merge {
+		programStderr = pipes.outW
+	}
+	fds := append(fdsOf([]*os.File{pipes.inR, pipes.outW, programStderr, pidsMax}), fdsOf(join)...)
 
 	var reason killReason
 	stdout := &cappedBuffer{limit: lim.Output}
@@ -295,9 +300,14 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []by
 		return res, err
 	}
 	pipes.closeProgramEnds()
+	var toStdout, toStderr io.Writer = stdout, stderr
+	both := &cappedBuffer{limit: 2 * lim.Output}
+	if interleave {
+		toStdout, toStderr = io.MultiWriter(stdout, both), io.MultiWriter(stderr, both)
+	}
 	var output sync.WaitGroup
-	output.Go(func() { io.Copy(stdout, pipes.outR) })
-	output.Go(func() { io.Copy(stderr, pipes.errR) })
+	output.Go(func() { io.Copy(toStdout, pipes.outR) })
+	output.Go(func() { io.Copy(toStderr, pipes.errR) })
 	go func() {
 		pipes.inW.Write(stdin)
 		pipes.inW.Close()
@@ -317,6 +327,9 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, stdin []by
 	stats, statsErr := cg.Stats()
 	res.Stdout, res.StdoutTruncated = stdout.bytes()
 	res.Stderr, res.StderrTruncated = stderr.bytes()
+	if interleave {
+		res.Interleaved, _ = both.bytes()
+	}
 	res.Files = rep.Files
 	res.Usage.CPUMillis = stats.CPU.Milliseconds()
 	res.Usage.MemoryKB = stats.MemoryPeak / 1024
