@@ -9,6 +9,7 @@ import (
 // Job is an accepted execution and what became of it.
 type Job struct {
 	ID          string
+	Face        string // the API that accepted it: "" native, "judge0", "piston"
 	Status      Status
 	Language    string
 	KeyID       string // the API key that submitted it; "" in open mode
@@ -58,7 +59,22 @@ type JobStore interface {
 	Requeue(ctx context.Context, id string) error
 	// Unfinished lists queued and running jobs, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
+	// List pages through all jobs, newest first, with their total count.
+	List(ctx context.Context, offset, limit int) ([]*Job, int, error)
+	// Delete removes a finished job; ErrConflict if it is not finished.
+	Delete(ctx context.Context, id string) error
+	// Stats counts jobs: all of them by language and status, and those
+	// created since a time by UTC day.
+	Stats(ctx context.Context, since time.Time) (*JobStats, error)
 	Close() error
+}
+
+// JobStats are a store's counts of jobs.
+type JobStats struct {
+	Total      int
+	ByLanguage map[string]int
+	ByStatus   map[Status]int
+	ByDay      map[string]int // "2006-01-02" (UTC) → jobs created that day
 }
 
 // BlobStore keeps payloads (requests, results) by key.

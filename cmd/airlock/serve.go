@@ -19,6 +19,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/config"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
@@ -156,6 +157,6 @@ func cmdKey(args []string, out io.Writer) int {
 	var b [24]byte
 	rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
-	fmt.Fprintf(out, "token (give it to the client, it is not stored): %s\n\nconfig file:\nkeys:\n  - id: %s\n    sha256: %s\n    rate: 10        # requests per second\n    max_active: 4   # unfinished jobs at once\n", token, args[1], api.HashToken(token))
+	fmt.Fprintf(out, "token (give it to the client, it is not stored): %s\n\nconfig file:\nkeys:\n  - id: %s\n    sha256: %s\n    rate: 10        # requests per second\n    max_active: 4   # unfinished jobs at once\n", token, args[1], auth.HashToken(token))
 	return 0
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/metrics"
@@ -29,7 +30,7 @@ import (
 
 // Options configure the API.
 type Options struct {
-	Keys        []Key
+	Keys        []auth.Key
 	MaxBody     int64         // bytes of a request body; default 8 MiB
 	MaxCode     int64         // bytes of submitted files, decoded; default 256 KiB
 	WaitTimeout time.Duration // longest ?wait=true; default 60s, then 202
@@ -41,7 +42,7 @@ type Options struct {
 type Server struct {
 	svc  *jobs.Service
 	opt  Options
-	keys *keyring
+	keys *auth.Keyring
 	mux  *http.ServeMux
 }
 
@@ -59,7 +60,7 @@ func New(svc *jobs.Service, opt Options) (*Server, error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	keys, err := newKeyring(opt.Keys)
+	keys, err := auth.NewKeyring(opt.Keys)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func New(svc *jobs.Service, opt Options) (*Server, error) {
 }
 
 // Open says whether the API runs without keys.
-func (s *Server) Open() bool { return s.keys.open() }
+func (s *Server) Open() bool { return s.keys.Open() }
 
 // Handle adds routes of another API (Judge0, Piston) to the same server.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
@@ -142,9 +143,9 @@ type ctxKey struct{}
 // authed checks the key and its rate before h.
 func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key, err := s.keys.identify(r)
+		key, err := s.keys.Identify(r)
 		switch {
-		case errors.Is(err, errNoToken):
+		case errors.Is(err, auth.ErrNoToken):
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			fail(w, http.StatusUnauthorized, "%v", err)
 			return
@@ -152,7 +153,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 			fail(w, http.StatusForbidden, "%v", err)
 			return
 		}
-		if ok, wait := s.keys.allow(key); !ok {
+		if ok, wait := s.keys.Allow(key); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			fail(w, http.StatusTooManyRequests, "rate limit of key %s exceeded", key.ID)
 			return
@@ -161,7 +162,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func keyOf(r *http.Request) *Key { return r.Context().Value(ctxKey{}).(*Key) }
+func keyOf(r *http.Request) *auth.Key { return r.Context().Value(ctxKey{}).(*auth.Key) }
 
 // createRequest is the body of POST /v1/executions.
 type createRequest struct {
@@ -285,7 +286,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err)
 		return
 	}
-	if key := keyOf(r); !s.keys.open() && j.KeyID != key.ID {
+	if key := keyOf(r); !s.keys.Open() && j.KeyID != key.ID {
 		fail(w, http.StatusNotFound, "no such execution") // others' jobs do not exist for you
 		return
 	}
@@ -295,7 +296,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	j, err := s.svc.Get(r.Context(), id)
-	if err == nil && !s.keys.open() && j.KeyID != keyOf(r).ID {
+	if err == nil && !s.keys.Open() && j.KeyID != keyOf(r).ID {
 		err = airlock.ErrNotFound
 	}
 	if err == nil {

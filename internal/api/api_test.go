@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/lang"
@@ -289,9 +290,9 @@ func TestQueueFull(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	keys := []Key{
-		{ID: "alice", SHA256: HashToken("alice-token"), Rate: 2, Burst: 2},
-		{ID: "bob", SHA256: HashToken("bob-token"), MaxActive: 1},
+	keys := []auth.Key{
+		{ID: "alice", SHA256: auth.HashToken("alice-token"), Rate: 2, Burst: 2},
+		{ID: "bob", SHA256: auth.HashToken("bob-token"), MaxActive: 1},
 	}
 	e := newEnv(t, Options{Keys: keys}, jobs.Options{Workers: 1})
 	hello := `{"language":"python","code":"print(1)"}`

@@ -16,7 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/airlock-dev/airlock/internal/api"
+	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/units"
 )
 
@@ -34,7 +34,7 @@ type Config struct {
 	Languages           string // operator language file
 	InsecureOpen        bool   // serve without keys on a non-loopback address
 	AllowLocalCallbacks bool
-	Keys                []api.Key // from the file only
+	Keys                []auth.Key // from the file only
 }
 
 // setting is one named value, settable from any source.

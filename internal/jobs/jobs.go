@@ -45,6 +45,8 @@ type Service struct {
 	metrics *metrics.Metrics
 	hooks   *webhook.Sender
 
+	callbacks map[string]CallbackFormat // by job face
+
 	mu      sync.Mutex
 	running map[string]context.CancelFunc // by job id
 	waiters map[string][]chan struct{}
@@ -80,7 +82,7 @@ func New(d Deps, opt Options) *Service {
 	}
 	return &Service{
 		store: d.Store, blobs: d.Blobs, queue: d.Queue, engine: d.Engine, opt: opt, log: d.Log,
-		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks,
+		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks, callbacks: map[string]CallbackFormat{},
 		running: map[string]context.CancelFunc{}, waiters: map[string][]chan struct{}{}, perKey: map[string]int{},
 	}
 }
@@ -88,8 +90,17 @@ func New(d Deps, opt Options) *Service {
 // Engine is the service's engine.
 func (s *Service) Engine() *engine.Engine { return s.engine }
 
+// CallbackFormat renders a finished job for its callback_url the way the
+// API that accepted it promises: the HTTP method and the body.
+type CallbackFormat func(*airlock.Job) (method string, body []byte, err error)
+
+// SetCallbackFormat makes jobs of a face call back in its own format;
+// call it before Run. Other jobs get a POST of the native JSON.
+func (s *Service) SetCallbackFormat(face string, f CallbackFormat) { s.callbacks[face] = f }
+
 // Meta is who submitted a job and where its result goes.
 type Meta struct {
+	Face        string // the API: "" native, "judge0", "piston"
 	KeyID       string
 	ClientAddr  string
 	CallbackURL string
@@ -129,7 +140,7 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
 	l, _ := s.engine.Catalog().Lookup(req.Language)
 	j := &airlock.Job{
-		ID: newID(), Status: airlock.StatusQueued, Language: l.ID, KeyID: meta.KeyID, ClientAddr: meta.ClientAddr,
+		ID: newID(), Face: meta.Face, Status: airlock.StatusQueued, Language: l.ID, KeyID: meta.KeyID, ClientAddr: meta.ClientAddr,
 		CallbackURL: meta.CallbackURL, CodeSHA256: codeHash(req.Files), CreatedAt: time.Now().UTC(), Request: &req,
 	}
 	payload, err := json.Marshal(req)
@@ -159,10 +170,15 @@ func (s *Service) release(key string) {
 	s.mu.Unlock()
 }
 
+// newID makes a random (version 4) UUID: Judge0's tokens look so, and
+// every face shares the ids.
 func newID() string {
 	var b [16]byte
 	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // codeHash identifies the code for the audit log without keeping it.
@@ -269,3 +285,58 @@ func (s *Service) Cancel(ctx context.Context, id string) (*airlock.Job, error) {
 
 // QueueLen is the number of jobs waiting for a worker.
 func (s *Service) QueueLen() int { return s.queue.Len() }
+
+// Workers says how many workers this process runs and how many are busy.
+func (s *Service) Workers() (total, busy int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opt.Workers, len(s.running)
+}
+
+// LoadRequest fills in j.Request, which lives in the blob store.
+func (s *Service) LoadRequest(ctx context.Context, j *airlock.Job) error {
+	data, err := s.blobs.Get(ctx, requestKey(j.ID))
+	if err != nil {
+		return fmt.Errorf("request of %s: %w", j.ID, err)
+	}
+	var req airlock.Request
+	if err := json.Unmarshal(data, &req); err != nil {
+		return fmt.Errorf("request of %s: %w", j.ID, err)
+	}
+	j.Request = &req
+	return nil
+}
+
+// List pages through all jobs, newest first, with results.
+func (s *Service) List(ctx context.Context, offset, limit int) ([]*airlock.Job, int, error) {
+	list, total, err := s.store.List(ctx, offset, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i, j := range list {
+		if list[i], err = s.Get(ctx, j.ID); err != nil {
+			return nil, 0, err
+		}
+	}
+	return list, total, nil
+}
+
+// Delete removes a finished job and its payloads; airlock.ErrConflict if
+// it has not finished.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := s.store.Delete(ctx, id); err != nil {
+		return err
+	}
+	// The row is gone, so nobody can reach these any more.
+	for _, key := range []string{requestKey(id), resultKey(id)} {
+		if err := s.blobs.Delete(ctx, key); err != nil && !errors.Is(err, airlock.ErrNotFound) {
+			s.log.Warn("delete payload", "key", key, "err", err)
+		}
+	}
+	return nil
+}
+
+// Stats counts jobs (see airlock.JobStore.Stats).
+func (s *Service) Stats(ctx context.Context, since time.Time) (*airlock.JobStats, error) {
+	return s.store.Stats(ctx, since)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"fmt"
 	"sync"
 	"time"
@@ -184,9 +185,15 @@ func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result
 }
 
 func (s *Service) callback(j *airlock.Job) {
-	body, err := json.Marshal(wire.JobOf(j))
+	method, body := http.MethodPost, []byte(nil)
+	var err error
+	if format := s.callbacks[j.Face]; format != nil {
+		method, body, err = format(j)
+	} else {
+		body, err = json.Marshal(wire.JobOf(j))
+	}
 	if err == nil {
-		err = s.hooks.Send(context.Background(), j.CallbackURL, body)
+		err = s.hooks.Deliver(context.Background(), method, j.CallbackURL, body)
 	}
 	if err != nil {
 		s.log.Warn("callback failed", "job", j.ID, "err", err)

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite"
@@ -25,6 +26,7 @@ var _ airlock.JobStore = (*Store)(nil)
 const schema = `
 CREATE TABLE IF NOT EXISTS jobs (
 	id           TEXT PRIMARY KEY,
+	face         TEXT NOT NULL DEFAULT '',
 	status       TEXT NOT NULL,
 	language     TEXT NOT NULL,
 	key_id       TEXT NOT NULL DEFAULT '',
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 	finished_at  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs(status, created_at) WHERE status IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 `
 
 // Open opens (creating if need be) the database at path.
@@ -50,6 +53,11 @@ func Open(path string) (*Store, error) {
 	// and is plenty for job metadata.
 	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	// Databases from before the face column get it.
+	if _, err := db.Exec(`ALTER TABLE jobs ADD COLUMN face TEXT NOT NULL DEFAULT ''`); err != nil && !strings.Contains(err.Error(), "duplicate column") {
 		db.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
@@ -75,18 +83,18 @@ func fromUnix(n int64) time.Time {
 
 // Create inserts a new job.
 func (s *Store) Create(ctx context.Context, j *airlock.Job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.ID, j.Status, j.Language, j.KeyID, j.ClientAddr, j.CallbackURL, j.CodeSHA256, j.Attempts, unix(j.CreatedAt))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, j.Face, j.Status, j.Language, j.KeyID, j.ClientAddr, j.CallbackURL, j.CodeSHA256, j.Attempts, unix(j.CreatedAt))
 	return err
 }
 
-const columns = `id, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at, started_at, finished_at`
+const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at, started_at, finished_at`
 
 func scan(row interface{ Scan(...any) error }) (*airlock.Job, error) {
 	var j airlock.Job
 	var created, started, finished int64
-	err := row.Scan(&j.ID, &j.Status, &j.Language, &j.KeyID, &j.ClientAddr, &j.CallbackURL, &j.CodeSHA256, &j.Attempts, &created, &started, &finished)
+	err := row.Scan(&j.ID, &j.Face, &j.Status, &j.Language, &j.KeyID, &j.ClientAddr, &j.CallbackURL, &j.CodeSHA256, &j.Attempts, &created, &started, &finished)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, airlock.ErrNotFound
 	}
@@ -166,6 +174,71 @@ func (s *Store) Unfinished(ctx context.Context) ([]*airlock.Job, error) {
 		jobs = append(jobs, j)
 	}
 	return jobs, rows.Err()
+}
+
+// List pages through all jobs, newest first.
+func (s *Store) List(ctx context.Context, offset, limit int) ([]*airlock.Job, int, error) {
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, limit, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var jobs []*airlock.Job
+	for rows.Next() {
+		j, err := scan(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, total, rows.Err()
+}
+
+// Delete removes a finished job.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE id = ? AND status NOT IN ('queued', 'running')`, id)
+	if err := changedOne(res, err); !errors.Is(err, airlock.ErrConflict) {
+		return err
+	}
+	if _, err := s.Get(ctx, id); err != nil {
+		return err
+	}
+	return airlock.ErrConflict
+}
+
+// Stats counts jobs.
+func (s *Store) Stats(ctx context.Context, since time.Time) (*airlock.JobStats, error) {
+	st := &airlock.JobStats{ByLanguage: map[string]int{}, ByStatus: map[airlock.Status]int{}, ByDay: map[string]int{}}
+	err := s.count(ctx, `SELECT language, count(*) FROM jobs GROUP BY language`, func(k string, n int) { st.ByLanguage[k] = n; st.Total += n })
+	if err == nil {
+		err = s.count(ctx, `SELECT status, count(*) FROM jobs GROUP BY status`, func(k string, n int) { st.ByStatus[airlock.Status(k)] = n })
+	}
+	if err == nil {
+		err = s.count(ctx, `SELECT date(created_at / 1000000000, 'unixepoch'), count(*) FROM jobs WHERE created_at >= ? GROUP BY 1`,
+			func(k string, n int) { st.ByDay[k] = n }, unix(since))
+	}
+	return st, err
+}
+
+func (s *Store) count(ctx context.Context, query string, add func(string, int), args ...any) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return err
+		}
+		add(k, n)
+	}
+	return rows.Err()
 }
 
 func changedOne(res sql.Result, err error) error {

@@ -77,10 +77,15 @@ func Validate(raw string) error {
 
 // Send posts body to target until it answers 2xx or the attempts run out.
 func (s *Sender) Send(ctx context.Context, target string, body []byte) error {
+	return s.Deliver(ctx, http.MethodPost, target, body)
+}
+
+// Deliver is Send with another method (Judge0 calls back with PUT).
+func (s *Sender) Deliver(ctx context.Context, method, target string, body []byte) error {
 	var err error
 	wait := s.backoff
 	for attempt := 1; attempt <= s.attempts; attempt++ {
-		if err = s.post(ctx, target, body); err == nil {
+		if err = s.try(ctx, method, target, body); err == nil {
 			return nil
 		}
 		if attempt < s.attempts {
@@ -95,8 +100,8 @@ func (s *Sender) Send(ctx context.Context, target string, body []byte) error {
 	return fmt.Errorf("callback %s: %w", target, err)
 }
 
-func (s *Sender) post(ctx context.Context, target string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+func (s *Sender) try(ctx context.Context, method, target string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

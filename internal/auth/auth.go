@@ -1,4 +1,6 @@
-package api
+// Package auth checks API keys and rate-limits them, for every API face:
+// one set of keys, one limit per key, whichever API a client speaks.
+package auth
 
 import (
 	"crypto/sha256"
@@ -22,6 +24,7 @@ type Key struct {
 	Rate      float64 `yaml:"rate"`       // requests per second; 0: unlimited
 	Burst     int     `yaml:"burst"`      // default: max(1, rate)
 	MaxActive int     `yaml:"max_active"` // unfinished jobs at once; 0: unlimited
+	Admin     bool    `yaml:"admin"`      // may list and delete every job (Judge0's X-Auth-User)
 }
 
 // HashToken is what a Key's SHA256 holds for token.
@@ -30,14 +33,15 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// keyring checks tokens and rate-limits keys.
-type keyring struct {
+// Keyring checks tokens and rate-limits keys.
+type Keyring struct {
 	keys     []Key
 	limiters map[string]*rate.Limiter
 }
 
-func newKeyring(keys []Key) (*keyring, error) {
-	k := &keyring{keys: keys, limiters: map[string]*rate.Limiter{}}
+// NewKeyring checks the keys and makes their limiters.
+func NewKeyring(keys []Key) (*Keyring, error) {
+	k := &Keyring{keys: keys, limiters: map[string]*rate.Limiter{}}
 	seen := map[string]bool{}
 	for _, key := range keys {
 		if key.ID == "" || seen[key.ID] {
@@ -58,18 +62,18 @@ func newKeyring(keys []Key) (*keyring, error) {
 	return k, nil
 }
 
-func (k *keyring) open() bool { return len(k.keys) == 0 }
+// Open says no keys are configured: everyone is let in.
+func (k *Keyring) Open() bool { return len(k.keys) == 0 }
 
+// Errors of Identify.
 var (
-	errNoToken  = errors.New("an API key is required (Authorization: Bearer KEY or X-Auth-Token: KEY)")
-	errBadToken = errors.New("unknown API key")
+	ErrNoToken  = errors.New("an API key is required (Authorization: Bearer KEY or X-Auth-Token: KEY)")
+	ErrBadToken = errors.New("unknown API key")
 )
 
-// identify finds the request's key.
-func (k *keyring) identify(r *http.Request) (*Key, error) {
-	if k.open() {
-		return &Key{}, nil
-	}
+// Identify finds the request's key from X-Auth-Token or a Bearer
+// Authorization header; an open keyring gives everyone the empty key.
+func (k *Keyring) Identify(r *http.Request) (*Key, error) {
 	token := r.Header.Get("X-Auth-Token")
 	if auth := r.Header.Get("Authorization"); token == "" && auth != "" {
 		scheme, rest, _ := strings.Cut(auth, " ")
@@ -77,8 +81,16 @@ func (k *keyring) identify(r *http.Request) (*Key, error) {
 			token = strings.TrimSpace(rest)
 		}
 	}
+	return k.IdentifyToken(token)
+}
+
+// IdentifyToken finds the key of a token.
+func (k *Keyring) IdentifyToken(token string) (*Key, error) {
+	if k.Open() {
+		return &Key{}, nil
+	}
 	if token == "" {
-		return nil, errNoToken
+		return nil, ErrNoToken
 	}
 	sum := HashToken(token)
 	for i := range k.keys {
@@ -86,11 +98,11 @@ func (k *keyring) identify(r *http.Request) (*Key, error) {
 			return &k.keys[i], nil
 		}
 	}
-	return nil, errBadToken
+	return nil, ErrBadToken
 }
 
-// allow takes a token of key's rate; when refused it says how long to wait.
-func (k *keyring) allow(key *Key) (bool, time.Duration) {
+// Allow takes a token of key's rate; when refused it says how long to wait.
+func (k *Keyring) Allow(key *Key) (bool, time.Duration) {
 	l := k.limiters[key.ID]
 	if l == nil {
 		return true, 0
