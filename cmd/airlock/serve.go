@@ -23,6 +23,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/config"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/judge0"
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/localblob"
 	"github.com/airlock-dev/airlock/internal/memqueue"
@@ -114,6 +115,9 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	judge0.New(svc, judge0.Options{
+		Keys: handler.Keys(), EnableDelete: cfg.Judge0Delete, MaxBody: cfg.MaxBody, MaxQueue: cfg.MaxQueue, Log: log,
+	}).Register(handler)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

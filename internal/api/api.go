@@ -79,6 +79,9 @@ func New(svc *jobs.Service, opt Options) (*Server, error) {
 	return s, nil
 }
 
+// Keys is the keyring, for the other API faces to share keys and limits.
+func (s *Server) Keys() *auth.Keyring { return s.keys }
+
 // Open says whether the API runs without keys.
 func (s *Server) Open() bool { return s.keys.Open() }
 

@@ -1,139 +1,39 @@
-package api
+package api_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
-	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
-	"github.com/airlock-dev/airlock/internal/lang"
-	"github.com/airlock-dev/airlock/internal/localblob"
-	"github.com/airlock-dev/airlock/internal/memqueue"
-	"github.com/airlock-dev/airlock/internal/metrics"
-	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
-	"github.com/airlock-dev/airlock/internal/sqlite"
-	"github.com/airlock-dev/airlock/internal/webhook"
+	"github.com/airlock-dev/airlock/internal/servicetest"
 )
 
 func TestMain(m *testing.M) {
 	native.Stage()
 	code := m.Run()
-	if testRunner != nil {
-		testRunner.Close()
-	}
+	servicetest.Close()
 	os.Exit(code)
 }
 
-var (
-	testRunner  *native.Runner
-	testCatalog *lang.Catalog
-	runnerErr   error
-	runnerOnce  sync.Once
-)
+// env is a running service and a client of it.
+type env struct{ *servicetest.Env }
 
-func runner(t testing.TB) (*native.Runner, *lang.Catalog) {
-	t.Helper()
-	runnerOnce.Do(func() {
-		if testCatalog, runnerErr = lang.Load(""); runnerErr != nil {
-			return
-		}
-		paths, err := testCatalog.HostPaths()
-		if err != nil {
-			runnerErr = err
-			return
-		}
-		mounts := slices.Clone(native.DefaultMounts)
-		for _, p := range paths {
-			mounts = append(mounts, sandbox.Mount{Source: p})
-		}
-		testRunner, runnerErr = native.New(native.Config{Mounts: mounts})
-	})
-	if runnerErr != nil {
-		t.Fatalf("sandbox unavailable (tests need root and cgroups): %v", runnerErr)
-	}
-	return testRunner, testCatalog
-}
-
-// env is a running service behind a real HTTP server.
-type env struct {
-	url   string
-	audit *bytes.Buffer
-	mu    sync.Mutex
-}
-
-func (e *env) auditLines() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return strings.Split(strings.TrimSpace(e.audit.String()), "\n")
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func newEnv(t *testing.T, opt Options, jopt jobs.Options) *env {
-	t.Helper()
-	r, catalog := runner(t)
-	dir := t.TempDir()
-	store, err := sqlite.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{audit: &bytes.Buffer{}}
-	queue := memqueue.New()
-	m := metrics.New(func() float64 { return float64(queue.Len()) }, func() float64 { return float64(r.Keepers()) })
-	svc := jobs.New(jobs.Deps{
-		Store: store, Blobs: blobs, Queue: queue, Engine: engine.New(r, catalog, engine.Options{}),
-		Audit: audit.New(lockedWriter{&e.mu, e.audit}), Metrics: m,
-		Hooks: webhook.New(webhook.Options{AllowLocal: true, Backoff: 50 * time.Millisecond}),
-	}, jopt)
-	opt.Metrics = m
-	api, err := New(svc, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		svc.Run(ctx)
-		close(done)
-	}()
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
-		srv.Close()
-		stop()
-		<-done
-		store.Close()
-	})
-	e.url = srv.URL
-	return e
+func newEnv(t *testing.T, opt api.Options, jopt jobs.Options) env {
+	return env{servicetest.Start(t, servicetest.Options{API: opt, Jobs: jopt})}
 }
 
 type response struct {
@@ -143,9 +43,9 @@ type response struct {
 	raw    string
 }
 
-func (e *env) do(t *testing.T, method, path, body string, headers ...string) response {
+func (e env) do(t *testing.T, method, path, body string, headers ...string) response {
 	t.Helper()
-	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, e.URL+path, strings.NewReader(body))
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -163,7 +63,7 @@ func (e *env) do(t *testing.T, method, path, body string, headers ...string) res
 	return out
 }
 
-func (e *env) await(t *testing.T, id string) response {
+func (e env) await(t *testing.T, id string) response {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -179,7 +79,7 @@ func (e *env) await(t *testing.T, id string) response {
 }
 
 func TestEndpoints(t *testing.T) {
-	e := newEnv(t, Options{}, jobs.Options{Workers: 2})
+	e := newEnv(t, api.Options{}, jobs.Options{Workers: 2})
 	r := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"import sys\nprint(sys.stdin.read().upper(), sys.argv[1:])","stdin":"abc","args":["x"]}`)
 	if r.code != 200 || r.body["status"] != "ok" || r.body["stdout"] != "ABC ['x']\n" || r.body["id"] == "" || r.body["created_at"] == nil {
 		t.Fatalf("wait: %d %s", r.code, r.raw)
@@ -216,7 +116,7 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("metrics lack %s", name)
 		}
 	}
-	lines := e.auditLines()
+	lines := e.AuditLines()
 	var entry audit.Entry
 	if len(lines) < 4 || json.Unmarshal([]byte(lines[0]), &entry) != nil || entry.CodeSHA256 == "" || entry.Language != "python" || strings.Contains(lines[0], "upper") {
 		t.Fatalf("audit: %q", lines)
@@ -224,7 +124,7 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
-	e := newEnv(t, Options{}, jobs.Options{Workers: 1})
+	e := newEnv(t, api.Options{}, jobs.Options{Workers: 1})
 	running := e.do(t, "POST", "/v1/executions", `{"language":"python","code":"import time\ntime.sleep(30)"}`).body["id"].(string)
 	queued := e.do(t, "POST", "/v1/executions", `{"language":"python","code":"print(1)"}`).body["id"].(string)
 	for e.do(t, "GET", "/v1/executions/"+running, "").body["status"] != "running" {
@@ -244,7 +144,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	e := newEnv(t, Options{MaxBody: 64 << 10, MaxCode: 1 << 10}, jobs.Options{Workers: 1})
+	e := newEnv(t, api.Options{MaxBody: 64 << 10, MaxCode: 1 << 10}, jobs.Options{Workers: 1})
 	big := strings.Repeat("x", 70<<10)
 	cases := []struct {
 		name, method, path, body string
@@ -278,7 +178,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestQueueFull(t *testing.T) {
-	e := newEnv(t, Options{}, jobs.Options{Workers: 1, MaxQueue: 1})
+	e := newEnv(t, api.Options{}, jobs.Options{Workers: 1, MaxQueue: 1})
 	sleep := `{"language":"python","code":"import time\ntime.sleep(2)"}`
 	e.do(t, "POST", "/v1/executions", sleep) // taken by the worker
 	time.Sleep(300 * time.Millisecond)
@@ -294,7 +194,7 @@ func TestAuth(t *testing.T) {
 		{ID: "alice", SHA256: auth.HashToken("alice-token"), Rate: 2, Burst: 2},
 		{ID: "bob", SHA256: auth.HashToken("bob-token"), MaxActive: 1},
 	}
-	e := newEnv(t, Options{Keys: keys}, jobs.Options{Workers: 1})
+	e := newEnv(t, api.Options{Keys: keys}, jobs.Options{Workers: 1})
 	hello := `{"language":"python","code":"print(1)"}`
 	if r := e.do(t, "POST", "/v1/executions", hello); r.code != 401 || r.header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("no key: %d %s", r.code, r.raw)
@@ -351,7 +251,7 @@ func TestCallback(t *testing.T) {
 		got <- body
 	}))
 	defer receiver.Close()
-	e := newEnv(t, Options{}, jobs.Options{Workers: 1})
+	e := newEnv(t, api.Options{}, jobs.Options{Workers: 1})
 	r := e.do(t, "POST", "/v1/executions", fmt.Sprintf(`{"language":"python","code":"print('cb')","callback_url":%q}`, receiver.URL+"/hook"))
 	select {
 	case body := <-got:
@@ -366,7 +266,7 @@ func TestCallback(t *testing.T) {
 // TestLoad: 100 concurrent submissions, half hello worlds, half ~50 ms CPU
 // loops, all answered correctly; prints throughput and latency quantiles.
 func TestLoad(t *testing.T) {
-	e := newEnv(t, Options{}, jobs.Options{})
+	e := newEnv(t, api.Options{}, jobs.Options{})
 	const n = 100
 	lat := make([]time.Duration, n)
 	errs := make([]string, n)
@@ -380,7 +280,7 @@ func TestLoad(t *testing.T) {
 			}
 			body, _ := json.Marshal(map[string]string{"language": "python", "code": code})
 			t0 := time.Now()
-			resp, err := http.Post(e.url+"/v1/executions?wait=true", "application/json", bytes.NewReader(body))
+			resp, err := http.Post(e.URL+"/v1/executions?wait=true", "application/json", bytes.NewReader(body))
 			lat[i] = time.Since(t0)
 			if err != nil {
 				errs[i] = err.Error()

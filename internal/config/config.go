@@ -34,6 +34,7 @@ type Config struct {
 	Languages           string // operator language file
 	InsecureOpen        bool   // serve without keys on a non-loopback address
 	AllowLocalCallbacks bool
+	Judge0Delete        bool       // DELETE /submissions/{token} for admin keys
 	Keys                []auth.Key // from the file only
 }
 
@@ -62,6 +63,7 @@ var settings = []setting{
 	{"languages", "operator language file", func(c *Config, v string) error { c.Languages = v; return nil }},
 	{"insecure-open", "serve without API keys on a non-loopback address", boolSetting(func(c *Config) *bool { return &c.InsecureOpen })},
 	{"allow-local-callbacks", "let callbacks reach this host", boolSetting(func(c *Config) *bool { return &c.AllowLocalCallbacks })},
+	{"judge0-enable-delete", "let admin keys delete Judge0 submissions", boolSetting(func(c *Config) *bool { return &c.Judge0Delete })},
 }
 
 func intSetting(field func(*Config) *int) func(*Config, string) error {

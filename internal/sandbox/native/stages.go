@@ -201,7 +201,7 @@ func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
 		}
 		soft := saved[i]
 		soft.Cur = min(rl.Cur, soft.Max)
-		if err := unix.Setrlimit(rl.Resource, &soft); err != nil {
+		if err := setrlimit(rl.Resource, &soft); err != nil {
 			restoreRlimits(req.Rlimits, saved[:i])
 			return 0, fmt.Errorf("rlimit %d: %w", rl.Resource, err)
 		}
@@ -256,8 +256,15 @@ func moveSelf(join []int) error {
 
 func restoreRlimits(set []rlimit, saved []unix.Rlimit) {
 	for i, old := range saved {
-		unix.Setrlimit(set[i].Resource, &old)
+		setrlimit(set[i].Resource, &old)
 	}
+}
+
+// setrlimit goes through package syscall, which then forgets the soft
+// RLIMIT_NOFILE the Go runtime found at start: otherwise ForkExec would
+// restore that one in the child, undoing ours until the prlimit lands.
+func setrlimit(resource int, rl *unix.Rlimit) error {
+	return syscall.Setrlimit(resource, &syscall.Rlimit{Cur: rl.Cur, Max: rl.Max})
 }
 
 // reap waits for pid, then kills and reaps everything it left behind —

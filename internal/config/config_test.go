@@ -1,0 +1,240 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/auth"
+)
+
+// env is a getenv over a map.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "airlock.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func load(t *testing.T, args []string, vars map[string]string) *Config {
+	t.Helper()
+	var usage bytes.Buffer
+	c, err := Load(args, env(vars), &usage)
+	if err != nil {
+		t.Fatalf("Load(%q): %v (output %q)", args, err, usage.String())
+	}
+	return c
+}
+
+func TestDefaults(t *testing.T) {
+	c := load(t, nil, nil)
+	want := &Config{
+		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
+		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text",
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestFile(t *testing.T) {
+	path := writeFile(t, `
+addr: 0.0.0.0:9000
+data: /var/lib/airlock
+workers: 3
+max_queue: 50
+max-code: 64K
+max_body: 2M
+grace: 90s
+audit: "-"
+log_format: json
+languages: /etc/airlock/languages.yaml
+insecure_open: true
+allow_local_callbacks: true
+keys:
+  - id: alice
+    sha256: 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
+    rate: 2.5
+    burst: 5
+    max_active: 3
+  - id: bob
+    sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
+`)
+	c := load(t, []string{"--config", path}, nil)
+	want := &Config{
+		Addr: "0.0.0.0:9000", Data: "/var/lib/airlock", Workers: 3, MaxQueue: 50, MaxCode: 64 << 10, MaxBody: 2 << 20,
+		Grace: 90 * time.Second, Audit: "-", LogFormat: "json", Languages: "/etc/airlock/languages.yaml",
+		InsecureOpen: true, AllowLocalCallbacks: true,
+		Keys: []auth.Key{
+			{ID: "alice", SHA256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", Rate: 2.5, Burst: 5, MaxActive: 3},
+			{ID: "bob", SHA256: "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9"},
+		},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("from the file:\n got %+v\nwant %+v", c, want)
+	}
+
+	// AIRLOCK_CONFIG names the file too, and --config wins over it.
+	if c := load(t, nil, map[string]string{"AIRLOCK_CONFIG": path}); c.Addr != "0.0.0.0:9000" || len(c.Keys) != 2 {
+		t.Errorf("AIRLOCK_CONFIG was not read: %+v", c)
+	}
+	other := writeFile(t, "addr: 10.0.0.1:1\n")
+	if c := load(t, []string{"--config=" + other}, map[string]string{"AIRLOCK_CONFIG": path}); c.Addr != "10.0.0.1:1" || len(c.Keys) != 0 {
+		t.Errorf("--config did not win over AIRLOCK_CONFIG: %+v", c)
+	}
+
+	// An empty file changes nothing.
+	if c := load(t, []string{"--config", writeFile(t, "")}, nil); !reflect.DeepEqual(c, load(t, nil, nil)) {
+		t.Errorf("an empty file changed the defaults: %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	path := writeFile(t, "addr: file:1\ndata: file-data\nworkers: 2\nmax_queue: 20\ngrace: 2s\n")
+	vars := map[string]string{
+		"AIRLOCK_DATA":      "env-data",
+		"AIRLOCK_WORKERS":   "5",
+		"AIRLOCK_MAX_QUEUE": "30",
+		"AIRLOCK_AUDIT":     "env-audit",
+	}
+	c := load(t, []string{"--config", path, "--workers", "9", "--audit=flag-audit", "-log-format=json"}, vars)
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"addr (file over default)", c.Addr, "file:1"},
+		{"grace (file over default)", c.Grace, 2 * time.Second},
+		{"data (env over file)", c.Data, "env-data"},
+		{"max-queue (env over file)", c.MaxQueue, 30},
+		{"workers (flag over env over file)", c.Workers, 9},
+		{"audit (flag over env)", c.Audit, "flag-audit"},
+		{"log-format (flag over default)", c.LogFormat, "json"},
+		{"max-body (default)", c.MaxBody, int64(8 << 20)},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %v, want %v", ck.name, ck.got, ck.want)
+		}
+	}
+
+	// Every setting is reachable from the environment and from a flag,
+	// under the names the usage text gives.
+	for _, s := range settings {
+		value := map[string]string{"workers": "4", "max-queue": "4", "max-code": "4K", "max-body": "4K", "grace": "4s",
+			"log-format": "json", "insecure-open": "true", "allow-local-callbacks": "true", "judge0-enable-delete": "true"}[s.name]
+		if value == "" {
+			value = "x-" + s.name
+		}
+		fromEnv := load(t, nil, map[string]string{envName(s.name): value})
+		fromFlag := load(t, []string{"--" + s.name + "=" + value}, nil)
+		if reflect.DeepEqual(fromEnv, load(t, nil, nil)) {
+			t.Errorf("%s=%s changed nothing", envName(s.name), value)
+		}
+		if !reflect.DeepEqual(fromEnv, fromFlag) {
+			t.Errorf("--%s and %s disagree: %+v vs %+v", s.name, envName(s.name), fromFlag, fromEnv)
+		}
+	}
+}
+
+func TestEnvNames(t *testing.T) {
+	for name, want := range map[string]string{"addr": "AIRLOCK_ADDR", "max-queue": "AIRLOCK_MAX_QUEUE", "allow-local-callbacks": "AIRLOCK_ALLOW_LOCAL_CALLBACKS"} {
+		if got := envName(name); got != want {
+			t.Errorf("envName(%s) = %s, want %s", name, got, want)
+		}
+	}
+	// An empty variable is unset: the file's value stands.
+	path := writeFile(t, "addr: file:1\n")
+	if c := load(t, []string{"--config", path}, map[string]string{"AIRLOCK_ADDR": ""}); c.Addr != "file:1" {
+		t.Errorf("an empty AIRLOCK_ADDR overrode the file: %q", c.Addr)
+	}
+}
+
+func TestBadValues(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		vars    map[string]string
+		file    string
+		mention []string // what the error must name
+	}{
+		{"env workers", nil, map[string]string{"AIRLOCK_WORKERS": "many"}, "", []string{"AIRLOCK_WORKERS", "many"}},
+		{"env negative workers", nil, map[string]string{"AIRLOCK_WORKERS": "-2"}, "", []string{"AIRLOCK_WORKERS"}},
+		{"env size", nil, map[string]string{"AIRLOCK_MAX_BODY": "12Q"}, "", []string{"AIRLOCK_MAX_BODY"}},
+		{"env bool", nil, map[string]string{"AIRLOCK_INSECURE_OPEN": "maybe"}, "", []string{"AIRLOCK_INSECURE_OPEN"}},
+		{"env log format", nil, map[string]string{"AIRLOCK_LOG_FORMAT": "xml"}, "", []string{"AIRLOCK_LOG_FORMAT", "json or text"}},
+		{"flag max-queue", []string{"--max-queue", "lots"}, nil, "", []string{"--max-queue", "lots"}},
+		{"flag grace", []string{"--grace=soon"}, nil, "", []string{"--grace"}},
+		{"flag max-code", []string{"--max-code=1.5M"}, nil, "", []string{"--max-code"}},
+		{"flag bool", []string{"--allow-local-callbacks=perhaps"}, nil, "", []string{"--allow-local-callbacks"}},
+		{"file workers", nil, nil, "workers: two\n", []string{"workers", "airlock.yaml"}},
+		{"file grace", nil, nil, "grace: 10\n", []string{"grace"}},
+		{"file log format", nil, nil, "log_format: yaml\n", []string{"log_format"}},
+		{"file list for a scalar", nil, nil, "addr: [a, b]\n", []string{"addr"}},
+		{"file unknown setting", nil, nil, "workerz: 2\n", []string{"workerz", "unknown"}},
+		{"file bad keys", nil, nil, "keys: nope\n", []string{"keys"}},
+		{"file not yaml", nil, nil, "addr: [\n", []string{"airlock.yaml"}},
+		{"file not a mapping", nil, nil, "- addr\n", []string{"airlock.yaml"}},
+		{"unknown flag", []string{"--wrokers=2"}, nil, "", []string{"wrokers"}},
+		{"stray argument", []string{"extra"}, nil, "", []string{"extra"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"--config", writeFile(t, tc.file)}, args...)
+			}
+			var usage bytes.Buffer
+			c, err := Load(args, env(tc.vars), &usage)
+			if err == nil {
+				t.Fatalf("Load accepted it: %+v", c)
+			}
+			for _, m := range tc.mention {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not mention %q", err, m)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	for _, tc := range []struct {
+		args []string
+		vars map[string]string
+	}{
+		{[]string{"--config", path}, nil},
+		{nil, map[string]string{"AIRLOCK_CONFIG": path}},
+	} {
+		_, err := Load(tc.args, env(tc.vars), &bytes.Buffer{})
+		if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path) {
+			t.Errorf("Load(%q, %v) with a missing file: %v; want a not-exist error naming it", tc.args, tc.vars, err)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var usage bytes.Buffer
+	_, err := Load([]string{"-h"}, env(nil), &usage)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Load(-h) = %v, want flag.ErrHelp", err)
+	}
+	for _, s := range settings {
+		if !strings.Contains(usage.String(), "-"+s.name) || !strings.Contains(usage.String(), envName(s.name)) {
+			t.Errorf("usage does not list -%s with %s", s.name, envName(s.name))
+		}
+	}
+}

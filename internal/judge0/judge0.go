@@ -1,0 +1,743 @@
+// Package judge0 is the Judge0 CE v1.13.1 face of the service: its routes,
+// request fields, validation messages and response shapes, so Judge0
+// clients work unchanged. Jobs go through the same service as the native
+// API (one queue, one store, one audit log, one set of keys and limits).
+package judge0
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/webhook"
+)
+
+// Version is the Judge0 version this face speaks; SDKs choose their
+// language tables by it.
+const Version = "1.13.1"
+
+// Face names Judge0 jobs in the store.
+const Face = "judge0"
+
+// Options configure the Judge0 face.
+type Options struct {
+	Keys         *auth.Keyring
+	EnableDelete bool          // DELETE /submissions/{token} (off in Judge0 by default)
+	MaxBody      int64         // bytes of a request body
+	MaxQueue     int           // reported by /config_info
+	WaitTimeout  time.Duration // longest wait=true; then the submission as it is
+	Log          *slog.Logger
+}
+
+// Server serves the Judge0 routes.
+type Server struct {
+	svc *jobs.Service
+	opt Options
+}
+
+// New makes the face and registers its callback format with the service.
+func New(svc *jobs.Service, opt Options) *Server {
+	if opt.WaitTimeout == 0 {
+		opt.WaitTimeout = 60 * time.Second
+	}
+	if opt.MaxBody == 0 {
+		opt.MaxBody = 8 << 20
+	}
+	if opt.MaxQueue == 0 {
+		opt.MaxQueue = 1000
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	s := &Server{svc: svc, opt: opt}
+	svc.SetCallbackFormat(Face, s.callbackBody)
+	return s
+}
+
+// Register adds the routes to mux.
+func (s *Server) Register(mux interface {
+	Handle(pattern string, h http.Handler)
+}) {
+	routes := map[string]http.HandlerFunc{
+		"POST /submissions":           s.create,
+		"GET /submissions":            s.authorized(s.index),
+		"GET /submissions/{token}":    s.show,
+		"DELETE /submissions/{token}": s.authorized(s.destroy),
+		"POST /submissions/batch":     s.batchCreate,
+		"GET /submissions/batch":      s.batchShow,
+		"GET /languages":              s.languages,
+		"GET /languages/all":          s.allLanguages,
+		"GET /languages/{id}":         s.language,
+		"GET /statuses":               s.statuses,
+		"GET /about":                  s.about,
+		"GET /version":                s.version,
+		"GET /config_info":            s.configInfo,
+		"GET /system_info":            s.systemInfo,
+		"GET /workers":                s.workers,
+		"GET /statistics":             s.statistics,
+		"POST /authenticate":          func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) },
+		"POST /authorize":             s.authorized(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }),
+	}
+	for pattern, h := range routes {
+		mux.Handle(pattern, s.authenticated(h))
+	}
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	if raw, ok := v.([]byte); ok {
+		w.Write(raw)
+		return
+	}
+	json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, code int, msg string) {
+	reply(w, code, map[string]string{"error": msg})
+}
+
+func notFound(w http.ResponseWriter) {
+	reply(w, http.StatusNotFound, map[string]any{"status": 404, "error": "Not Found"})
+}
+
+type ctxKey struct{}
+
+func keyOf(r *http.Request) *auth.Key { return r.Context().Value(ctxKey{}).(*auth.Key) }
+
+// token reads a Judge0 credential: the header, or a query parameter of
+// the same name.
+func token(r *http.Request, name string) string {
+	if v := r.Header.Get(name); v != "" {
+		return v
+	}
+	return r.URL.Query().Get(name)
+}
+
+// authenticated: X-Auth-Token must name a key (401 with an empty body, as
+// Judge0), then the key's rate limit applies.
+func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, err := s.opt.Keys.IdentifyToken(token(r, "X-Auth-Token"))
+		if err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if ok, wait := s.opt.Keys.Allow(key); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			fail(w, http.StatusTooManyRequests, "rate limit of key "+key.ID+" exceeded")
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
+	})
+}
+
+// authorized: X-Auth-User must be an admin key's token; with none
+// configured these calls are forbidden, as in Judge0.
+func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := s.opt.Keys.IdentifyToken(token(r, "X-Auth-User"))
+		if s.opt.Keys.Open() || err != nil || !key.Admin {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// visible says whether the caller may see a job: with keys, only its own
+// (an admin sees all).
+func (s *Server) visible(r *http.Request, j *airlock.Job) bool {
+	key := keyOf(r)
+	return j.Face == Face && (s.opt.Keys.Open() || key.Admin || j.KeyID == key.ID)
+}
+
+// readParams decodes a JSON body of parameters.
+func (s *Server) readParams(w http.ResponseWriter, r *http.Request, v any) bool {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.opt.MaxBody)).Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+	default:
+		reply(w, http.StatusBadRequest, map[string]any{"status": 400, "error": "Bad Request"})
+	}
+	return false
+}
+
+// submit validates and queues one submission; errs are Judge0's 422 body.
+func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fieldErrors, error) {
+	ctx := r.Context()
+	rec, errs := parseSubmission(p, b64, func(id int) bool { return s.known(ctx, id) })
+	if !errs.empty() {
+		return nil, errs, nil
+	}
+	l, _ := s.languageByID(ctx, rec.LanguageID)
+	if rec.CompilerOptions != nil && strings.TrimSpace(*rec.CompilerOptions) != "" && len(l.Catalog.Compile) == 0 {
+		errs.add("compiler_options", "setting compiler options is only allowed for compiled languages")
+		return nil, errs, nil
+	}
+	if rec.CallbackURL != nil && *rec.CallbackURL != "" {
+		if err := webhook.Validate(*rec.CallbackURL); err != nil {
+			errs.add("callback_url", "%v", err)
+			return nil, errs, nil
+		}
+	}
+	req, err := rec.request(l)
+	if err != nil {
+		errs.add("additional_files", "%v", err)
+		return nil, errs, nil
+	}
+	key := keyOf(r)
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive}
+	if rec.CallbackURL != nil {
+		meta.CallbackURL = *rec.CallbackURL
+	}
+	j, err := s.svc.Submit(ctx, req, meta)
+	var bad *engine.InvalidError
+	if errors.As(err, &bad) {
+		errs.add(judgeField(bad.Field), "%s", bad.Problem)
+		return nil, errs, nil
+	}
+	return j, nil, err
+}
+
+func (s *Server) known(ctx context.Context, id int) bool {
+	_, ok := s.languageByID(ctx, id)
+	return ok
+}
+
+// judgeField names an engine field in Judge0's words.
+func judgeField(f string) string {
+	switch {
+	case strings.HasPrefix(f, "files"):
+		return "additional_files"
+	case f == "args":
+		return "command_line_arguments"
+	case f == "compile_options":
+		return "compiler_options"
+	case strings.HasPrefix(f, "limits"):
+		return "memory_limit"
+	}
+	return f
+}
+
+// refuse answers a service error.
+func (s *Server) refuse(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, airlock.ErrQueueFull):
+		fail(w, http.StatusServiceUnavailable, "queue is full")
+	case errors.Is(err, jobs.ErrTooManyActive):
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusTooManyRequests, err.Error())
+	case errors.Is(err, airlock.ErrNotFound):
+		notFound(w)
+	default:
+		s.opt.Log.Error("judge0 request failed", "err", err)
+		reply(w, http.StatusInternalServerError, map[string]any{"status": 500, "error": "Internal Server Error"})
+	}
+}
+
+func b64Param(r *http.Request) bool { return r.URL.Query().Get("base64_encoded") == "true" }
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	wait := r.URL.Query().Get("wait") == "true"
+	fields, err := parseFields(r.URL.Query().Get("fields"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var p params
+	if !s.readParams(w, r, &p) {
+		return
+	}
+	b64 := b64Param(r)
+	j, errs, err := s.submit(r, p, b64)
+	switch {
+	case err != nil:
+		s.refuse(w, err)
+		return
+	case errs != nil:
+		reply(w, http.StatusUnprocessableEntity, errs)
+		return
+	case !wait:
+		reply(w, http.StatusCreated, map[string]string{"token": j.ID})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opt.WaitTimeout)
+	defer cancel()
+	if done, err := s.svc.Wait(ctx, j.ID); err == nil {
+		j = done
+	}
+	body, err := s.render(r.Context(), j, fields, b64)
+	if errors.Is(err, errNotUTF8) {
+		reply(w, http.StatusCreated, struct {
+			Error string `json:"error"`
+			Token string `json:"token"`
+		}{err.Error(), j.ID})
+		return
+	}
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	reply(w, http.StatusCreated, body)
+}
+
+// render shows a job in the requested fields.
+func (s *Server) render(ctx context.Context, j *airlock.Job, fields []string, b64 bool) ([]byte, error) {
+	v, err := s.view(ctx, j, b64)
+	if err != nil {
+		return nil, err
+	}
+	return v.render(fields)
+}
+
+func (s *Server) view(ctx context.Context, j *airlock.Job, b64 bool) (view, error) {
+	if err := s.svc.LoadRequest(ctx, j); err != nil {
+		return view{}, err
+	}
+	var rec record
+	if err := json.Unmarshal(j.Request.Origin, &rec); err != nil {
+		return view{}, fmt.Errorf("judge0 submission %s: %w", j.ID, err)
+	}
+	name := ""
+	if l, ok := s.languageByID(ctx, rec.LanguageID); ok {
+		name = l.Name
+	}
+	return view{job: j, rec: &rec, lang: name, b64: b64}, nil
+}
+
+func (s *Server) show(w http.ResponseWriter, r *http.Request) {
+	fields, err := parseFields(r.URL.Query().Get("fields"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	j, err := s.svc.Get(r.Context(), r.PathValue("token"))
+	if err == nil && !s.visible(r, j) {
+		err = airlock.ErrNotFound
+	}
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	body, err := s.render(r.Context(), j, fields, b64Param(r))
+	if errors.Is(err, errNotUTF8) {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	reply(w, http.StatusOK, body)
+}
+
+func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Submissions []params `json:"submissions"`
+	}
+	if !s.readParams(w, r, &body) {
+		return
+	}
+	switch n := len(body.Submissions); {
+	case n > maxBatch:
+		fail(w, http.StatusBadRequest, fmt.Sprintf("number of submissions in a batch should be less than or equal to %d", maxBatch))
+		return
+	case n == 0:
+		fail(w, http.StatusBadRequest, "there should be at least one submission in a batch")
+		return
+	case s.svc.QueueLen()+n > s.opt.MaxQueue:
+		fail(w, http.StatusServiceUnavailable, "queue is full")
+		return
+	}
+	b64 := b64Param(r)
+	out := make([]any, len(body.Submissions))
+	valid := false
+	for i, p := range body.Submissions {
+		j, errs, err := s.submit(r, p, b64)
+		switch {
+		case err != nil && errors.Is(err, airlock.ErrQueueFull):
+			out[i] = map[string]string{"error": "queue is full"}
+		case err != nil:
+			s.refuse(w, err)
+			return
+		case errs != nil:
+			out[i] = errs
+		default:
+			out[i] = map[string]string{"token": j.ID}
+			valid = true
+		}
+	}
+	code := http.StatusCreated
+	if !valid {
+		code = http.StatusUnprocessableEntity
+	}
+	reply(w, code, out)
+}
+
+func (s *Server) batchShow(w http.ResponseWriter, r *http.Request) {
+	fields, err := parseFields(r.URL.Query().Get("fields"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	list := r.Header.Get("tokens")
+	if list == "" {
+		list = r.URL.Query().Get("tokens")
+	}
+	var tokens []string
+	for t := range strings.SplitSeq(strings.TrimSpace(list), ",") {
+		if t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	switch {
+	case len(tokens) > maxBatch:
+		fail(w, http.StatusBadRequest, fmt.Sprintf("number of submissions in a batch should be less than or equal to %d", maxBatch))
+		return
+	case len(tokens) == 0:
+		fail(w, http.StatusBadRequest, "there should be at least one submission in a batch")
+		return
+	}
+	b64 := b64Param(r)
+	out := make([]json.RawMessage, len(tokens))
+	for i, t := range tokens {
+		out[i] = json.RawMessage("null")
+		j, err := s.svc.Get(r.Context(), t)
+		if errors.Is(err, airlock.ErrNotFound) || err == nil && !s.visible(r, j) {
+			continue
+		}
+		if err != nil {
+			s.refuse(w, err)
+			return
+		}
+		body, err := s.render(r.Context(), j, fields, b64)
+		if errors.Is(err, errNotUTF8) {
+			fail(w, http.StatusBadRequest, "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter")
+			return
+		}
+		if err != nil {
+			s.refuse(w, err)
+			return
+		}
+		out[i] = body
+	}
+	reply(w, http.StatusOK, map[string]any{"submissions": out})
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	fields, err := parseFields(r.URL.Query().Get("fields"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	page, perPage := 1, 20
+	if v := r.URL.Query().Get("page"); v != "" {
+		page, _ = strconv.Atoi(v)
+	}
+	if v := r.URL.Query().Get("per_page"); v != "" {
+		perPage, _ = strconv.Atoi(v)
+	}
+	switch {
+	case page <= 0:
+		fail(w, http.StatusBadRequest, fmt.Sprintf("invalid page: %d", page))
+		return
+	case perPage <= 0:
+		fail(w, http.StatusBadRequest, fmt.Sprintf("invalid per_page: %d", perPage))
+		return
+	}
+	list, total, err := s.svc.List(r.Context(), (page-1)*perPage, perPage)
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	subs := []json.RawMessage{}
+	for _, j := range list {
+		if j.Face != Face {
+			continue // no Judge0 fields to show
+		}
+		body, err := s.render(r.Context(), j, fields, b64Param(r))
+		if errors.Is(err, errNotUTF8) {
+			fail(w, http.StatusBadRequest, "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter")
+			return
+		}
+		if err != nil {
+			s.refuse(w, err)
+			return
+		}
+		subs = append(subs, body)
+	}
+	pages := (total + perPage - 1) / perPage
+	var next, prev any
+	if page < pages {
+		next = page + 1
+	}
+	if page > 1 {
+		prev = page - 1
+	}
+	reply(w, http.StatusOK, map[string]any{"submissions": subs, "meta": map[string]any{
+		"current_page": page, "next_page": next, "prev_page": prev, "total_pages": pages, "total_count": total,
+	}})
+}
+
+func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
+	if !s.opt.EnableDelete {
+		fail(w, http.StatusBadRequest, "delete not allowed")
+		return
+	}
+	fields, err := parseFields(r.URL.Query().Get("fields"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	j, err := s.svc.Get(r.Context(), r.PathValue("token"))
+	if err == nil && j.Face != Face {
+		err = airlock.ErrNotFound
+	}
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	if st := statusOf(j, nil); st.ID <= 2 {
+		fail(w, http.StatusBadRequest, fmt.Sprintf("submission cannot be deleted because its status is %d (%s)", st.ID, st.Description))
+		return
+	}
+	body, err := s.render(r.Context(), j, fields, true) // base64: the data must survive the delete
+	if err == nil {
+		err = s.svc.Delete(r.Context(), j.ID)
+	}
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	reply(w, http.StatusOK, body)
+}
+
+// callbackBody is what Judge0 PUTs to a callback_url: the default fields,
+// base64-encoded.
+func (s *Server) callbackBody(j *airlock.Job) (string, []byte, error) {
+	body, err := s.render(context.Background(), j, defaultFields, true)
+	return http.MethodPut, body, err
+}
+
+type languageJSON struct {
+	ID         int    `json:"id"`
+	Name       string `json:"name"`
+	IsArchived *bool  `json:"is_archived,omitempty"`
+	SourceFile string `json:"source_file,omitempty"`
+	CompileCmd any    `json:"compile_cmd,omitempty"`
+	RunCmd     any    `json:"run_cmd,omitempty"`
+}
+
+func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
+	out := []languageJSON{}
+	for _, l := range s.installedLanguages(r.Context()) {
+		out = append(out, languageJSON{ID: l.id, Name: l.Name})
+	}
+	reply(w, http.StatusOK, out)
+}
+
+func (s *Server) allLanguages(w http.ResponseWriter, r *http.Request) {
+	out := []languageJSON{}
+	archived := false
+	for _, l := range s.installedLanguages(r.Context()) {
+		out = append(out, languageJSON{ID: l.id, Name: l.Name, IsArchived: &archived})
+	}
+	reply(w, http.StatusOK, out)
+}
+
+func (s *Server) language(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	l, ok := s.languageByID(r.Context(), id)
+	if err != nil || !ok {
+		notFound(w)
+		return
+	}
+	reply(w, http.StatusOK, struct {
+		ID         int    `json:"id"`
+		Name       string `json:"name"`
+		IsArchived bool   `json:"is_archived"`
+		SourceFile string `json:"source_file"`
+		CompileCmd any    `json:"compile_cmd"`
+		RunCmd     any    `json:"run_cmd"`
+	}{l.id, l.Name, false, l.sourceFile, command(l.Catalog.Compile, l), command(l.Catalog.Run, l)})
+}
+
+func (s *Server) statuses(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, statuses) }
+
+func (s *Server) about(w http.ResponseWriter, _ *http.Request) {
+	reply(w, http.StatusOK, map[string]string{
+		"version":     Version,
+		"homepage":    "https://github.com/airlock-dev/airlock",
+		"source_code": "https://github.com/airlock-dev/airlock",
+		"maintainer":  "airlock (Judge0 CE " + Version + " compatible API)",
+	})
+}
+
+func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, Version)
+}
+
+// configInfo reports the settings in Judge0's keys and order.
+func (s *Server) configInfo(w http.ResponseWriter, _ *http.Request) {
+	type kv struct {
+		k string
+		v any
+	}
+	settings := []kv{
+		{"maintenance_mode", false}, {"enable_wait_result", true}, {"enable_compiler_options", true},
+		{"allowed_languages_for_compile_options", []string{}}, {"enable_command_line_arguments", true},
+		{"enable_submission_delete", s.opt.EnableDelete}, {"enable_callbacks", true}, {"callbacks_max_tries", 3},
+		{"callbacks_timeout", 10.0}, {"enable_additional_files", true}, {"max_queue_size", s.opt.MaxQueue},
+		{"cpu_time_limit", defaultCPUTime}, {"max_cpu_time_limit", maxCPUTime}, {"cpu_extra_time", defaultExtraTime},
+		{"max_cpu_extra_time", maxExtraTime}, {"wall_time_limit", defaultWallTime}, {"max_wall_time_limit", maxWallTime},
+		{"memory_limit", defaultMemoryKB}, {"max_memory_limit", maxMemoryKB}, {"stack_limit", defaultStackKB},
+		{"max_stack_limit", maxStackKB}, {"max_processes_and_or_threads", defaultProcesses},
+		{"max_max_processes_and_or_threads", maxProcesses}, {"enable_per_process_and_thread_time_limit", false},
+		{"allow_enable_per_process_and_thread_time_limit", false}, {"enable_per_process_and_thread_memory_limit", false},
+		{"allow_enable_per_process_and_thread_memory_limit", false}, {"max_file_size", defaultFileKB},
+		{"max_max_file_size", maxFileKB}, {"number_of_runs", 1}, {"max_number_of_runs", maxRuns},
+		{"redirect_stderr_to_stdout", false}, {"max_extract_size", maxExtractKB}, {"enable_batched_submissions", true},
+		{"max_submission_batch_size", maxBatch}, {"submission_cache_duration", 0.0}, {"use_docs_as_homepage", false},
+		{"allow_enable_network", false}, {"enable_network", false},
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range settings {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		v, _ := json.Marshal(s.v)
+		if f, ok := s.v.(float64); ok {
+			v = []byte(decimal(f)) // Ruby floats print as 5.0
+		}
+		fmt.Fprintf(&b, "%q:%s", s.k, v)
+	}
+	b.WriteByte('}')
+	reply(w, http.StatusOK, []byte(b.String()))
+}
+
+// systemInfo gives lscpu's and free's main lines, as Judge0 does.
+func (s *Server) systemInfo(w http.ResponseWriter, _ *http.Request) {
+	info := map[string]string{"Architecture": runtime.GOARCH, "CPU(s)": strconv.Itoa(runtime.NumCPU())}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				info["Model name"] = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var name string
+			var kb int64
+			if _, err := fmt.Sscanf(sc.Text(), "%s %d kB", &name, &kb); err != nil {
+				continue
+			}
+			switch name {
+			case "MemTotal:":
+				info["Mem"] = fmt.Sprintf("%.1fGi", float64(kb)/(1<<20))
+			case "SwapTotal:":
+				info["Swap"] = fmt.Sprintf("%.1fGi", float64(kb)/(1<<20))
+			}
+		}
+		f.Close()
+	}
+	reply(w, http.StatusOK, info)
+}
+
+func (s *Server) workers(w http.ResponseWriter, _ *http.Request) {
+	total, busy := s.svc.Workers()
+	reply(w, http.StatusOK, []map[string]any{{
+		"queue": Version, "size": s.svc.QueueLen(), "available": total, "idle": total - busy,
+		"working": busy, "paused": 0, "failed": 0,
+	}})
+}
+
+// statistics counts submissions of every face: Judge0 counts its whole
+// database too. Statuses are counted by airlock status, named in Judge0's
+// words (a runtime error counts as NZEC: the signal is not in the count).
+func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	st, err := s.svc.Stats(r.Context(), today.AddDate(0, 0, -30))
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	type named struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+	}
+	var byLanguage, byStatus []map[string]any
+	for l, n := range st.ByLanguage {
+		name := l
+		if il, ok := s.languageByID(r.Context(), judge0ID(l)); ok {
+			name = il.Name
+		}
+		byLanguage = append(byLanguage, map[string]any{"language": named{judge0ID(l), name}, "count": n})
+	}
+	counts := map[int]int{}
+	for status, n := range st.ByStatus {
+		counts[statusOf(&airlock.Job{Status: status, Result: &airlock.Result{}}, nil).ID] += n
+	}
+	for id, n := range counts {
+		byStatus = append(byStatus, map[string]any{"status": named{id, statuses[id-1].Description}, "count": n})
+	}
+	for _, list := range [][]map[string]any{byLanguage, byStatus} {
+		sort.SliceStable(list, func(i, j int) bool { return list[i]["count"].(int) > list[j]["count"].(int) })
+	}
+	days := map[string]int{}
+	var keys []string
+	for d := range 30 {
+		day := today.AddDate(0, 0, -30+d).Format("2006-01-02")
+		days[day] = st.ByDay[day]
+		keys = append(keys, day)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+	var last30 strings.Builder
+	last30.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			last30.WriteByte(',')
+		}
+		fmt.Fprintf(&last30, "%q:%d", k, days[k])
+	}
+	last30.WriteByte('}')
+	reply(w, http.StatusOK, map[string]any{
+		"created_at":   now.Format(time.RFC3339Nano),
+		"cached_until": now.Format(time.RFC3339Nano),
+		"submissions": map[string]any{
+			"total": st.Total, "today": st.ByDay[today.Format("2006-01-02")], "last_30_days": json.RawMessage(last30.String()),
+		},
+		"languages": byLanguage,
+		"statuses":  byStatus,
+	})
+}

@@ -1,0 +1,91 @@
+package judge0
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/lang"
+)
+
+// language is a Judge0 CE language id bound to a catalog language: the
+// ids are Judge0's own, so clients that hard-code them keep working.
+type language struct {
+	id         int
+	catalog    string // catalog id
+	name       string // printf pattern taking the installed version
+	sourceFile string
+}
+
+var languages = []language{
+	{46, "bash", "Bash (%s)", "script.sh"},
+	{50, "c", "C (GCC %s)", "main.c"},
+	{54, "cpp", "C++ (GCC %s)", "main.cpp"},
+	{60, "go", "Go (%s)", "main.go"},
+	{62, "java", "Java (OpenJDK %s)", "Main.java"},
+	{63, "javascript", "JavaScript (Node.js %s)", "script.js"},
+	{71, "python", "Python (%s)", "script.py"},
+	{73, "rust", "Rust (%s)", "main.rs"},
+	{74, "typescript", "TypeScript (%s)", "script.ts"},
+	{85, "perl", "Perl (%s)", "script.pl"},
+}
+
+// installed is a Judge0 language this host has.
+type installed struct {
+	language
+	Name    string
+	Catalog *lang.Language
+}
+
+// installedLanguages lists the Judge0 languages this host runs, sorted by
+// name as Judge0 sorts them.
+func (s *Server) installedLanguages(ctx context.Context) []installed {
+	infos := map[string]engine.LanguageInfo{}
+	for _, info := range s.svc.Engine().Languages(ctx, false) {
+		infos[info.ID] = info
+	}
+	var out []installed
+	for _, l := range languages {
+		info, ok := infos[l.catalog]
+		if !ok {
+			continue
+		}
+		c, err := s.svc.Engine().Catalog().Lookup(l.catalog)
+		if err != nil {
+			continue
+		}
+		out = append(out, installed{language: l, Name: fmt.Sprintf(l.name, info.Version), Catalog: c})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (s *Server) languageByID(ctx context.Context, id int) (installed, bool) {
+	for _, l := range s.installedLanguages(ctx) {
+		if l.id == id {
+			return l, true
+		}
+	}
+	return installed{}, false
+}
+
+// judge0ID is the Judge0 id of a catalog language; 0 when it has none.
+func judge0ID(catalog string) int {
+	for _, l := range languages {
+		if l.catalog == catalog {
+			return l.id
+		}
+	}
+	return 0
+}
+
+// command shows a catalog command line the way Judge0 shows its own.
+func command(argv []string, l installed) any {
+	if len(argv) == 0 {
+		return nil
+	}
+	vars := lang.Vars{Entry: l.sourceFile, Sources: []string{l.sourceFile}}
+	return strings.Join(lang.Expand(argv, vars), " ")
+}

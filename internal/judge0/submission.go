@@ -1,0 +1,436 @@
+package judge0
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+)
+
+// Judge0 CE's defaults and maxima (its config.rb), which /config_info reports.
+const (
+	defaultCPUTime   = 5.0
+	maxCPUTime       = 15.0
+	defaultExtraTime = 1.0
+	maxExtraTime     = 5.0
+	defaultWallTime  = 10.0
+	maxWallTime      = 20.0
+	defaultMemoryKB  = 128000
+	maxMemoryKB      = 512000
+	defaultStackKB   = 64000
+	maxStackKB       = 128000
+	defaultProcesses = 60
+	maxProcesses     = 120
+	defaultFileKB    = 1024
+	maxFileKB        = 4096
+	maxRuns          = 20
+	maxExtractKB     = 10240
+	maxOptionChars   = 512
+	maxBatch         = 20
+)
+
+// record is a submission as Judge0 keeps it: what the client sent, with
+// defaults filled in. It travels in the job's request (Origin), so GET
+// answers with the same fields Judge0 would.
+type record struct {
+	SourceCode          *string `json:"source_code"`
+	LanguageID          int     `json:"language_id"`
+	Stdin               *string `json:"stdin"`
+	ExpectedOutput      *string `json:"expected_output"`
+	NumberOfRuns        int     `json:"number_of_runs"`
+	CPUTimeLimit        float64 `json:"cpu_time_limit"`
+	CPUExtraTime        float64 `json:"cpu_extra_time"`
+	WallTimeLimit       float64 `json:"wall_time_limit"`
+	MemoryLimit         int     `json:"memory_limit"`
+	StackLimit          int     `json:"stack_limit"`
+	MaxProcesses        int     `json:"max_processes_and_or_threads"`
+	PerProcessTime      bool    `json:"enable_per_process_and_thread_time_limit"`
+	PerProcessMemory    bool    `json:"enable_per_process_and_thread_memory_limit"`
+	MaxFileSize         int     `json:"max_file_size"`
+	CompilerOptions     *string `json:"compiler_options"`
+	CommandLineArgs     *string `json:"command_line_arguments"`
+	RedirectStderr      bool    `json:"redirect_stderr_to_stdout"`
+	CallbackURL         *string `json:"callback_url"`
+	AdditionalFiles     []byte  `json:"additional_files"`
+	EnableNetwork       bool    `json:"enable_network"`
+	additionalFilesSent bool
+}
+
+// fieldErrors are Rails validation errors: field → messages, in the order
+// the validations ran.
+type fieldErrors struct {
+	order []string
+	msgs  map[string][]string
+}
+
+func (e *fieldErrors) add(field, format string, args ...any) {
+	if e.msgs == nil {
+		e.msgs = map[string][]string{}
+	}
+	if _, ok := e.msgs[field]; !ok {
+		e.order = append(e.order, field)
+	}
+	e.msgs[field] = append(e.msgs[field], fmt.Sprintf(format, args...))
+}
+
+func (e *fieldErrors) empty() bool { return len(e.order) == 0 }
+
+// MarshalJSON keeps Rails' order.
+func (e *fieldErrors) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range e.order {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(f)
+		v, _ := json.Marshal(e.msgs[f])
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// params are the raw submission fields; Rails' permit drops any others.
+type params map[string]json.RawMessage
+
+// str reads a string parameter as Rails would: numbers and booleans
+// become their text, null and structures nil.
+func (p params) str(name string) *string {
+	raw, ok := p[name]
+	if !ok {
+		return nil
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case float64, bool:
+		s = strings.TrimSpace(string(raw))
+	default:
+		return nil
+	}
+	return &s
+}
+
+// num reads a number parameter: JSON numbers and numeric strings; blank
+// is absent. ok is false for anything else ("is not a number").
+func (p params) num(name string) (v float64, present, ok bool) {
+	s := p.str(name)
+	if s == nil || strings.TrimSpace(*s) == "" {
+		return 0, false, true
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(*s), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, true, false
+	}
+	return v, true, true
+}
+
+// boolean reads a boolean parameter with Rails' casting: false, 0, "0",
+// "f", "false", "off" (any case) are false, blank is absent, the rest true.
+func (p params) boolean(name string, def bool) bool {
+	s := p.str(name)
+	if s == nil || *s == "" {
+		return def
+	}
+	switch strings.ToLower(*s) {
+	case "false", "0", "f", "off":
+		return false
+	}
+	return true
+}
+
+// decodeBase64 is Ruby's lenient Base64.decode64: characters outside the
+// alphabet are skipped and missing padding is forgiven.
+func decodeBase64(s string) []byte {
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '/' {
+			return r
+		}
+		return -1
+	}, s)
+	if len(clean)%4 == 1 {
+		clean = clean[:len(clean)-1] // half a byte: dropped, as Ruby does
+	}
+	out, _ := base64.RawStdEncoding.DecodeString(clean)
+	return out
+}
+
+// encodeBase64 is Ruby's Base64.encode64: a newline after every 60
+// characters and at the end.
+func encodeBase64(b []byte) string {
+	enc := base64.StdEncoding.EncodeToString(b)
+	var sb strings.Builder
+	for len(enc) > 60 {
+		sb.WriteString(enc[:60])
+		sb.WriteByte('\n')
+		enc = enc[60:]
+	}
+	if enc != "" {
+		sb.WriteString(enc)
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+// parseSubmission turns request parameters into a record, validating as
+// Judge0's Submission model does.
+func parseSubmission(p params, b64 bool, known func(int) bool) (*record, *fieldErrors) {
+	r := &record{}
+	var errs fieldErrors
+	text := func(name string) *string {
+		s := p.str(name)
+		if s != nil && b64 {
+			d := string(decodeBase64(*s))
+			s = &d
+		}
+		return s
+	}
+	r.SourceCode, r.Stdin, r.ExpectedOutput = text("source_code"), text("stdin"), text("expected_output")
+	r.CompilerOptions, r.CommandLineArgs, r.CallbackURL = p.str("compiler_options"), p.str("command_line_arguments"), p.str("callback_url")
+	if s := p.str("additional_files"); s != nil && *s != "" {
+		r.AdditionalFiles, r.additionalFilesSent = decodeBase64(*s), true
+	}
+	r.PerProcessTime = p.boolean("enable_per_process_and_thread_time_limit", false)
+	r.PerProcessMemory = p.boolean("enable_per_process_and_thread_memory_limit", false)
+	r.RedirectStderr = p.boolean("redirect_stderr_to_stdout", false)
+	r.EnableNetwork = p.boolean("enable_network", false)
+
+	if r.SourceCode == nil || strings.TrimSpace(*r.SourceCode) == "" {
+		errs.add("source_code", "can't be blank")
+	}
+	languageID, hasLanguage, languageOK := p.num("language_id")
+	r.LanguageID = int(languageID)
+	if !hasLanguage {
+		errs.add("language_id", "can't be blank")
+	}
+	// Numeric fields: the value (default when absent), then Rails' checks.
+	numeric := []struct {
+		name      string
+		def       float64
+		low       float64
+		lowIncl   bool
+		high      float64
+		highShown string
+		integer   bool
+		set       func(float64)
+	}{
+		{"number_of_runs", 1, 0, false, maxRuns, "20", true, func(v float64) { r.NumberOfRuns = int(v) }},
+		{"cpu_time_limit", defaultCPUTime, 0, true, maxCPUTime, "15.0", false, func(v float64) { r.CPUTimeLimit = v }},
+		{"cpu_extra_time", defaultExtraTime, 0, true, maxExtraTime, "5.0", false, func(v float64) { r.CPUExtraTime = v }},
+		{"wall_time_limit", defaultWallTime, 1, true, maxWallTime, "20.0", false, func(v float64) { r.WallTimeLimit = v }},
+		{"memory_limit", defaultMemoryKB, 2048, true, maxMemoryKB, "512000", true, func(v float64) { r.MemoryLimit = int(v) }},
+		{"stack_limit", defaultStackKB, 0, true, maxStackKB, "128000", true, func(v float64) { r.StackLimit = int(v) }},
+		{"max_processes_and_or_threads", defaultProcesses, 0, false, maxProcesses, "120", true, func(v float64) { r.MaxProcesses = int(v) }},
+		{"max_file_size", defaultFileKB, 0, true, maxFileKB, "4096", true, func(v float64) { r.MaxFileSize = int(v) }},
+	}
+	for _, n := range numeric {
+		v, present, ok := p.num(n.name)
+		if !present {
+			v = n.def
+		}
+		if n.integer {
+			v = math.Trunc(v)
+		}
+		n.set(v)
+		switch {
+		case !ok:
+			errs.add(n.name, "is not a number")
+		case n.lowIncl && v < n.low:
+			errs.add(n.name, "must be greater than or equal to %s", strconv.FormatFloat(n.low, 'f', -1, 64))
+		case !n.lowIncl && v <= n.low:
+			errs.add(n.name, "must be greater than %s", strconv.FormatFloat(n.low, 'f', -1, 64))
+		case v > n.high:
+			errs.add(n.name, "must be less than or equal to %s", n.highShown)
+		}
+	}
+	if r.PerProcessTime {
+		errs.add("enable_per_process_and_thread_time_limit", "this option cannot be enabled")
+	}
+	if r.PerProcessMemory {
+		errs.add("enable_per_process_and_thread_memory_limit", "this option cannot be enabled")
+	}
+	for name, v := range map[string]*string{"compiler_options": r.CompilerOptions, "command_line_arguments": r.CommandLineArgs} {
+		if v != nil && len([]rune(*v)) > maxOptionChars {
+			errs.add(name, "is too long (maximum is %d characters)", maxOptionChars)
+		}
+	}
+	if hasLanguage && (!languageOK || !known(r.LanguageID)) {
+		errs.add("language_id", "language with id %s doesn't exist", languageText(p))
+	}
+	if r.EnableNetwork {
+		errs.add("enable_network", "enabling network is not allowed")
+	}
+	return r, &errs
+}
+
+// languageText is language_id as Rails would print it after casting.
+func languageText(p params) string {
+	v, _, ok := p.num("language_id")
+	if !ok {
+		return "0"
+	}
+	return strconv.Itoa(int(v))
+}
+
+// forbidden are the characters Judge0 strips from options and arguments
+// before its shell sees them.
+const forbidden = "$&;<>|`"
+
+// shellWords splits options as the shell of Judge0's compile and run
+// scripts does: blanks separate words, quotes group, backslash escapes.
+func shellWords(s string) []string {
+	s = strings.Map(func(r rune) rune {
+		if strings.ContainsRune(forbidden, r) {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	escaped := false
+	for _, r := range s {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case quote == '"':
+			switch r {
+			case '"':
+				quote = 0
+			case '\\':
+				escaped = true
+			default:
+				cur.WriteRune(r)
+			}
+		case r == '\\':
+			escaped, inWord = true, true
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// unzipFiles extracts additional_files: regular files only, names kept
+// inside the box, at most maxExtractKB in all; like `unzip -n`, an entry
+// never replaces the source file.
+func unzipFiles(data []byte, source string) ([]airlock.File, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("is not a valid zip archive")
+	}
+	var files []airlock.File
+	var total int64
+	seen := map[string]bool{source: true}
+	for _, f := range zr.File {
+		name := path.Clean(strings.TrimPrefix(f.Name, "/"))
+		if f.FileInfo().IsDir() || !f.Mode().IsRegular() || seen[name] || name == "." || strings.HasPrefix(name, "../") || name == ".." {
+			continue
+		}
+		seen[name] = true
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("entry %s: %v", f.Name, err)
+		}
+		content, err := io.ReadAll(io.LimitReader(rc, maxExtractKB<<10-total+1))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("entry %s: %v", f.Name, err)
+		}
+		if total += int64(len(content)); total > maxExtractKB<<10 {
+			return nil, fmt.Errorf("extracts to more than %d KB", maxExtractKB)
+		}
+		files = append(files, airlock.File{Name: name, Content: content})
+	}
+	return files, nil
+}
+
+// request is the job the record asks for. Limits follow isolate's
+// meaning: the CPU limit is enforced at cpu_time_limit + cpu_extra_time,
+// and a run that used more than cpu_time_limit is a time limit when shown;
+// max_file_size bounds written files and the output alike (Judge0's
+// output goes to files).
+func (r *record) request(l installed) (airlock.Request, error) {
+	files := []airlock.File{{Name: l.sourceFile, Content: []byte(*r.SourceCode)}}
+	if r.additionalFilesSent {
+		extra, err := unzipFiles(r.AdditionalFiles, l.sourceFile)
+		if err != nil {
+			return airlock.Request{}, err
+		}
+		files = append(files, extra...)
+	}
+	req := airlock.Request{
+		Language:       l.catalog,
+		Files:          files,
+		Entry:          l.sourceFile,
+		ExpectedOutput: r.ExpectedOutput,
+		Runs:           r.NumberOfRuns,
+		MergeStderr:    r.RedirectStderr,
+		Limits: airlock.Limits{
+			CPU:      seconds(r.CPUTimeLimit + r.CPUExtraTime),
+			Wall:     seconds(r.WallTimeLimit),
+			Memory:   int64(r.MemoryLimit) << 10,
+			Stack:    int64(r.StackLimit) << 10,
+			Pids:     int64(r.MaxProcesses),
+			FileSize: int64(max(r.MaxFileSize, 1)) << 10,
+			Output:   int64(max(r.MaxFileSize, 1)) << 10,
+		},
+	}
+	if r.Stdin != nil {
+		req.Stdin = []byte(*r.Stdin)
+	}
+	if r.CompilerOptions != nil {
+		req.CompileOptions = shellWords(*r.CompilerOptions)
+	}
+	if r.CommandLineArgs != nil {
+		req.Args = shellWords(*r.CommandLineArgs)
+	}
+	if r.CPUTimeLimit+r.CPUExtraTime == 0 {
+		req.Limits.CPU = time.Millisecond // isolate's -t 0 means no time at all
+	}
+	origin, err := json.Marshal(r)
+	if err != nil {
+		return airlock.Request{}, err
+	}
+	req.Origin = origin
+	return req, nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -1,0 +1,146 @@
+// Package servicetest runs the whole service for end-to-end tests: the
+// real sandbox, the embedded store, blobs and queue, every API face
+// behind one real HTTP server, as `airlock serve` wires them.
+package servicetest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/api"
+	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/judge0"
+	"github.com/airlock-dev/airlock/internal/lang"
+	"github.com/airlock-dev/airlock/internal/localblob"
+	"github.com/airlock-dev/airlock/internal/memqueue"
+	"github.com/airlock-dev/airlock/internal/metrics"
+	"github.com/airlock-dev/airlock/internal/sandbox"
+	"github.com/airlock-dev/airlock/internal/sandbox/native"
+	"github.com/airlock-dev/airlock/internal/sqlite"
+	"github.com/airlock-dev/airlock/internal/webhook"
+)
+
+// Options shape a test service.
+type Options struct {
+	API    api.Options
+	Jobs   jobs.Options
+	Judge0 judge0.Options // Keys come from the API's keyring
+}
+
+// Env is a running service.
+type Env struct {
+	URL string
+	mu  sync.Mutex
+	log bytes.Buffer
+}
+
+// AuditLines are the audit log's lines so far.
+func (e *Env) AuditLines() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return strings.Split(strings.TrimSpace(e.log.String()), "\n")
+}
+
+func (e *Env) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.log.Write(p)
+}
+
+var (
+	runner    *native.Runner
+	catalog   *lang.Catalog
+	runnerErr error
+	once      sync.Once
+)
+
+// Close stops the shared sandbox runner; call it from TestMain after m.Run.
+func Close() {
+	if runner != nil {
+		runner.Close()
+	}
+}
+
+// Runner is the sandbox runner every Env of the test binary shares (its
+// keepers stay warm between tests). The test binary's TestMain must call
+// native.Stage first.
+func Runner(t testing.TB) (*native.Runner, *lang.Catalog) {
+	t.Helper()
+	once.Do(func() {
+		if catalog, runnerErr = lang.Load(""); runnerErr != nil {
+			return
+		}
+		paths, err := catalog.HostPaths()
+		if err != nil {
+			runnerErr = err
+			return
+		}
+		mounts := slices.Clone(native.DefaultMounts)
+		for _, p := range paths {
+			mounts = append(mounts, sandbox.Mount{Source: p})
+		}
+		runner, runnerErr = native.New(native.Config{Mounts: mounts})
+	})
+	if runnerErr != nil {
+		t.Fatalf("sandbox unavailable (tests need root and cgroups): %v", runnerErr)
+	}
+	return runner, catalog
+}
+
+// Start runs a service until the test ends. Callbacks may reach this host.
+func Start(t *testing.T, opt Options) *Env {
+	t.Helper()
+	r, catalog := Runner(t)
+	dir := t.TempDir()
+	store, err := sqlite.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{}
+	queue := memqueue.New()
+	m := metrics.New(func() float64 { return float64(queue.Len()) }, func() float64 { return float64(r.Keepers()) })
+	svc := jobs.New(jobs.Deps{
+		Store: store, Blobs: blobs, Queue: queue, Engine: engine.New(r, catalog, engine.Options{}),
+		Audit: audit.New(io.Writer(e)), Metrics: m,
+		Hooks: webhook.New(webhook.Options{AllowLocal: true, Backoff: 50 * time.Millisecond}),
+	}, opt.Jobs)
+	opt.API.Metrics = m
+	handler, err := api.New(svc, opt.API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Judge0.Keys = handler.Keys()
+	if opt.Judge0.MaxQueue == 0 {
+		opt.Judge0.MaxQueue = opt.Jobs.MaxQueue
+	}
+	judge0.New(svc, opt.Judge0).Register(handler)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		svc.Run(ctx)
+		close(done)
+	}()
+	srv := httptest.NewServer(handler)
+	t.Cleanup(func() {
+		srv.Close()
+		stop()
+		<-done
+		store.Close()
+	})
+	e.URL = srv.URL
+	return e
+}

@@ -1,0 +1,164 @@
+package sqlite
+
+import (
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/storetest"
+)
+
+func open(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) airlock.JobStore {
+		return open(t, filepath.Join(t.TempDir(), "airlock.db"))
+	})
+}
+
+// What was committed before Close is there after a reopen, with the
+// transitions still conditional on it.
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	ctx := t.Context()
+	created := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC)
+	q := &airlock.Job{ID: "q", Face: "piston", Status: airlock.StatusQueued, Language: "python", KeyID: "k1", ClientAddr: "192.0.2.1:9",
+		CallbackURL: "https://example.com/cb", CodeSHA256: "abc", CreatedAt: created}
+	r := &airlock.Job{ID: "r", Status: airlock.StatusQueued, Language: "c", CreatedAt: created.Add(time.Second)}
+	f := &airlock.Job{ID: "f", Status: airlock.StatusQueued, Language: "go", CreatedAt: created.Add(2 * time.Second)}
+
+	s := open(t, path)
+	for _, j := range []*airlock.Job{q, r, f} {
+		if err := s.Create(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Start(ctx, r.ID, created.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Cancel(ctx, r.ID, created.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Start(ctx, f.ID, created.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx, f.ID, airlock.StatusTimeLimit, created.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = open(t, path)
+	defer s.Close()
+	got, err := s.Get(ctx, q.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != airlock.StatusQueued || got.Face != q.Face || got.Language != q.Language || got.KeyID != q.KeyID || got.ClientAddr != q.ClientAddr ||
+		got.CallbackURL != q.CallbackURL || got.CodeSHA256 != q.CodeSHA256 || !got.CreatedAt.Equal(created) {
+		t.Errorf("after reopen: %+v, want %+v", got, q)
+	}
+	if got, err := s.Get(ctx, f.ID); err != nil || got.Status != airlock.StatusTimeLimit || got.Attempts != 1 ||
+		!got.FinishedAt.Equal(created.Add(3*time.Minute)) {
+		t.Errorf("finished job after reopen: %+v, %v", got, err)
+	}
+	unfinished, err := s.Unfinished(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unfinished) != 2 || unfinished[0].ID != q.ID || unfinished[1].ID != r.ID || unfinished[1].Status != airlock.StatusRunning {
+		t.Fatalf("Unfinished after reopen = %v", unfinished)
+	}
+	// The cancel requested before the restart still wins.
+	if err := s.Requeue(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, r.ID); err != nil || got.Status != airlock.StatusCancelled {
+		t.Errorf("job cancelled while running, requeued after reopen: %+v, %v; want cancelled", got, err)
+	}
+	if _, err := s.Start(ctx, f.ID, created.Add(time.Hour)); !errors.Is(err, airlock.ErrConflict) {
+		t.Errorf("Start of a finished job after reopen: %v, want ErrConflict", err)
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	if s, err := Open(filepath.Join(t.TempDir(), "missing", "dir", "airlock.db")); err == nil {
+		s.Close()
+		t.Fatal("Open in a directory that does not exist succeeded")
+	}
+}
+
+// A database written before jobs had a face opens, reads and takes new
+// jobs.
+func TestOpenLegacySchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE jobs (
+			id           TEXT PRIMARY KEY,
+			status       TEXT NOT NULL,
+			language     TEXT NOT NULL,
+			key_id       TEXT NOT NULL DEFAULT '',
+			client_addr  TEXT NOT NULL DEFAULT '',
+			callback_url TEXT NOT NULL DEFAULT '',
+			code_sha256  TEXT NOT NULL DEFAULT '',
+			attempts     INTEGER NOT NULL DEFAULT 0,
+			cancel       INTEGER NOT NULL DEFAULT 0,
+			created_at   INTEGER NOT NULL,
+			started_at   INTEGER NOT NULL DEFAULT 0,
+			finished_at  INTEGER NOT NULL DEFAULT 0
+		)`,
+		`INSERT INTO jobs (id, status, language, key_id, created_at) VALUES ('old', 'queued', 'python', 'k', 1000000000)`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 { // the upgrade is done once, and a second open is no error
+		s := open(t, path)
+		ctx := t.Context()
+		j, err := s.Get(ctx, "old")
+		if err != nil {
+			t.Fatalf("Get of a job from the old schema: %v", err)
+		}
+		if j.Face != "" || j.Status != airlock.StatusQueued || j.KeyID != "k" || !j.CreatedAt.Equal(time.Unix(1, 0)) {
+			t.Errorf("old job = %+v", j)
+		}
+		if _, err := s.Start(ctx, "old", time.Unix(2, 0)); err != nil {
+			t.Fatalf("Start of the old job: %v", err)
+		}
+		if err := s.Requeue(ctx, "old"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := open(t, path)
+	defer s.Close()
+	nj := &airlock.Job{ID: "new", Face: "judge0", Status: airlock.StatusQueued, Language: "c", CreatedAt: time.Unix(3, 0)}
+	if err := s.Create(t.Context(), nj); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := s.Get(t.Context(), "new"); err != nil || j.Face != "judge0" {
+		t.Errorf("new job in an upgraded database: %+v, %v", j, err)
+	}
+}

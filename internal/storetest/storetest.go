@@ -1,0 +1,791 @@
+// Package storetest is the contract every airlock.JobStore must keep,
+// written once so that each implementation (the embedded SQLite store, a
+// later PostgreSQL one) runs the same checks. It tests what the jobs
+// service relies on, not how a store keeps its rows.
+package storetest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+)
+
+// Run runs the JobStore contract as subtests of t. open is called once per
+// subtest and must return an empty store (or one whose other jobs do not
+// matter: every job Run creates has a fresh random id); Run closes it when
+// the subtest ends.
+func Run(t *testing.T, open func(t *testing.T) airlock.JobStore) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s airlock.JobStore)
+	}{
+		{"CreateGet", testCreateGet},
+		{"CreateEmptyFields", testCreateEmptyFields},
+		{"CreateDuplicate", testCreateDuplicate},
+		{"GetUnknown", testGetUnknown},
+		{"Start", testStart},
+		{"StartOnlyFromQueued", testStartOnlyFromQueued},
+		{"StartUnknown", testStartUnknown},
+		{"Finish", testFinish},
+		{"FinishOnlyFromRunning", testFinishOnlyFromRunning},
+		{"CancelQueued", testCancelQueued},
+		{"CancelRunning", testCancelRunning},
+		{"CancelFinished", testCancelFinished},
+		{"CancelUnknown", testCancelUnknown},
+		{"Requeue", testRequeue},
+		{"RequeueOnlyFromRunning", testRequeueOnlyFromRunning},
+		{"RequeueAfterCancelRequested", testRequeueAfterCancel},
+		{"Unfinished", testUnfinished},
+		{"ConcurrentStart", testConcurrentStart},
+		{"ConcurrentCancelAndStart", testConcurrentCancelAndStart},
+		{"List", testList},
+		{"Delete", testDelete},
+		{"Stats", testStats},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tc.fn(t, s)
+		})
+	}
+}
+
+// base is a time with no sub-microsecond part, so stores keeping
+// microseconds (PostgreSQL's timestamptz) round-trip it exactly.
+var base = time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+// newID makes a random UUID, the form of the jobs service's ids.
+func newID(t *testing.T) string {
+	t.Helper()
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// queued makes a job as the jobs service submits one.
+func queued(t *testing.T, created time.Time) *airlock.Job {
+	return &airlock.Job{
+		ID:          newID(t),
+		Face:        "judge0",
+		Status:      airlock.StatusQueued,
+		Language:    "python",
+		KeyID:       "key-" + newID(t)[:8],
+		ClientAddr:  "192.0.2.7:41000",
+		CallbackURL: "https://example.com/hook?job=1",
+		CodeSHA256:  "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		CreatedAt:   created,
+	}
+}
+
+func create(t *testing.T, s airlock.JobStore, j *airlock.Job) *airlock.Job {
+	t.Helper()
+	if err := s.Create(t.Context(), j); err != nil {
+		t.Fatalf("Create(%s): %v", j.ID, err)
+	}
+	return j
+}
+
+func get(t *testing.T, s airlock.JobStore, id string) *airlock.Job {
+	t.Helper()
+	j, err := s.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	if j == nil {
+		t.Fatalf("Get(%s) returned a nil job and no error", id)
+	}
+	return j
+}
+
+func start(t *testing.T, s airlock.JobStore, id string, at time.Time) *airlock.Job {
+	t.Helper()
+	j, err := s.Start(t.Context(), id, at)
+	if err != nil {
+		t.Fatalf("Start(%s): %v", id, err)
+	}
+	if j == nil {
+		t.Fatalf("Start(%s) returned a nil job and no error", id)
+	}
+	return j
+}
+
+func finish(t *testing.T, s airlock.JobStore, id string, status airlock.Status, at time.Time) {
+	t.Helper()
+	if err := s.Finish(t.Context(), id, status, at); err != nil {
+		t.Fatalf("Finish(%s, %s): %v", id, status, err)
+	}
+}
+
+func cancel(t *testing.T, s airlock.JobStore, id string, at time.Time) airlock.Status {
+	t.Helper()
+	st, err := s.Cancel(t.Context(), id, at)
+	if err != nil {
+		t.Fatalf("Cancel(%s): %v", id, err)
+	}
+	return st
+}
+
+func wantStatus(t *testing.T, s airlock.JobStore, id string, want airlock.Status) *airlock.Job {
+	t.Helper()
+	j := get(t, s, id)
+	if j.Status != want {
+		t.Fatalf("job %s is %q, want %q", id, j.Status, want)
+	}
+	return j
+}
+
+func wantTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// wantConflict checks err is ErrConflict.
+func wantConflict(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, airlock.ErrConflict) {
+		t.Errorf("%s: err = %v, want ErrConflict", what, err)
+	}
+}
+
+// wantRefused checks an operation on an id that does not exist failed
+// as either ErrNotFound or ErrConflict (the interface allows both: the
+// jobs service treats them alike).
+func wantRefused(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, airlock.ErrNotFound) && !errors.Is(err, airlock.ErrConflict) {
+		t.Errorf("%s of an unknown id: err = %v, want ErrNotFound or ErrConflict", what, err)
+	}
+}
+
+// sameMeta compares what Create stores and no transition changes.
+func sameMeta(t *testing.T, got, want *airlock.Job) {
+	t.Helper()
+	if got.ID != want.ID {
+		t.Errorf("ID = %q, want %q", got.ID, want.ID)
+	}
+	if got.Face != want.Face {
+		t.Errorf("Face = %q, want %q", got.Face, want.Face)
+	}
+	if got.Language != want.Language {
+		t.Errorf("Language = %q, want %q", got.Language, want.Language)
+	}
+	if got.KeyID != want.KeyID {
+		t.Errorf("KeyID = %q, want %q", got.KeyID, want.KeyID)
+	}
+	if got.ClientAddr != want.ClientAddr {
+		t.Errorf("ClientAddr = %q, want %q", got.ClientAddr, want.ClientAddr)
+	}
+	if got.CallbackURL != want.CallbackURL {
+		t.Errorf("CallbackURL = %q, want %q", got.CallbackURL, want.CallbackURL)
+	}
+	if got.CodeSHA256 != want.CodeSHA256 {
+		t.Errorf("CodeSHA256 = %q, want %q", got.CodeSHA256, want.CodeSHA256)
+	}
+	wantTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
+}
+
+func testCreateGet(t *testing.T, s airlock.JobStore) {
+	want := create(t, s, queued(t, base))
+	other := create(t, s, queued(t, base.Add(time.Second)))
+	got := get(t, s, want.ID)
+	sameMeta(t, got, want)
+	if got.Status != airlock.StatusQueued {
+		t.Errorf("Status = %q, want queued", got.Status)
+	}
+	if got.Attempts != 0 {
+		t.Errorf("Attempts = %d, want 0", got.Attempts)
+	}
+	if !got.StartedAt.IsZero() || !got.FinishedAt.IsZero() {
+		t.Errorf("a new job has StartedAt %v, FinishedAt %v; want both zero", got.StartedAt, got.FinishedAt)
+	}
+	sameMeta(t, get(t, s, other.ID), other)
+
+	// Attempts is stored as given.
+	j := queued(t, base)
+	j.Attempts = 2
+	create(t, s, j)
+	if got := get(t, s, j.ID); got.Attempts != 2 {
+		t.Errorf("Attempts = %d after Create with 2", got.Attempts)
+	}
+}
+
+// In open mode a job has no key, and it may have no callback.
+func testCreateEmptyFields(t *testing.T, s airlock.JobStore) {
+	j := queued(t, base)
+	j.Face, j.KeyID, j.ClientAddr, j.CallbackURL, j.CodeSHA256 = "", "", "", "", ""
+	create(t, s, j)
+	sameMeta(t, get(t, s, j.ID), j)
+}
+
+func testCreateDuplicate(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	dup := queued(t, base.Add(time.Hour))
+	dup.ID, dup.Language = j.ID, "javascript"
+	if err := s.Create(t.Context(), dup); err == nil {
+		t.Fatal("Create of an existing id succeeded")
+	}
+	sameMeta(t, get(t, s, j.ID), j)
+}
+
+func testGetUnknown(t *testing.T, s airlock.JobStore) {
+	create(t, s, queued(t, base))
+	j, err := s.Get(t.Context(), newID(t))
+	if !errors.Is(err, airlock.ErrNotFound) {
+		t.Fatalf("Get of an unknown id = %v, %v; want ErrNotFound", j, err)
+	}
+}
+
+func testStart(t *testing.T, s airlock.JobStore) {
+	want := create(t, s, queued(t, base))
+	at := base.Add(1500 * time.Millisecond)
+	got := start(t, s, want.ID, at)
+	// Start's answer is what the worker runs with: the whole job.
+	sameMeta(t, got, want)
+	if got.Status != airlock.StatusRunning {
+		t.Errorf("Start returned status %q, want running", got.Status)
+	}
+	if got.Attempts != 1 {
+		t.Errorf("Start returned Attempts %d, want 1", got.Attempts)
+	}
+	wantTime(t, "StartedAt returned by Start", got.StartedAt, at)
+	if !got.FinishedAt.IsZero() {
+		t.Errorf("FinishedAt = %v on a running job", got.FinishedAt)
+	}
+	stored := wantStatus(t, s, want.ID, airlock.StatusRunning)
+	sameMeta(t, stored, want)
+	if stored.Attempts != 1 {
+		t.Errorf("stored Attempts = %d, want 1", stored.Attempts)
+	}
+	wantTime(t, "stored StartedAt", stored.StartedAt, at)
+}
+
+func testStartOnlyFromQueued(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	start(t, s, j.ID, base.Add(time.Second))
+	_, err := s.Start(t.Context(), j.ID, base.Add(2*time.Second))
+	wantConflict(t, "second Start", err)
+	got := wantStatus(t, s, j.ID, airlock.StatusRunning)
+	if got.Attempts != 1 {
+		t.Errorf("Attempts = %d after a refused second Start, want 1", got.Attempts)
+	}
+	wantTime(t, "StartedAt after a refused second Start", got.StartedAt, base.Add(time.Second))
+
+	finish(t, s, j.ID, airlock.StatusOK, base.Add(3*time.Second))
+	_, err = s.Start(t.Context(), j.ID, base.Add(4*time.Second))
+	wantConflict(t, "Start of a finished job", err)
+	if got := wantStatus(t, s, j.ID, airlock.StatusOK); got.Attempts != 1 {
+		t.Errorf("Attempts = %d after a refused Start, want 1", got.Attempts)
+	}
+}
+
+func testStartUnknown(t *testing.T, s airlock.JobStore) {
+	_, err := s.Start(t.Context(), newID(t), base)
+	wantRefused(t, "Start", err)
+}
+
+func testFinish(t *testing.T, s airlock.JobStore) {
+	for _, status := range []airlock.Status{airlock.StatusOK, airlock.StatusRuntimeError, airlock.StatusTimeLimit, airlock.StatusInternalError, airlock.StatusCancelled} {
+		want := create(t, s, queued(t, base))
+		started := base.Add(time.Second)
+		finished := base.Add(3 * time.Second)
+		start(t, s, want.ID, started)
+		finish(t, s, want.ID, status, finished)
+		got := wantStatus(t, s, want.ID, status)
+		sameMeta(t, got, want)
+		if got.Attempts != 1 {
+			t.Errorf("Attempts = %d after one run, want 1", got.Attempts)
+		}
+		wantTime(t, "StartedAt", got.StartedAt, started)
+		wantTime(t, "FinishedAt", got.FinishedAt, finished)
+		if !got.Status.Finished() {
+			t.Errorf("status %q is not final", got.Status)
+		}
+	}
+}
+
+func testFinishOnlyFromRunning(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	wantConflict(t, "Finish of a queued job", s.Finish(t.Context(), j.ID, airlock.StatusOK, base))
+	wantStatus(t, s, j.ID, airlock.StatusQueued)
+
+	start(t, s, j.ID, base.Add(time.Second))
+	finish(t, s, j.ID, airlock.StatusRuntimeError, base.Add(2*time.Second))
+	wantConflict(t, "second Finish", s.Finish(t.Context(), j.ID, airlock.StatusOK, base.Add(5*time.Second)))
+	got := wantStatus(t, s, j.ID, airlock.StatusRuntimeError)
+	wantTime(t, "FinishedAt after a refused second Finish", got.FinishedAt, base.Add(2*time.Second))
+
+	wantRefused(t, "Finish", s.Finish(t.Context(), newID(t), airlock.StatusOK, base))
+}
+
+func testCancelQueued(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	at := base.Add(time.Second)
+	if st := cancel(t, s, j.ID, at); st != airlock.StatusCancelled {
+		t.Errorf("Cancel of a queued job returned %q, want cancelled", st)
+	}
+	got := wantStatus(t, s, j.ID, airlock.StatusCancelled)
+	wantTime(t, "FinishedAt of a job cancelled while queued", got.FinishedAt, at)
+	if got.Attempts != 0 {
+		t.Errorf("Attempts = %d, want 0", got.Attempts)
+	}
+	// The worker that pops it later must not run it.
+	_, err := s.Start(t.Context(), j.ID, base.Add(2*time.Second))
+	wantConflict(t, "Start of a cancelled job", err)
+	wantStatus(t, s, j.ID, airlock.StatusCancelled)
+	// Cancelling again changes nothing.
+	if st := cancel(t, s, j.ID, base.Add(3*time.Second)); st != airlock.StatusCancelled {
+		t.Errorf("second Cancel returned %q, want cancelled", st)
+	}
+	got = wantStatus(t, s, j.ID, airlock.StatusCancelled)
+	wantTime(t, "FinishedAt after a second Cancel", got.FinishedAt, at)
+}
+
+// A running job is only flagged: its worker is told to stop, and whatever
+// the run then reports, the job ends cancelled.
+func testCancelRunning(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	start(t, s, j.ID, base.Add(time.Second))
+	if st := cancel(t, s, j.ID, base.Add(2*time.Second)); st != airlock.StatusRunning {
+		t.Errorf("Cancel of a running job returned %q, want running", st)
+	}
+	wantStatus(t, s, j.ID, airlock.StatusRunning)
+	if st := cancel(t, s, j.ID, base.Add(3*time.Second)); st != airlock.StatusRunning {
+		t.Errorf("second Cancel of a running job returned %q, want running", st)
+	}
+	finished := base.Add(4 * time.Second)
+	finish(t, s, j.ID, airlock.StatusOK, finished)
+	got := wantStatus(t, s, j.ID, airlock.StatusCancelled)
+	wantTime(t, "FinishedAt", got.FinishedAt, finished)
+
+	// Without a cancel the run's status stands.
+	k := create(t, s, queued(t, base))
+	start(t, s, k.ID, base.Add(time.Second))
+	finish(t, s, k.ID, airlock.StatusOK, finished)
+	wantStatus(t, s, k.ID, airlock.StatusOK)
+}
+
+func testCancelFinished(t *testing.T, s airlock.JobStore) {
+	for _, status := range []airlock.Status{airlock.StatusOK, airlock.StatusWrongAnswer, airlock.StatusInternalError} {
+		j := create(t, s, queued(t, base))
+		start(t, s, j.ID, base.Add(time.Second))
+		finished := base.Add(2 * time.Second)
+		finish(t, s, j.ID, status, finished)
+		if st := cancel(t, s, j.ID, base.Add(3*time.Second)); st != status {
+			t.Errorf("Cancel of a job finished as %q returned %q", status, st)
+		}
+		got := wantStatus(t, s, j.ID, status)
+		wantTime(t, "FinishedAt after Cancel of a finished job", got.FinishedAt, finished)
+	}
+}
+
+func testCancelUnknown(t *testing.T, s airlock.JobStore) {
+	_, err := s.Cancel(t.Context(), newID(t), base)
+	if !errors.Is(err, airlock.ErrNotFound) {
+		t.Errorf("Cancel of an unknown id: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testRequeue(t *testing.T, s airlock.JobStore) {
+	want := create(t, s, queued(t, base))
+	start(t, s, want.ID, base.Add(time.Second))
+	if err := s.Requeue(t.Context(), want.ID); err != nil {
+		t.Fatalf("Requeue: %v", err)
+	}
+	got := wantStatus(t, s, want.ID, airlock.StatusQueued)
+	sameMeta(t, got, want)
+	if got.Attempts != 1 {
+		t.Errorf("Attempts = %d after a requeue, want 1 (the attempt was made)", got.Attempts)
+	}
+	again := start(t, s, want.ID, base.Add(5*time.Second))
+	if again.Attempts != 2 {
+		t.Errorf("Attempts = %d on the second run, want 2", again.Attempts)
+	}
+	wantTime(t, "StartedAt of the second run", again.StartedAt, base.Add(5*time.Second))
+	finish(t, s, want.ID, airlock.StatusOK, base.Add(6*time.Second))
+	if got := wantStatus(t, s, want.ID, airlock.StatusOK); got.Attempts != 2 {
+		t.Errorf("Attempts = %d after finishing the second run, want 2", got.Attempts)
+	}
+}
+
+func testRequeueOnlyFromRunning(t *testing.T, s airlock.JobStore) {
+	q := create(t, s, queued(t, base))
+	wantConflict(t, "Requeue of a queued job", s.Requeue(t.Context(), q.ID))
+	wantStatus(t, s, q.ID, airlock.StatusQueued)
+
+	// A finished job never goes back to the queue: it would run twice.
+	f := create(t, s, queued(t, base))
+	start(t, s, f.ID, base.Add(time.Second))
+	finish(t, s, f.ID, airlock.StatusOK, base.Add(2*time.Second))
+	wantConflict(t, "Requeue of a finished job", s.Requeue(t.Context(), f.ID))
+	wantStatus(t, s, f.ID, airlock.StatusOK)
+
+	c := create(t, s, queued(t, base))
+	cancel(t, s, c.ID, base.Add(time.Second))
+	wantConflict(t, "Requeue of a cancelled job", s.Requeue(t.Context(), c.ID))
+	wantStatus(t, s, c.ID, airlock.StatusCancelled)
+
+	wantRefused(t, "Requeue", s.Requeue(t.Context(), newID(t)))
+}
+
+// A job whose cancel was requested while it ran is not run again when it
+// is requeued (shutdown, recovery): it ends cancelled.
+func testRequeueAfterCancel(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	start(t, s, j.ID, base.Add(time.Second))
+	cancel(t, s, j.ID, base.Add(2*time.Second))
+	if err := s.Requeue(t.Context(), j.ID); err != nil && !errors.Is(err, airlock.ErrConflict) {
+		t.Fatalf("Requeue: %v", err)
+	}
+	wantStatus(t, s, j.ID, airlock.StatusCancelled)
+	_, err := s.Start(t.Context(), j.ID, base.Add(3*time.Second))
+	wantConflict(t, "Start of a job cancelled before its requeue", err)
+}
+
+func testUnfinished(t *testing.T, s airlock.JobStore) {
+	if jobs, err := s.Unfinished(t.Context()); err != nil || len(jobs) != 0 {
+		t.Fatalf("Unfinished of an empty store = %d jobs, %v", len(jobs), err)
+	}
+	// Created out of order, to tell "oldest first" from insertion order.
+	running := create(t, s, queued(t, base.Add(2*time.Second)))
+	q1 := create(t, s, queued(t, base))
+	done := create(t, s, queued(t, base.Add(-time.Hour)))
+	q2 := create(t, s, queued(t, base.Add(3*time.Second)))
+	cancelled := create(t, s, queued(t, base.Add(-time.Minute)))
+	requeued := create(t, s, queued(t, base.Add(time.Second)))
+
+	start(t, s, running.ID, base.Add(10*time.Second))
+	start(t, s, done.ID, base.Add(10*time.Second))
+	finish(t, s, done.ID, airlock.StatusOK, base.Add(11*time.Second))
+	cancel(t, s, cancelled.ID, base.Add(10*time.Second))
+	start(t, s, requeued.ID, base.Add(10*time.Second))
+	if err := s.Requeue(t.Context(), requeued.ID); err != nil {
+		t.Fatalf("Requeue: %v", err)
+	}
+
+	jobs, err := s.Unfinished(t.Context())
+	if err != nil {
+		t.Fatalf("Unfinished: %v", err)
+	}
+	want := []struct {
+		job      *airlock.Job
+		status   airlock.Status
+		attempts int
+	}{
+		{q1, airlock.StatusQueued, 0},
+		{requeued, airlock.StatusQueued, 1},
+		{running, airlock.StatusRunning, 1},
+		{q2, airlock.StatusQueued, 0},
+	}
+	var ids []string
+	for _, j := range jobs {
+		ids = append(ids, j.ID)
+	}
+	if len(jobs) != len(want) {
+		t.Fatalf("Unfinished = %v, want %d jobs", ids, len(want))
+	}
+	for i, w := range want {
+		got := jobs[i]
+		if got.ID != w.job.ID {
+			t.Fatalf("Unfinished[%d] = %s, want %s (order %v)", i, got.ID, w.job.ID, ids)
+		}
+		sameMeta(t, got, w.job)
+		if got.Status != w.status || got.Attempts != w.attempts {
+			t.Errorf("Unfinished[%d]: status %q attempts %d, want %q %d", i, got.Status, got.Attempts, w.status, w.attempts)
+		}
+	}
+}
+
+// However many workers pop the same id, one runs it.
+func testConcurrentStart(t *testing.T, s airlock.JobStore) {
+	const workers = 16
+	for range 3 {
+		j := create(t, s, queued(t, base))
+		var (
+			wg        sync.WaitGroup
+			mu        sync.Mutex
+			started   int
+			conflicts int
+			others    []error
+		)
+		ready := make(chan struct{})
+		for i := range workers {
+			wg.Go(func() {
+				<-ready
+				got, err := s.Start(t.Context(), j.ID, base.Add(time.Duration(i)*time.Millisecond))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil && got != nil && got.Status == airlock.StatusRunning:
+					started++
+				case errors.Is(err, airlock.ErrConflict):
+					conflicts++
+				default:
+					others = append(others, err)
+				}
+			})
+		}
+		close(ready)
+		wg.Wait()
+		if started != 1 || conflicts != workers-1 || len(others) > 0 {
+			t.Fatalf("%d concurrent Starts: %d started, %d conflicts, other results %v; want 1 and %d", workers, started, conflicts, others, workers-1)
+		}
+		if got := wantStatus(t, s, j.ID, airlock.StatusRunning); got.Attempts != 1 {
+			t.Errorf("Attempts = %d after concurrent Starts, want 1", got.Attempts)
+		}
+	}
+}
+
+// A cancel racing a worker's Start: either the job never runs (cancelled
+// while queued) or it runs and its finish turns into cancelled.
+func testConcurrentCancelAndStart(t *testing.T, s airlock.JobStore) {
+	for range 10 {
+		j := create(t, s, queued(t, base))
+		var (
+			wg        sync.WaitGroup
+			startErr  error
+			cancelled airlock.Status
+			cancelErr error
+		)
+		ready := make(chan struct{})
+		wg.Go(func() {
+			<-ready
+			_, startErr = s.Start(t.Context(), j.ID, base.Add(time.Second))
+		})
+		wg.Go(func() {
+			<-ready
+			cancelled, cancelErr = s.Cancel(t.Context(), j.ID, base.Add(time.Second))
+		})
+		close(ready)
+		wg.Wait()
+		if cancelErr != nil {
+			t.Fatalf("Cancel: %v", cancelErr)
+		}
+		switch {
+		case startErr == nil:
+			// Started first: the cancel saw it running and flagged it.
+			if cancelled != airlock.StatusRunning {
+				t.Fatalf("Start won, but Cancel returned %q, want running", cancelled)
+			}
+			finish(t, s, j.ID, airlock.StatusOK, base.Add(2*time.Second))
+		case errors.Is(startErr, airlock.ErrConflict):
+			if cancelled != airlock.StatusCancelled {
+				t.Fatalf("Cancel won, but returned %q, want cancelled", cancelled)
+			}
+		default:
+			t.Fatalf("Start: %v", startErr)
+		}
+		wantStatus(t, s, j.ID, airlock.StatusCancelled)
+	}
+}
+
+func ids(jobs []*airlock.Job) []string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.ID)
+	}
+	return out
+}
+
+func testList(t *testing.T, s airlock.JobStore) {
+	if jobs, total, err := s.List(t.Context(), 0, 10); err != nil || len(jobs) != 0 || total != 0 {
+		t.Fatalf("List of an empty store = %v, %d, %v", ids(jobs), total, err)
+	}
+	// Created out of order; want[i] is the i-th newest.
+	var want [5]*airlock.Job
+	for _, i := range []int{2, 0, 4, 1, 3} {
+		want[i] = create(t, s, queued(t, base.Add(-time.Duration(i)*time.Minute)))
+	}
+	// Every status is listed.
+	start(t, s, want[1].ID, base.Add(time.Hour))
+	start(t, s, want[3].ID, base.Add(time.Hour))
+	finish(t, s, want[3].ID, airlock.StatusMemoryLimit, base.Add(2*time.Hour))
+	cancel(t, s, want[4].ID, base.Add(time.Hour))
+	statuses := []airlock.Status{airlock.StatusQueued, airlock.StatusRunning, airlock.StatusQueued, airlock.StatusMemoryLimit, airlock.StatusCancelled}
+
+	pages := []struct{ offset, limit, from, to int }{
+		{0, 10, 0, 5},
+		{0, 2, 0, 2},
+		{2, 2, 2, 4},
+		{4, 2, 4, 5},
+		{5, 2, 5, 5},
+		{50, 10, 5, 5},
+		{1, 3, 1, 4},
+	}
+	for _, p := range pages {
+		got, total, err := s.List(t.Context(), p.offset, p.limit)
+		if err != nil {
+			t.Fatalf("List(%d, %d): %v", p.offset, p.limit, err)
+		}
+		if total != len(want) {
+			t.Errorf("List(%d, %d): total %d, want %d", p.offset, p.limit, total, len(want))
+		}
+		wantIDs := ids(want[p.from:p.to])
+		if len(got) != len(wantIDs) {
+			t.Errorf("List(%d, %d) = %v, want %v", p.offset, p.limit, ids(got), wantIDs)
+			continue
+		}
+		for i, j := range got {
+			if j.ID != wantIDs[i] {
+				t.Errorf("List(%d, %d) = %v, want %v (newest first)", p.offset, p.limit, ids(got), wantIDs)
+				break
+			}
+			sameMeta(t, j, want[p.from+i])
+			if j.Status != statuses[p.from+i] {
+				t.Errorf("listed job %d is %q, want %q", p.from+i, j.Status, statuses[p.from+i])
+			}
+		}
+	}
+	got, _, err := s.List(t.Context(), 3, 1)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("List(3, 1) = %v, %v", ids(got), err)
+	}
+	if got[0].Attempts != 1 || !got[0].StartedAt.Equal(base.Add(time.Hour)) || !got[0].FinishedAt.Equal(base.Add(2*time.Hour)) {
+		t.Errorf("listed finished job: attempts %d, started %v, finished %v", got[0].Attempts, got[0].StartedAt, got[0].FinishedAt)
+	}
+}
+
+func testDelete(t *testing.T, s airlock.JobStore) {
+	done := create(t, s, queued(t, base))
+	start(t, s, done.ID, base.Add(time.Second))
+	finish(t, s, done.ID, airlock.StatusOK, base.Add(2*time.Second))
+	cancelled := create(t, s, queued(t, base))
+	cancel(t, s, cancelled.ID, base.Add(time.Second))
+	q := create(t, s, queued(t, base))
+	running := create(t, s, queued(t, base))
+	start(t, s, running.ID, base.Add(time.Second))
+	flagged := create(t, s, queued(t, base))
+	start(t, s, flagged.ID, base.Add(time.Second))
+	cancel(t, s, flagged.ID, base.Add(2*time.Second)) // flagged, still running
+
+	for _, j := range []*airlock.Job{done, cancelled} {
+		if err := s.Delete(t.Context(), j.ID); err != nil {
+			t.Fatalf("Delete of a %s job: %v", get(t, s, j.ID).Status, err)
+		}
+		if _, err := s.Get(t.Context(), j.ID); !errors.Is(err, airlock.ErrNotFound) {
+			t.Errorf("Get after Delete: %v, want ErrNotFound", err)
+		}
+		if err := s.Delete(t.Context(), j.ID); !errors.Is(err, airlock.ErrNotFound) {
+			t.Errorf("second Delete: %v, want ErrNotFound", err)
+		}
+	}
+	for _, j := range []*airlock.Job{q, running, flagged} {
+		before := get(t, s, j.ID)
+		wantConflict(t, "Delete of a "+string(before.Status)+" job", s.Delete(t.Context(), j.ID))
+		wantStatus(t, s, j.ID, before.Status)
+	}
+	if err := s.Delete(t.Context(), newID(t)); !errors.Is(err, airlock.ErrNotFound) {
+		t.Errorf("Delete of an unknown id: %v, want ErrNotFound", err)
+	}
+
+	jobs, total, err := s.List(t.Context(), 0, 10)
+	if err != nil || total != 3 || len(jobs) != 3 {
+		t.Errorf("List after deleting 2 of 5 jobs = %v, total %d, %v", ids(jobs), total, err)
+	}
+	st, err := s.Stats(t.Context(), time.Time{})
+	if err != nil || st.Total != 3 {
+		t.Errorf("Stats after deleting 2 of 5 jobs: %+v, %v", st, err)
+	}
+	// A deleted job's id is free again, and the new job is a new job.
+	again := queued(t, base.Add(time.Minute))
+	again.ID = done.ID
+	create(t, s, again)
+	if got := wantStatus(t, s, again.ID, airlock.StatusQueued); got.Attempts != 0 {
+		t.Errorf("a job re-created after Delete has Attempts %d", got.Attempts)
+	}
+}
+
+func testStats(t *testing.T, s airlock.JobStore) {
+	st, err := s.Stats(t.Context(), time.Time{})
+	if err != nil {
+		t.Fatalf("Stats of an empty store: %v", err)
+	}
+	if st.Total != 0 || len(st.ByLanguage) != 0 || len(st.ByStatus) != 0 || len(st.ByDay) != 0 {
+		t.Errorf("Stats of an empty store = %+v", st)
+	}
+
+	day := func(d, h, m int) time.Time { return time.Date(2025, 6, d, h, m, 0, 0, time.UTC) }
+	since := day(11, 12, 0)
+	mk := func(lang string, created time.Time) *airlock.Job {
+		j := queued(t, created)
+		j.Language = lang
+		return create(t, s, j)
+	}
+	mk("python", day(9, 8, 0))
+	mk("python", day(10, 23, 59))
+	mk("c", since.Add(-time.Millisecond)) // the day of since, but before it
+	a := mk("python", since.Add(time.Millisecond))
+	b := mk("c", day(11, 23, 59))
+	c := mk("python", day(12, 0, 0))
+	d := mk("go", day(12, 0, 1))
+	mk("python", day(14, 9, 30))
+
+	start(t, s, a.ID, day(20, 0, 0))
+	finish(t, s, a.ID, airlock.StatusOK, day(20, 0, 1))
+	start(t, s, b.ID, day(20, 0, 0))
+	finish(t, s, b.ID, airlock.StatusCompileError, day(20, 0, 1))
+	start(t, s, c.ID, day(20, 0, 0))
+	cancel(t, s, d.ID, day(20, 0, 0))
+
+	st, err = s.Stats(t.Context(), since)
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	if st.Total != 8 {
+		t.Errorf("Total = %d, want 8", st.Total)
+	}
+	wantCounts(t, "ByLanguage", st.ByLanguage, map[string]int{"python": 5, "c": 2, "go": 1})
+	wantCounts(t, "ByStatus", st.ByStatus, map[airlock.Status]int{
+		airlock.StatusQueued: 4, airlock.StatusRunning: 1, airlock.StatusOK: 1, airlock.StatusCompileError: 1, airlock.StatusCancelled: 1,
+	})
+	wantCounts(t, "ByDay", st.ByDay, map[string]int{"2025-06-11": 2, "2025-06-12": 2, "2025-06-14": 1})
+
+	// The day counts follow since; the others do not.
+	st, err = s.Stats(t.Context(), day(1, 0, 0))
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	if st.Total != 8 {
+		t.Errorf("Total = %d with an earlier since, want 8", st.Total)
+	}
+	wantCounts(t, "ByDay with an earlier since", st.ByDay, map[string]int{
+		"2025-06-09": 1, "2025-06-10": 1, "2025-06-11": 3, "2025-06-12": 2, "2025-06-14": 1,
+	})
+	st, err = s.Stats(t.Context(), day(15, 0, 0))
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	wantCounts(t, "ByDay with a later since", st.ByDay, map[string]int{})
+	wantCounts(t, "ByLanguage with a later since", st.ByLanguage, map[string]int{"python": 5, "c": 2, "go": 1})
+}
+
+func wantCounts[K comparable](t *testing.T, what string, got, want map[K]int) {
+	t.Helper()
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s[%v] = %d, want %d (all: %v)", what, k, got[k], n, got)
+		}
+	}
+	for k, n := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s has %v: %d, want none (all: %v)", what, k, n, got)
+		}
+	}
+}
