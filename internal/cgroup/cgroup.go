@@ -452,6 +452,21 @@ func (g *Group) Kill() error {
 	}
 }
 
+// Signal sends sig to every process in the group but except (a helper
+// that may be passing through the group).
+func (g *Group) Signal(sig syscall.Signal, except int) error {
+	pids, err := procs(g.paths[0])
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if pid != except {
+			syscall.Kill(pid, sig)
+		}
+	}
+	return nil
+}
+
 // Destroy kills what is left and removes the group's directories.
 func (g *Group) Destroy() error {
 	if err := g.Kill(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/lang"
@@ -60,10 +61,44 @@ func invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
+// Session is a client attached to an execution while it runs (Piston's
+// interactive connect): each step is announced, its streams are live, and
+// its end is reported. Stdin and Signals serve whichever step runs.
+type Session struct {
+	Stdin   <-chan []byte
+	Signals <-chan syscall.Signal
+	Output  func(step, stream string, data []byte)
+	Stage   func(step string)                   // a step starts: "compile" or "run"
+	Exit    func(step string, out airlock.Step) // it ended
+}
+
+// live connects one step to the session.
+func (s *Session) live(step string) *sandbox.Live {
+	if s == nil {
+		return nil
+	}
+	s.Stage(step)
+	return &sandbox.Live{Stdin: s.Stdin, Signals: s.Signals, Output: func(stream string, data []byte) {
+		s.Output(step, stream, data)
+	}}
+}
+
+func (s *Session) exit(step string, out airlock.Step) {
+	if s != nil {
+		s.Exit(step, out)
+	}
+}
+
 // Execute runs a submission. Bad input is an *InvalidError and nothing
 // runs; any other error is the sandbox failing (internal error); what the
 // program did is in the Result.
 func (e *Engine) Execute(ctx context.Context, req airlock.Request) (airlock.Result, error) {
+	return e.ExecuteLive(ctx, req, nil)
+}
+
+// ExecuteLive is Execute with a client attached to the steps as they run;
+// sess may be nil. Every callback of sess has run when it returns.
+func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Session) (airlock.Result, error) {
 	var res airlock.Result
 	l, p, err := e.prepare(ctx, &req)
 	if err != nil {
@@ -80,11 +115,13 @@ func (e *Engine) Execute(ctx context.Context, req airlock.Request) (airlock.Resu
 			Files:   append(slices.Clone(files), sandbox.File{Name: lang.Artifacts + "/"}),
 			Limits:  p.compileLimits,
 			Collect: []string{lang.Artifacts},
+			Live:    sess.live("compile"),
 		})
 		if err != nil {
 			return res, fmt.Errorf("compile: %w", err)
 		}
 		step := stepOf(out)
+		sess.exit("compile", step)
 		res.Compile = &step
 		if out.Status != airlock.StatusOK {
 			res.Step = step
@@ -115,9 +152,11 @@ func (e *Engine) Execute(ctx context.Context, req airlock.Request) (airlock.Resu
 	var total airlock.Usage
 	runs := max(req.Runs, 1)
 	for i := range runs {
+		spec.Live = sess.live("run")
 		if err := e.runOnce(ctx, &res, spec, req); err != nil {
 			return res, err
 		}
+		sess.exit("run", res.Step)
 		total.CPUMillis += res.Usage.CPUMillis
 		total.WallMillis += res.Usage.WallMillis
 		total.MemoryKB += res.Usage.MemoryKB

@@ -47,10 +47,11 @@ type Service struct {
 
 	callbacks map[string]CallbackFormat // by job face
 
-	mu      sync.Mutex
-	running map[string]context.CancelFunc // by job id
-	waiters map[string][]chan struct{}
-	perKey  map[string]int // unfinished jobs by API key
+	mu       sync.Mutex
+	running  map[string]context.CancelFunc // by job id
+	sessions map[string]*engine.Session    // live clients, by job id
+	waiters  map[string][]chan struct{}
+	perKey   map[string]int // unfinished jobs by API key
 }
 
 // Deps are what a Service is built from; Audit, Metrics and Hooks may be
@@ -83,7 +84,8 @@ func New(d Deps, opt Options) *Service {
 	return &Service{
 		store: d.Store, blobs: d.Blobs, queue: d.Queue, engine: d.Engine, opt: opt, log: d.Log,
 		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks, callbacks: map[string]CallbackFormat{},
-		running: map[string]context.CancelFunc{}, waiters: map[string][]chan struct{}{}, perKey: map[string]int{},
+		running: map[string]context.CancelFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan struct{}{},
+		perKey: map[string]int{},
 	}
 }
 
@@ -105,6 +107,9 @@ type Meta struct {
 	ClientAddr  string
 	CallbackURL string
 	MaxActive   int // the key's limit of unfinished jobs; 0: none
+	// Session attaches a live client (an interactive API). It lives in
+	// this process only: a job re-run after a restart runs without it.
+	Session *engine.Session
 }
 
 // ErrTooManyActive is a key over its limit of unfinished jobs.
@@ -154,6 +159,11 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*
 	if err := s.store.Create(ctx, j); err != nil {
 		s.blobs.Delete(ctx, requestKey(j.ID))
 		return nil, fmt.Errorf("store job: %w", err)
+	}
+	if meta.Session != nil {
+		s.mu.Lock()
+		s.sessions[j.ID] = meta.Session
+		s.mu.Unlock()
 	}
 	if err := s.queue.Push(ctx, j.ID); err != nil {
 		// Persisted: recovery queues it at the latest on the next start.
@@ -272,6 +282,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*airlock.Job, error) {
 	}
 	switch status {
 	case airlock.StatusCancelled:
+		s.takeSession(id)
 		s.notify(id)
 	case airlock.StatusRunning:
 		s.mu.Lock()
@@ -281,6 +292,15 @@ func (s *Service) Cancel(ctx context.Context, id string) (*airlock.Job, error) {
 		s.mu.Unlock()
 	}
 	return s.Get(ctx, id)
+}
+
+// takeSession removes and returns the live client of a job, if any.
+func (s *Service) takeSession(id string) *engine.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[id]
+	delete(s.sessions, id)
+	return sess
 }
 
 // QueueLen is the number of jobs waiting for a worker.

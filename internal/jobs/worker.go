@@ -140,7 +140,7 @@ func (s *Service) execute(ctx context.Context, id string) (airlock.Result, error
 	if err := json.Unmarshal(data, &req); err != nil {
 		return airlock.Result{}, fmt.Errorf("load request: %w", err)
 	}
-	return s.engine.Execute(ctx, req)
+	return s.engine.ExecuteLive(ctx, req, s.takeSession(id))
 }
 
 // finish records the result, then the status (so a finished job always

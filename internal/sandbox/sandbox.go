@@ -5,6 +5,7 @@ package sandbox
 
 import (
 	"context"
+	"syscall"
 
 	"github.com/airlock-dev/airlock"
 )
@@ -35,6 +36,23 @@ type Spec struct {
 	// Interleave also records stdout and stderr together in the order
 	// they arrived, in Result.Interleaved.
 	Interleave bool
+	// Live, when set, connects the run to a client while it runs.
+	Live *Live
+}
+
+// Live is an interactive run: input as the client types it, output as the
+// program writes it, signals when asked. Output streamed live still counts
+// against the output limit and is kept in the Result too.
+type Live struct {
+	// Stdin is written to the program after Spec.Stdin, chunk by chunk;
+	// closing it closes the program's stdin.
+	Stdin <-chan []byte
+	// Signals are sent to every process of the run.
+	Signals <-chan syscall.Signal
+	// Output gets each chunk the program writes, with its stream name
+	// ("stdout" or "stderr"), in order per stream. It must not block long:
+	// it runs on the goroutine that drains the program's pipe.
+	Output func(stream string, data []byte)
 }
 
 // Bounds on what Collect hands back.

@@ -1,12 +1,14 @@
 package native
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -160,6 +162,18 @@ func helperMain(name string) int {
 		time.Sleep(300 * time.Millisecond)
 		found, _ := filepath.Glob("/tmp/secret-*")
 		fmt.Println(id, found)
+	case "interactive": // echo lines until SIGINT
+		interrupt := make(chan os.Signal, 1)
+		signal.Notify(interrupt, syscall.SIGINT)
+		go func() {
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				fmt.Println("echo", sc.Text())
+			}
+		}()
+		<-interrupt
+		fmt.Fprintln(os.Stderr, "interrupted")
+		return 3
 	case "checks":
 		fmt.Print(checks())
 	default:
@@ -526,6 +540,49 @@ func TestCoreStreams(t *testing.T) {
 	spec.Interleave = true
 	if res := run(t, spec); string(res.Stdout) != "02" || string(res.Stderr) != "13" || string(res.Interleaved) != "0123" {
 		t.Fatalf("interleaved: stdout %q stderr %q output %q", res.Stdout, res.Stderr, res.Interleaved)
+	}
+}
+
+// TestCoreLive: a client types lines, sees each answer as it comes, and
+// interrupts the program, which hears the signal.
+func TestCoreLive(t *testing.T) {
+	stdin, signals := make(chan []byte), make(chan syscall.Signal, 1)
+	lines := make(chan string, 10)
+	var mu sync.Mutex
+	var streamed strings.Builder
+	spec := helper("interactive", airlock.Limits{Wall: 20 * time.Second})
+	spec.Stdin = []byte("first\n")
+	spec.Live = &sandbox.Live{Stdin: stdin, Signals: signals, Output: func(stream string, data []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(&streamed, "%s:%s", stream, data)
+		lines <- string(data)
+	}}
+	done := make(chan sandbox.Result)
+	go func() { done <- run(t, spec) }()
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-lines:
+			if got != want {
+				t.Fatalf("streamed %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no output; want %q", want)
+		}
+	}
+	expect("echo first\n")
+	stdin <- []byte("second\n")
+	expect("echo second\n")
+	signals <- syscall.SIGINT
+	res := <-done
+	if res.Status != airlock.StatusRuntimeError || res.ExitCode != 3 || string(res.Stdout) != "echo first\necho second\n" || string(res.Stderr) != "interrupted\n" {
+		t.Fatalf("got %s %d stdout %q stderr %q", res.Status, res.ExitCode, res.Stdout, res.Stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "stdout:echo first\nstdout:echo second\nstderr:interrupted\n"; streamed.String() != want {
+		t.Fatalf("streamed %q, want %q", streamed.String(), want)
 	}
 }
 

@@ -33,23 +33,27 @@ type cappedBuffer struct {
 	limit     int64
 	truncated bool
 	onLimit   func()
+	tee       func([]byte) // gets what is kept, as it comes; one writer only
 }
 
 func (c *cappedBuffer) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	room := c.limit - int64(c.buf.Len())
 	over := int64(len(p)) > room
+	kept := p
 	if over {
-		c.buf.Write(p[:max(room, 0)])
-	} else {
-		c.buf.Write(p)
+		kept = p[:max(room, 0)]
 	}
+	c.buf.Write(kept)
 	first := over && !c.truncated
 	if over {
 		c.truncated = true
 	}
 	onLimit := c.onLimit
 	c.mu.Unlock()
+	if c.tee != nil && len(kept) > 0 {
+		c.tee(kept)
+	}
 	if first && onLimit != nil {
 		onLimit()
 	}

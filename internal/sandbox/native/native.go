@@ -305,14 +305,21 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandb
 	if interleave {
 		toStdout, toStderr = io.MultiWriter(stdout, both), io.MultiWriter(stderr, both)
 	}
+	if live := spec.Live; live != nil && live.Output != nil {
+		stdout.tee = func(b []byte) { live.Output("stdout", b) }
+		stderr.tee = func(b []byte) { live.Output("stderr", b) }
+	}
 	var output sync.WaitGroup
 	output.Go(func() { io.Copy(toStdout, pipes.outR) })
 	output.Go(func() { io.Copy(toStderr, pipes.errR) })
-	go func() {
-		pipes.inW.Write(stdin)
-		pipes.inW.Close()
-	}()
 	done, watched := make(chan struct{}), make(chan struct{})
+	// A feed blocked on a program that does not read ends when the pipe
+	// is closed under it, on return.
+	go feed(pipes.inW, stdin, spec.Live, done)
+	var signals sync.WaitGroup
+	if spec.Live != nil && spec.Live.Signals != nil {
+		signals.Go(func() { forwardSignals(spec.Live.Signals, cg, k.proc.Pid, done) })
+	}
 	go func() {
 		watch(ctx, done, lim, cg, &reason, kill, k)
 		close(watched)
@@ -321,6 +328,7 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandb
 	waitErr := k.wait(&rep)
 	close(done)
 	<-watched // the next run of this slot reuses the group's name
+	signals.Wait()
 	res.Usage.WallMillis = time.Since(start).Milliseconds()
 	killErr := cg.Kill() // whatever the program left running
 	output.Wait()
@@ -376,6 +384,44 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandb
 		res.Message = "process limit reached"
 	}
 	return res, nil
+}
+
+// feed writes the program's stdin: the submitted bytes, then a live
+// client's chunks until it closes the channel or the run ends.
+func feed(w *os.File, stdin []byte, live *sandbox.Live, done <-chan struct{}) {
+	defer w.Close()
+	if _, err := w.Write(stdin); err != nil || live == nil || live.Stdin == nil {
+		return
+	}
+	for {
+		select {
+		case chunk, ok := <-live.Stdin:
+			if !ok {
+				return
+			}
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+// forwardSignals sends a live client's signals to the run's processes,
+// never to the keeper, which passes through the group while it forks.
+func forwardSignals(signals <-chan syscall.Signal, cg *cgroup.Group, keeper int, done <-chan struct{}) {
+	for {
+		select {
+		case sig, ok := <-signals:
+			if !ok {
+				return
+			}
+			cg.Signal(sig, keeper)
+		case <-done:
+			return
+		}
+	}
 }
 
 // keeperGrace is how long a keeper may take to report after its run was
