@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -334,5 +335,39 @@ func TestJudgeOptions(t *testing.T) {
 	}
 	if _, err := engine(t).Execute(context.Background(), airlock.Request{Language: "python", Files: []airlock.File{prog}, Runs: 21}); err == nil || !strings.Contains(err.Error(), "runs") {
 		t.Fatalf("21 runs: %v", err)
+	}
+}
+
+// TestExecuteLive: a session sees each step start, its output as it comes
+// and its end; typed input reaches the program.
+func TestExecuteLive(t *testing.T) {
+	stdin := make(chan []byte, 1)
+	var mu sync.Mutex
+	var events []string
+	record := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, fmt.Sprintf(format, args...))
+	}
+	sess := &Session{
+		Stdin: stdin,
+		Stage: func(step string) { record("stage %s", step) },
+		Output: func(step, stream string, data []byte) {
+			record("%s %s %q", step, stream, data)
+			if strings.HasPrefix(string(data), "name?") {
+				stdin <- []byte("Ada\n")
+			}
+		},
+		Exit: func(step string, out airlock.Step) { record("exit %s %s %d", step, out.Status, out.ExitCode) },
+	}
+	code := `#include <stdio.h>
+int main(void) { char name[32]; printf("name?\n"); fflush(stdout); scanf("%31s", name); printf("hi %s\n", name); return 2; }`
+	res, err := engine(t).ExecuteLive(context.Background(), airlock.Request{Language: "c", Files: []airlock.File{src("main.c", code)}}, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"stage compile", "exit compile ok 0", "stage run", `run stdout "name?\n"`, `run stdout "hi Ada\n"`, "exit run runtime_error 2"}
+	if !slices.Equal(events, want) || string(res.Stdout) != "name?\nhi Ada\n" {
+		t.Fatalf("events %q, want %q; stdout %q", events, want, res.Stdout)
 	}
 }
