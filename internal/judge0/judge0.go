@@ -26,7 +26,6 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
-	"github.com/airlock-dev/airlock/internal/webhook"
 )
 
 // Version is the Judge0 version this face speaks; SDKs choose their
@@ -114,8 +113,19 @@ func fail(w http.ResponseWriter, code int, msg string) {
 	reply(w, code, map[string]string{"error": msg})
 }
 
-func notFound(w http.ResponseWriter) {
-	reply(w, http.StatusNotFound, map[string]any{"status": 404, "error": "Not Found"})
+// railsError answers as Rails' public exceptions app: a JSON body only
+// when the client's first accepted type is JSON, else an empty one (what
+// curl and most SDKs, sending */*, get from Judge0).
+func railsError(w http.ResponseWriter, r *http.Request, code int) {
+	accept, _, _ := strings.Cut(r.Header.Get("Accept"), ",")
+	if mt, _, _ := strings.Cut(accept, ";"); strings.TrimSpace(mt) == "application/json" {
+		reply(w, code, struct {
+			Status int    `json:"status"`
+			Error  string `json:"error"`
+		}{code, http.StatusText(code)})
+		return
+	}
+	w.WriteHeader(code)
 }
 
 type ctxKey struct{}
@@ -179,7 +189,7 @@ func (s *Server) readParams(w http.ResponseWriter, r *http.Request, v any) bool 
 	case errors.As(err, &tooBig):
 		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
 	default:
-		reply(w, http.StatusBadRequest, map[string]any{"status": 400, "error": "Bad Request"})
+		railsError(w, r, http.StatusBadRequest)
 	}
 	return false
 }
@@ -187,25 +197,13 @@ func (s *Server) readParams(w http.ResponseWriter, r *http.Request, v any) bool 
 // submit validates and queues one submission; errs are Judge0's 422 body.
 func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fieldErrors, error) {
 	ctx := r.Context()
-	rec, errs := parseSubmission(p, b64, func(id int) bool { return s.known(ctx, id) })
+	rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return s.languageByID(ctx, id) })
 	if !errs.empty() {
 		return nil, errs, nil
 	}
-	l, _ := s.languageByID(ctx, rec.LanguageID)
-	if rec.CompilerOptions != nil && strings.TrimSpace(*rec.CompilerOptions) != "" && len(l.Catalog.Compile) == 0 {
-		errs.add("compiler_options", "setting compiler options is only allowed for compiled languages")
-		return nil, errs, nil
-	}
-	if rec.CallbackURL != nil && *rec.CallbackURL != "" {
-		if err := webhook.Validate(*rec.CallbackURL); err != nil {
-			errs.add("callback_url", "%v", err)
-			return nil, errs, nil
-		}
-	}
-	req, err := rec.request(l)
+	req, err := rec.request()
 	if err != nil {
-		errs.add("additional_files", "%v", err)
-		return nil, errs, nil
+		return nil, nil, err
 	}
 	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -220,11 +218,6 @@ func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fie
 		return nil, errs, nil
 	}
 	return j, nil, err
-}
-
-func (s *Server) known(ctx context.Context, id int) bool {
-	_, ok := s.languageByID(ctx, id)
-	return ok
 }
 
 // judgeField names an engine field in Judge0's words.
@@ -243,7 +236,7 @@ func judgeField(f string) string {
 }
 
 // refuse answers a service error.
-func (s *Server) refuse(w http.ResponseWriter, err error) {
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, airlock.ErrQueueFull):
 		fail(w, http.StatusServiceUnavailable, "queue is full")
@@ -251,10 +244,10 @@ func (s *Server) refuse(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusTooManyRequests, err.Error())
 	case errors.Is(err, airlock.ErrNotFound):
-		notFound(w)
+		railsError(w, r, http.StatusNotFound)
 	default:
 		s.opt.Log.Error("judge0 request failed", "err", err)
-		reply(w, http.StatusInternalServerError, map[string]any{"status": 500, "error": "Internal Server Error"})
+		railsError(w, r, http.StatusInternalServerError)
 	}
 }
 
@@ -275,7 +268,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	j, errs, err := s.submit(r, p, b64)
 	switch {
 	case err != nil:
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	case errs != nil:
 		reply(w, http.StatusUnprocessableEntity, errs)
@@ -298,7 +291,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	reply(w, http.StatusCreated, body)
@@ -339,7 +332,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 		err = airlock.ErrNotFound
 	}
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	body, err := s.render(r.Context(), j, fields, b64Param(r))
@@ -348,7 +341,7 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	reply(w, http.StatusOK, body)
@@ -378,10 +371,13 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 	for i, p := range body.Submissions {
 		j, errs, err := s.submit(r, p, b64)
 		switch {
-		case err != nil && errors.Is(err, airlock.ErrQueueFull):
+		case errors.Is(err, airlock.ErrQueueFull):
 			out[i] = map[string]string{"error": "queue is full"}
+		case errors.Is(err, jobs.ErrTooManyActive):
+			// Earlier items are queued: their tokens must reach the client.
+			out[i] = map[string]string{"error": err.Error()}
 		case err != nil:
-			s.refuse(w, err)
+			s.refuse(w, r, err)
 			return
 		case errs != nil:
 			out[i] = errs
@@ -430,7 +426,7 @@ func (s *Server) batchShow(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err != nil {
-			s.refuse(w, err)
+			s.refuse(w, r, err)
 			return
 		}
 		body, err := s.render(r.Context(), j, fields, b64)
@@ -439,7 +435,7 @@ func (s *Server) batchShow(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			s.refuse(w, err)
+			s.refuse(w, r, err)
 			return
 		}
 		out[i] = body
@@ -470,7 +466,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	list, total, err := s.svc.List(r.Context(), (page-1)*perPage, perPage)
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	subs := []json.RawMessage{}
@@ -484,7 +480,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			s.refuse(w, err)
+			s.refuse(w, r, err)
 			return
 		}
 		subs = append(subs, body)
@@ -497,19 +493,27 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	if page > 1 {
 		prev = page - 1
 	}
-	reply(w, http.StatusOK, map[string]any{"submissions": subs, "meta": map[string]any{
-		"current_page": page, "next_page": next, "prev_page": prev, "total_pages": pages, "total_count": total,
-	}})
+	type meta struct {
+		CurrentPage int `json:"current_page"`
+		NextPage    any `json:"next_page"`
+		PrevPage    any `json:"prev_page"`
+		TotalPages  int `json:"total_pages"`
+		TotalCount  int `json:"total_count"`
+	}
+	reply(w, http.StatusOK, struct {
+		Submissions []json.RawMessage `json:"submissions"`
+		Meta        meta              `json:"meta"`
+	}{subs, meta{page, next, prev, pages, total}})
 }
 
 func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
-	if !s.opt.EnableDelete {
-		fail(w, http.StatusBadRequest, "delete not allowed")
-		return
-	}
 	fields, err := parseFields(r.URL.Query().Get("fields"))
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !s.opt.EnableDelete {
+		fail(w, http.StatusBadRequest, "delete not allowed")
 		return
 	}
 	j, err := s.svc.Get(r.Context(), r.PathValue("token"))
@@ -517,7 +521,7 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
 		err = airlock.ErrNotFound
 	}
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	if st := statusOf(j, nil); st.ID <= 2 {
@@ -529,7 +533,7 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
 		err = s.svc.Delete(r.Context(), j.ID)
 	}
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	reply(w, http.StatusOK, body)
@@ -572,7 +576,7 @@ func (s *Server) language(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.Atoi(r.PathValue("id"))
 	l, ok := s.languageByID(r.Context(), id)
 	if err != nil || !ok {
-		notFound(w)
+		railsError(w, r, http.StatusNotFound)
 		return
 	}
 	reply(w, http.StatusOK, struct {
@@ -588,12 +592,12 @@ func (s *Server) language(w http.ResponseWriter, r *http.Request) {
 func (s *Server) statuses(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, statuses) }
 
 func (s *Server) about(w http.ResponseWriter, _ *http.Request) {
-	reply(w, http.StatusOK, map[string]string{
-		"version":     Version,
-		"homepage":    "https://github.com/airlock-dev/airlock",
-		"source_code": "https://github.com/airlock-dev/airlock",
-		"maintainer":  "airlock (Judge0 CE " + Version + " compatible API)",
-	})
+	reply(w, http.StatusOK, struct {
+		Version    string `json:"version"`
+		Homepage   string `json:"homepage"`
+		SourceCode string `json:"source_code"`
+		Maintainer string `json:"maintainer"`
+	}{Version, "https://github.com/airlock-dev/airlock", "https://github.com/airlock-dev/airlock", "airlock (Judge0 CE " + Version + " compatible API)"})
 }
 
 func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
@@ -675,10 +679,16 @@ func (s *Server) systemInfo(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) workers(w http.ResponseWriter, _ *http.Request) {
 	total, busy := s.svc.Workers()
-	reply(w, http.StatusOK, []map[string]any{{
-		"queue": Version, "size": s.svc.QueueLen(), "available": total, "idle": total - busy,
-		"working": busy, "paused": 0, "failed": 0,
-	}})
+	type queue struct {
+		Queue     string `json:"queue"`
+		Size      int    `json:"size"`
+		Available int    `json:"available"`
+		Idle      int    `json:"idle"`
+		Working   int    `json:"working"`
+		Paused    int    `json:"paused"`
+		Failed    int    `json:"failed"`
+	}
+	reply(w, http.StatusOK, []queue{{Version, s.svc.QueueLen(), total, total - busy, busy, 0, 0}})
 }
 
 // statistics counts submissions of every face: Judge0 counts its whole
@@ -689,31 +699,38 @@ func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
 	today := now.Truncate(24 * time.Hour)
 	st, err := s.svc.Stats(r.Context(), today.AddDate(0, 0, -30))
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	type named struct {
 		ID   int    `json:"id"`
 		Name string `json:"name"`
 	}
-	var byLanguage, byStatus []map[string]any
+	type languageCount struct {
+		Language named `json:"language"`
+		Count    int   `json:"count"`
+	}
+	type statusCount struct {
+		Status named `json:"status"`
+		Count  int   `json:"count"`
+	}
+	byLanguage, byStatus := []languageCount{}, []statusCount{}
 	for l, n := range st.ByLanguage {
 		name := l
 		if il, ok := s.languageByID(r.Context(), judge0ID(l)); ok {
 			name = il.Name
 		}
-		byLanguage = append(byLanguage, map[string]any{"language": named{judge0ID(l), name}, "count": n})
+		byLanguage = append(byLanguage, languageCount{named{judge0ID(l), name}, n})
 	}
-	counts := map[int]int{}
+	byID := map[int]int{}
 	for status, n := range st.ByStatus {
-		counts[statusOf(&airlock.Job{Status: status, Result: &airlock.Result{}}, nil).ID] += n
+		byID[statusOf(&airlock.Job{Status: status, Result: &airlock.Result{}}, nil).ID] += n
 	}
-	for id, n := range counts {
-		byStatus = append(byStatus, map[string]any{"status": named{id, statuses[id-1].Description}, "count": n})
+	for id, n := range byID {
+		byStatus = append(byStatus, statusCount{named{id, statuses[id-1].Description}, n})
 	}
-	for _, list := range [][]map[string]any{byLanguage, byStatus} {
-		sort.SliceStable(list, func(i, j int) bool { return list[i]["count"].(int) > list[j]["count"].(int) })
-	}
+	sort.SliceStable(byLanguage, func(i, j int) bool { return byLanguage[i].Count > byLanguage[j].Count })
+	sort.SliceStable(byStatus, func(i, j int) bool { return byStatus[i].Count > byStatus[j].Count })
 	days := map[string]int{}
 	var keys []string
 	for d := range 30 {
@@ -731,13 +748,17 @@ func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&last30, "%q:%d", k, days[k])
 	}
 	last30.WriteByte('}')
-	reply(w, http.StatusOK, map[string]any{
-		"created_at":   now.Format(time.RFC3339Nano),
-		"cached_until": now.Format(time.RFC3339Nano),
-		"submissions": map[string]any{
-			"total": st.Total, "today": st.ByDay[today.Format("2006-01-02")], "last_30_days": json.RawMessage(last30.String()),
-		},
-		"languages": byLanguage,
-		"statuses":  byStatus,
-	})
+	type counts struct {
+		Total      int             `json:"total"`
+		Today      int             `json:"today"`
+		Last30Days json.RawMessage `json:"last_30_days"`
+	}
+	stamp := now.Format("2006-01-02T15:04:05.000-07:00") // Rails' DateTime
+	reply(w, http.StatusOK, struct {
+		CreatedAt   string          `json:"created_at"`
+		CachedUntil string          `json:"cached_until"`
+		Submissions counts          `json:"submissions"`
+		Languages   []languageCount `json:"languages"`
+		Statuses    []statusCount   `json:"statuses"`
+	}{stamp, stamp, counts{st.Total, st.ByDay[today.Format("2006-01-02")], json.RawMessage(last30.String())}, byLanguage, byStatus})
 }

@@ -194,14 +194,11 @@ func (v view) text(b []byte, isNil bool) (any, error) {
 	return string(b), nil
 }
 
+// orNil is an output stream: empty shows as null, as Judge0 stores it.
 func orNil(b []byte) ([]byte, bool) { return b, len(b) == 0 }
 
-func strOrNil(s *string) ([]byte, bool) {
-	if s == nil {
-		return nil, true
-	}
-	return []byte(*s), false
-}
+// column is a text the client sent: nil is null, empty stays "".
+func column(b []byte) ([]byte, bool) { return b, b == nil }
 
 func (v view) field(name string) (any, error) {
 	j, r, res := v.job, v.rec, v.job.Result
@@ -210,11 +207,11 @@ func (v view) field(name string) (any, error) {
 	st := statusOf(j, r)
 	switch name {
 	case "source_code":
-		return v.text(strOrNil(r.SourceCode))
+		return v.text(column(r.SourceCode))
 	case "stdin":
-		return v.text(strOrNil(r.Stdin))
+		return v.text(column(r.Stdin))
 	case "expected_output":
-		return v.text(strOrNil(r.ExpectedOutput))
+		return v.text(column(r.ExpectedOutput))
 	case "stdout", "stderr":
 		if !ran {
 			return nil, nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/webhook"
 )
 
 // Judge0 CE's defaults and maxima (its config.rb), which /config_info reports.
@@ -40,29 +41,32 @@ const (
 
 // record is a submission as Judge0 keeps it: what the client sent, with
 // defaults filled in. It travels in the job's request (Origin), so GET
-// answers with the same fields Judge0 would.
+// answers with the same fields Judge0 would. Judge0's text columns hold
+// bytes (base64 may carry any), so they are []byte here, nil for null.
 type record struct {
-	SourceCode          *string `json:"source_code"`
-	LanguageID          int     `json:"language_id"`
-	Stdin               *string `json:"stdin"`
-	ExpectedOutput      *string `json:"expected_output"`
-	NumberOfRuns        int     `json:"number_of_runs"`
-	CPUTimeLimit        float64 `json:"cpu_time_limit"`
-	CPUExtraTime        float64 `json:"cpu_extra_time"`
-	WallTimeLimit       float64 `json:"wall_time_limit"`
-	MemoryLimit         int     `json:"memory_limit"`
-	StackLimit          int     `json:"stack_limit"`
-	MaxProcesses        int     `json:"max_processes_and_or_threads"`
-	PerProcessTime      bool    `json:"enable_per_process_and_thread_time_limit"`
-	PerProcessMemory    bool    `json:"enable_per_process_and_thread_memory_limit"`
-	MaxFileSize         int     `json:"max_file_size"`
-	CompilerOptions     *string `json:"compiler_options"`
-	CommandLineArgs     *string `json:"command_line_arguments"`
-	RedirectStderr      bool    `json:"redirect_stderr_to_stdout"`
-	CallbackURL         *string `json:"callback_url"`
-	AdditionalFiles     []byte  `json:"additional_files"`
-	EnableNetwork       bool    `json:"enable_network"`
-	additionalFilesSent bool
+	SourceCode       []byte  `json:"source_code"`
+	LanguageID       int     `json:"language_id"`
+	Stdin            []byte  `json:"stdin"`
+	ExpectedOutput   []byte  `json:"expected_output"`
+	NumberOfRuns     int     `json:"number_of_runs"`
+	CPUTimeLimit     float64 `json:"cpu_time_limit"`
+	CPUExtraTime     float64 `json:"cpu_extra_time"`
+	WallTimeLimit    float64 `json:"wall_time_limit"`
+	MemoryLimit      int     `json:"memory_limit"`
+	StackLimit       int     `json:"stack_limit"`
+	MaxProcesses     int     `json:"max_processes_and_or_threads"`
+	PerProcessTime   bool    `json:"enable_per_process_and_thread_time_limit"`
+	PerProcessMemory bool    `json:"enable_per_process_and_thread_memory_limit"`
+	MaxFileSize      int     `json:"max_file_size"`
+	CompilerOptions  *string `json:"compiler_options"`
+	CommandLineArgs  *string `json:"command_line_arguments"`
+	RedirectStderr   bool    `json:"redirect_stderr_to_stdout"`
+	CallbackURL      *string `json:"callback_url"`
+	AdditionalFiles  []byte  `json:"additional_files"`
+	EnableNetwork    bool    `json:"enable_network"`
+
+	lang  installed      // the language, once validated
+	extra []airlock.File // additional_files, extracted
 }
 
 // fieldErrors are Rails validation errors: field → messages, in the order
@@ -190,29 +194,33 @@ func encodeBase64(b []byte) string {
 }
 
 // parseSubmission turns request parameters into a record, validating as
-// Judge0's Submission model does.
-func parseSubmission(p params, b64 bool, known func(int) bool) (*record, *fieldErrors) {
+// Judge0's Submission model does: every check runs, in the model's order,
+// so a 422 names the same fields in the same order. lookup finds an
+// installed language by id.
+func parseSubmission(p params, b64 bool, lookup func(int) (installed, bool)) (*record, *fieldErrors) {
 	r := &record{}
 	var errs fieldErrors
-	text := func(name string) *string {
+	text := func(name string) []byte {
 		s := p.str(name)
-		if s != nil && b64 {
-			d := string(decodeBase64(*s))
-			s = &d
+		switch {
+		case s == nil:
+			return nil
+		case b64:
+			return decodeBase64(*s)
 		}
-		return s
+		return []byte(*s)
 	}
 	r.SourceCode, r.Stdin, r.ExpectedOutput = text("source_code"), text("stdin"), text("expected_output")
 	r.CompilerOptions, r.CommandLineArgs, r.CallbackURL = p.str("compiler_options"), p.str("command_line_arguments"), p.str("callback_url")
-	if s := p.str("additional_files"); s != nil && *s != "" {
-		r.AdditionalFiles, r.additionalFilesSent = decodeBase64(*s), true
+	if s := p.str("additional_files"); s != nil {
+		r.AdditionalFiles = decodeBase64(*s) // always base64, as in Judge0
 	}
 	r.PerProcessTime = p.boolean("enable_per_process_and_thread_time_limit", false)
 	r.PerProcessMemory = p.boolean("enable_per_process_and_thread_memory_limit", false)
 	r.RedirectStderr = p.boolean("redirect_stderr_to_stdout", false)
 	r.EnableNetwork = p.boolean("enable_network", false)
 
-	if r.SourceCode == nil || strings.TrimSpace(*r.SourceCode) == "" {
+	if strings.TrimSpace(string(r.SourceCode)) == "" {
 		errs.add("source_code", "can't be blank")
 	}
 	languageID, hasLanguage, languageOK := p.num("language_id")
@@ -241,6 +249,15 @@ func parseSubmission(p params, b64 bool, known func(int) bool) (*record, *fieldE
 		{"max_file_size", defaultFileKB, 0, true, maxFileKB, "4096", true, func(v float64) { r.MaxFileSize = int(v) }},
 	}
 	for _, n := range numeric {
+		if n.name == "max_file_size" {
+			// The model validates the per-process options just before.
+			if r.PerProcessTime {
+				errs.add("enable_per_process_and_thread_time_limit", "this option cannot be enabled")
+			}
+			if r.PerProcessMemory {
+				errs.add("enable_per_process_and_thread_memory_limit", "this option cannot be enabled")
+			}
+		}
 		v, present, ok := p.num(n.name)
 		if !present {
 			v = n.def
@@ -260,23 +277,47 @@ func parseSubmission(p params, b64 bool, known func(int) bool) (*record, *fieldE
 			errs.add(n.name, "must be less than or equal to %s", n.highShown)
 		}
 	}
-	if r.PerProcessTime {
-		errs.add("enable_per_process_and_thread_time_limit", "this option cannot be enabled")
-	}
-	if r.PerProcessMemory {
-		errs.add("enable_per_process_and_thread_memory_limit", "this option cannot be enabled")
-	}
-	for name, v := range map[string]*string{"compiler_options": r.CompilerOptions, "command_line_arguments": r.CommandLineArgs} {
-		if v != nil && len([]rune(*v)) > maxOptionChars {
-			errs.add(name, "is too long (maximum is %d characters)", maxOptionChars)
+	for _, o := range []struct {
+		name string
+		v    *string
+	}{{"compiler_options", r.CompilerOptions}, {"command_line_arguments", r.CommandLineArgs}} {
+		if o.v != nil && len([]rune(*o.v)) > maxOptionChars {
+			errs.add(o.name, "is too long (maximum is %d characters)", maxOptionChars)
 		}
 	}
-	if hasLanguage && (!languageOK || !known(r.LanguageID)) {
-		errs.add("language_id", "language with id %s doesn't exist", languageText(p))
+	// A missing language_id fails both checks, as in Judge0 (whose
+	// message then shows the nil id as nothing).
+	l, known := installed{}, false
+	if languageOK {
+		l, known = lookup(r.LanguageID)
+	}
+	if !known {
+		id := ""
+		if hasLanguage {
+			id = languageText(p)
+		}
+		errs.add("language_id", "language with id %s doesn't exist", id)
+	}
+	if known && r.CompilerOptions != nil && strings.TrimSpace(*r.CompilerOptions) != "" && len(l.Catalog.Compile) == 0 {
+		errs.add("compiler_options", "setting compiler options is only allowed for compiled languages")
+	}
+	// Judge0 takes any callback_url; one that cannot be called is refused
+	// here rather than failing silently later.
+	if r.CallbackURL != nil && *r.CallbackURL != "" {
+		if err := webhook.Validate(*r.CallbackURL); err != nil {
+			errs.add("callback_url", "%v", err)
+		}
+	}
+	if known && len(r.AdditionalFiles) > 0 {
+		var err error
+		if r.extra, err = unzipFiles(r.AdditionalFiles, l.sourceFile); err != nil {
+			errs.add("additional_files", "%v", err)
+		}
 	}
 	if r.EnableNetwork {
 		errs.add("enable_network", "enabling network is not allowed")
 	}
+	r.lang = l
 	return r, &errs
 }
 
@@ -294,7 +335,9 @@ func languageText(p params) string {
 const forbidden = "$&;<>|`"
 
 // shellWords splits options as the shell of Judge0's compile and run
-// scripts does: blanks separate words, quotes group, backslash escapes.
+// scripts does: blanks separate words, quotes group, a backslash escapes
+// (in double quotes only " and \), backslash-newline joins lines and #
+// starts a comment.
 func shellWords(s string) []string {
 	s = strings.Map(func(r rune) rune {
 		if strings.ContainsRune(forbidden, r) {
@@ -304,33 +347,40 @@ func shellWords(s string) []string {
 	}, strings.TrimSpace(s))
 	var words []string
 	var cur strings.Builder
-	inWord := false
+	inWord, escaped, comment := false, false, false
 	var quote rune
-	escaped := false
 	for _, r := range s {
 		switch {
+		case comment:
+			comment = r != '\n'
 		case escaped:
-			cur.WriteRune(r)
 			escaped = false
+			if r == '\n' {
+				continue // a line continuation
+			}
+			if quote == '"' && r != '"' && r != '\\' {
+				cur.WriteRune('\\')
+			}
+			cur.WriteRune(r)
+			inWord = true
 		case quote == '\'':
 			if r == '\'' {
 				quote = 0
 			} else {
 				cur.WriteRune(r)
 			}
+		case r == '\\':
+			escaped = true
 		case quote == '"':
-			switch r {
-			case '"':
+			if r == '"' {
 				quote = 0
-			case '\\':
-				escaped = true
-			default:
+			} else {
 				cur.WriteRune(r)
 			}
-		case r == '\\':
-			escaped, inWord = true, true
 		case r == '\'' || r == '"':
 			quote, inWord = r, true
+		case r == '#' && !inWord:
+			comment = true
 		case r == ' ' || r == '\t' || r == '\n':
 			if inWord {
 				words = append(words, cur.String())
@@ -387,22 +437,16 @@ func unzipFiles(data []byte, source string) ([]airlock.File, error) {
 // and a run that used more than cpu_time_limit is a time limit when shown;
 // max_file_size bounds written files and the output alike (Judge0's
 // output goes to files).
-func (r *record) request(l installed) (airlock.Request, error) {
-	files := []airlock.File{{Name: l.sourceFile, Content: []byte(*r.SourceCode)}}
-	if r.additionalFilesSent {
-		extra, err := unzipFiles(r.AdditionalFiles, l.sourceFile)
-		if err != nil {
-			return airlock.Request{}, err
-		}
-		files = append(files, extra...)
-	}
+func (r *record) request() (airlock.Request, error) {
+	l := r.lang
+	files := append([]airlock.File{{Name: l.sourceFile, Content: r.SourceCode}}, r.extra...)
 	req := airlock.Request{
-		Language:       l.catalog,
-		Files:          files,
-		Entry:          l.sourceFile,
-		ExpectedOutput: r.ExpectedOutput,
-		Runs:           r.NumberOfRuns,
-		MergeStderr:    r.RedirectStderr,
+		Language:    l.catalog,
+		Files:       files,
+		Entry:       l.sourceFile,
+		Stdin:       r.Stdin,
+		Runs:        r.NumberOfRuns,
+		MergeStderr: r.RedirectStderr,
 		Limits: airlock.Limits{
 			CPU:      seconds(r.CPUTimeLimit + r.CPUExtraTime),
 			Wall:     seconds(r.WallTimeLimit),
@@ -413,8 +457,19 @@ func (r *record) request(l installed) (airlock.Request, error) {
 			Output:   int64(max(r.MaxFileSize, 1)) << 10,
 		},
 	}
-	if r.Stdin != nil {
-		req.Stdin = []byte(*r.Stdin)
+	// Judge0 compiles under its maxima whatever the submission asks for
+	// its run (a Go binary outgrows the default max_file_size, and gcc
+	// needs more processes than max_processes_and_or_threads may allow);
+	// the catalog's compile limits come first. Files get the service's
+	// default size instead of Judge0's 4096 KB, which today's rustc
+	// outgrows.
+	req.CompileLimits = l.Catalog.CompileLimitsOver(airlock.Limits{}).WithDefaults(airlock.Limits{
+		CPU: seconds(maxCPUTime), Wall: seconds(maxWallTime), Memory: maxMemoryKB << 10, Stack: maxStackKB << 10,
+		Pids: maxProcesses, FileSize: airlock.DefaultLimits.FileSize, Output: maxFileKB << 10,
+	})
+	if r.ExpectedOutput != nil {
+		expected := string(r.ExpectedOutput)
+		req.ExpectedOutput = &expected
 	}
 	if r.CompilerOptions != nil {
 		req.CompileOptions = shellWords(*r.CompilerOptions)

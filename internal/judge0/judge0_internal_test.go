@@ -1,0 +1,235 @@
+package judge0
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/lang"
+)
+
+func TestShellWords(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"  -O2   -Wall\t-g ", []string{"-O2", "-Wall", "-g"}},
+		{`a "b c" 'd e' f\ g`, []string{"a", "b c", "d e", "f g"}},
+		{`"" ''`, []string{"", ""}},
+		{`x"y z"w`, []string{"xy zw"}},
+		// In double quotes a backslash escapes only " and \ (the others
+		// bash would honour, $ and `, are stripped).
+		{`"a\b" "a\"b" "a\\b"`, []string{`a\b`, `a"b`, `a\b`}},
+		{`'a\b' a\b`, []string{`a\b`, "ab"}},
+		{"a \\\n b", []string{"a", "b"}},
+		{"a\\\nb", []string{"ab"}},
+		{"a #b c", []string{"a"}},
+		{"a#b", []string{"a#b"}},
+		{"a # b\nc", []string{"a", "c"}},
+		// Judge0 strips $&;<>|` before its shell sees the line.
+		{"x;y$z|w <a> b&`c`", []string{"xyzw", "a", "bc"}},
+	} {
+		if got := shellWords(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("shellWords(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestBase64(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", ""},
+		{"hi\n", "aGkK\n"},
+		// Ruby: Base64.encode64("a" * 50)
+		{strings.Repeat("a", 50), "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh\nYWFhYWE=\n"},
+		// 45 bytes make exactly 60 characters: one line.
+		{strings.Repeat("b", 45), strings.Repeat("YmJi", 15) + "\n"},
+	} {
+		if got := encodeBase64([]byte(c.in)); got != c.want {
+			t.Errorf("encodeBase64(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if got := string(decodeBase64(c.want)); got != c.in {
+			t.Errorf("decodeBase64(%q) = %q, want %q", c.want, got, c.in)
+		}
+	}
+	// Ruby's decode64 skips what is not in the alphabet and forgives
+	// missing padding.
+	for in, want := range map[string]string{
+		"aGkK": "hi\n", "aGk": "hi", "aG k\r\n=": "hi", "!!aGkK!!": "hi\n", "aGkKa": "hi\n", "": "",
+	} {
+		if got := string(decodeBase64(in)); got != want {
+			t.Errorf("decodeBase64(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseFields(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{"", defaultFields, ""},
+		{"*", fieldNames, ""},
+		{"stdout,*", fieldNames, ""},
+		{"status_id,stdout", []string{"status_id", "stdout"}, ""},
+		{"a,stdout,b", nil, "invalid fields: [a, b]"},
+		{"*,nope", nil, "invalid fields: [nope]"},
+		{" stdout", nil, "invalid fields: [ stdout]"},
+	} {
+		got, err := parseFields(c.in)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err {
+				t.Errorf("parseFields(%q): error %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("parseFields(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	finished := func(s airlock.Status, signal string, exit int) *airlock.Job {
+		return &airlock.Job{Status: s, Result: &airlock.Result{Step: airlock.Step{Status: s, Signal: signal, ExitCode: exit}}}
+	}
+	slow := finished(airlock.StatusOK, "", 0)
+	slow.Result.Usage.CPUMillis = 600
+	slowWrong := finished(airlock.StatusWrongAnswer, "", 0)
+	slowWrong.Result.Usage.CPUMillis = 600
+	rec := &record{CPUTimeLimit: 0.5}
+	for _, c := range []struct {
+		name string
+		job  *airlock.Job
+		rec  *record
+		want int
+	}{
+		{"queued", &airlock.Job{Status: airlock.StatusQueued}, nil, 1},
+		{"running", &airlock.Job{Status: airlock.StatusRunning}, nil, 2},
+		{"ok", finished(airlock.StatusOK, "", 0), rec, 3},
+		{"wrong answer", finished(airlock.StatusWrongAnswer, "", 0), rec, 4},
+		{"time limit", finished(airlock.StatusTimeLimit, "SIGKILL", 0), rec, 5},
+		// Over cpu_time_limit but within the extra time: isolate's TO.
+		{"ok in the extra time", slow, rec, 5},
+		{"wrong in the extra time", slowWrong, rec, 5},
+		{"ok in the extra time, no record", slow, nil, 3},
+		{"compile error", finished(airlock.StatusCompileError, "", 1), rec, 6},
+		{"SIGSEGV", finished(airlock.StatusRuntimeError, "SIGSEGV", 0), rec, 7},
+		{"SIGXFSZ", finished(airlock.StatusRuntimeError, "SIGXFSZ", 0), rec, 8},
+		{"output limit", finished(airlock.StatusOutputLimit, "", 0), rec, 8},
+		{"SIGFPE", finished(airlock.StatusRuntimeError, "SIGFPE", 0), rec, 9},
+		{"SIGABRT", finished(airlock.StatusRuntimeError, "SIGABRT", 0), rec, 10},
+		{"exit status", finished(airlock.StatusRuntimeError, "", 3), rec, 11},
+		// isolate reports the OOM killer's SIGKILL as a signal: Other.
+		{"memory limit", finished(airlock.StatusMemoryLimit, "", 0), rec, 12},
+		{"memory limit, killed", finished(airlock.StatusMemoryLimit, "SIGKILL", 0), rec, 12},
+		{"other signal", finished(airlock.StatusRuntimeError, "SIGTERM", 0), rec, 12},
+		{"internal error", finished(airlock.StatusInternalError, "", 0), rec, 13},
+		{"cancelled", finished(airlock.StatusCancelled, "", 0), rec, 13},
+		{"no result", &airlock.Job{Status: airlock.StatusOK}, rec, 13},
+	} {
+		if got := statusOf(c.job, c.rec); got.ID != c.want || got != statuses[c.want-1] {
+			t.Errorf("%s: %v, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+func TestParseSubmission(t *testing.T) {
+	python := installed{language: language{id: 71, catalog: "python", sourceFile: "script.py"}, Catalog: &lang.Language{}}
+	lookup := func(id int) (installed, bool) { return python, id == 71 }
+	parse := func(body string, b64 bool) (*record, string) {
+		t.Helper()
+		var p params
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatal(err)
+		}
+		rec, errs := parseSubmission(p, b64, lookup)
+		out, _ := json.Marshal(errs)
+		return rec, string(out)
+	}
+	rec, errs := parse(`{"source_code":"print(1)","language_id":"71","stdin":"","cpu_time_limit":"2.5","memory_limit":4096.9,"redirect_stderr_to_stdout":"1","enable_network":"off"}`, false)
+	want := &record{
+		SourceCode: []byte("print(1)"), LanguageID: 71, Stdin: []byte{}, NumberOfRuns: 1, CPUTimeLimit: 2.5, CPUExtraTime: 1,
+		WallTimeLimit: 10, MemoryLimit: 4096, StackLimit: 64000, MaxProcesses: 60, MaxFileSize: 1024, RedirectStderr: true, lang: python,
+	}
+	if errs != "{}" || !reflect.DeepEqual(rec, want) {
+		t.Errorf("got %+v %s\nwant %+v", rec, errs, want)
+	}
+	for _, c := range []struct{ body, want string }{
+		{`{"source_code":"x"}`, `{"language_id":["can't be blank","language with id  doesn't exist"]}`},
+		{`{"source_code":"x","language_id":""}`, `{"language_id":["can't be blank","language with id  doesn't exist"]}`},
+		{`{"source_code":"x","language_id":"abc"}`, `{"language_id":["language with id 0 doesn't exist"]}`},
+		{`{"source_code":"x","language_id":71.9}`, `{}`},
+		{`{"source_code":"x","language_id":71,"max_processes_and_or_threads":0,"wall_time_limit":0.5,"stack_limit":-1}`,
+			`{"wall_time_limit":["must be greater than or equal to 1"],"stack_limit":["must be greater than or equal to 0"],"max_processes_and_or_threads":["must be greater than 0"]}`},
+		{`{"source_code":"x","language_id":71,"enable_per_process_and_thread_memory_limit":true,"compiler_options":"` + strings.Repeat("é", 513) + `","command_line_arguments":"` + strings.Repeat("a", 513) + `"}`,
+			`{"enable_per_process_and_thread_memory_limit":["this option cannot be enabled"],"compiler_options":["is too long (maximum is 512 characters)","setting compiler options is only allowed for compiled languages"],"command_line_arguments":["is too long (maximum is 512 characters)"]}`},
+		{`{"source_code":"x","language_id":71,"compiler_options":"  "}`, `{}`},
+	} {
+		if _, got := parse(c.body, false); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.body, got, c.want)
+		}
+	}
+	// With base64 the texts are bytes, whatever they hold.
+	rec, errs = parse(`{"source_code":"cHJpbnQoMSk=","language_id":71,"stdin":"/wD+","expected_output":"","compiler_options":"LU8y"}`, true)
+	if errs != `{"compiler_options":["setting compiler options is only allowed for compiled languages"]}` ||
+		string(rec.SourceCode) != "print(1)" || string(rec.Stdin) != "\xff\x00\xfe" || rec.ExpectedOutput == nil || len(rec.ExpectedOutput) != 0 {
+		t.Errorf("base64: %+v %s", rec, errs)
+	}
+	// The record keeps null and "" apart, and any bytes, through the store.
+	data, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back record
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.Stdin, rec.Stdin) || back.ExpectedOutput == nil || len(back.ExpectedOutput) != 0 || back.AdditionalFiles != nil {
+		t.Errorf("round trip: %+v", back)
+	}
+}
+
+// FuzzParseSubmission: any body is refused or becomes a request whose
+// stored record gives back exactly what was sent.
+func FuzzParseSubmission(f *testing.F) {
+	for _, seed := range []string{
+		`{"source_code":"print(1)","language_id":71,"stdin":"","command_line_arguments":"a 'b c'"}`,
+		`{"source_code":"/wD+","language_id":"71","stdin":"gA==","expected_output":null}`,
+		`{"language_id":"1e400","memory_limit":[1],"stdin":{"a":1},"number_of_runs":true}`,
+		`{"source_code":"x","language_id":71,"additional_files":"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}`,
+	} {
+		f.Add(seed, false)
+		f.Add(seed, true)
+	}
+	python := installed{language: language{id: 71, catalog: "python", sourceFile: "script.py"}, Catalog: &lang.Language{}}
+	f.Fuzz(func(t *testing.T, body string, b64 bool) {
+		var p params
+		if json.Unmarshal([]byte(body), &p) != nil {
+			return
+		}
+		rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return python, id == 71 })
+		if !errs.empty() {
+			return
+		}
+		req, err := rec.request()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back record
+		if err := json.Unmarshal(req.Origin, &back); err != nil {
+			t.Fatal(err)
+		}
+		back.lang, back.extra = rec.lang, rec.extra
+		if !reflect.DeepEqual(&back, rec) {
+			t.Fatalf("stored %+v\nsent   %+v", back, *rec)
+		}
+		if !slices.Equal(req.Files[0].Content, rec.SourceCode) || !slices.Equal(req.Stdin, rec.Stdin) {
+			t.Fatalf("request %+v from %+v", req, *rec)
+		}
+	})
+}
