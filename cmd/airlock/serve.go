@@ -28,6 +28,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/localblob"
 	"github.com/airlock-dev/airlock/internal/memqueue"
 	"github.com/airlock-dev/airlock/internal/metrics"
+	"github.com/airlock-dev/airlock/internal/piston"
 	"github.com/airlock-dev/airlock/internal/sqlite"
 	"github.com/airlock-dev/airlock/internal/webhook"
 )
@@ -118,6 +119,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	judge0.New(svc, judge0.Options{
 		Keys: handler.Keys(), EnableDelete: cfg.Judge0Delete, MaxBody: cfg.MaxBody, MaxQueue: cfg.MaxQueue, Log: log,
 	}).Register(handler)
+	piston.New(svc, piston.Options{Keys: handler.Keys(), MaxBody: cfg.MaxBody, Log: log}).Register(handler)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

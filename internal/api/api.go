@@ -131,6 +131,9 @@ func (r *recorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets handlers reach the connection (a WebSocket upgrade hijacks it).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func reply(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

@@ -49,6 +49,9 @@ func New(runner sandbox.Runner, catalog *lang.Catalog, opt Options) *Engine {
 // Catalog is the engine's language catalog.
 func (e *Engine) Catalog() *lang.Catalog { return e.catalog }
 
+// Max is the most a submission may ask for (a language may allow less).
+func (e *Engine) Max() airlock.Limits { return e.max }
+
 // InvalidError is a submission the engine refuses, naming the field.
 type InvalidError struct {
 	Field   string
@@ -110,12 +113,13 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		compileVars := p.vars
 		compileVars.Args = nil // the program's, not the compiler's
 		out, err := e.runner.Run(ctx, sandbox.Spec{
-			Argv:    lang.Expand(l.Compile, compileVars),
-			Env:     append(slices.Clone(l.Env), e.cacheEnv(ctx, l)...),
-			Files:   append(slices.Clone(files), sandbox.File{Name: lang.Artifacts + "/"}),
-			Limits:  p.compileLimits,
-			Collect: []string{lang.Artifacts},
-			Live:    sess.live("compile"),
+			Argv:       lang.Expand(l.Compile, compileVars),
+			Env:        append(slices.Clone(l.Env), e.cacheEnv(ctx, l)...),
+			Files:      append(slices.Clone(files), sandbox.File{Name: lang.Artifacts + "/"}),
+			Limits:     p.compileLimits,
+			Collect:    []string{lang.Artifacts},
+			Interleave: req.Interleave,
+			Live:       sess.live("compile"),
 		})
 		if err != nil {
 			return res, fmt.Errorf("compile: %w", err)

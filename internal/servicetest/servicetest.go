@@ -24,6 +24,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/localblob"
 	"github.com/airlock-dev/airlock/internal/memqueue"
 	"github.com/airlock-dev/airlock/internal/metrics"
+	"github.com/airlock-dev/airlock/internal/piston"
 	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
 	"github.com/airlock-dev/airlock/internal/sqlite"
@@ -128,6 +129,7 @@ func Start(t *testing.T, opt Options) *Env {
 		opt.Judge0.MaxQueue = opt.Jobs.MaxQueue
 	}
 	judge0.New(svc, opt.Judge0).Register(handler)
+	piston.New(svc, piston.Options{Keys: handler.Keys()}).Register(handler)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

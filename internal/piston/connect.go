@@ -1,0 +1,214 @@
+package piston
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/sys/unix"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/jobs"
+)
+
+// Close codes of Piston's /api/v2/connect.
+const (
+	closeAlreadyInit  websocket.StatusCode = 4000
+	closeInitTimeout  websocket.StatusCode = 4001
+	closeNotified     websocket.StatusCode = 4002
+	closeNotInit      websocket.StatusCode = 4003
+	closeOnlyStdin    websocket.StatusCode = 4004
+	closeBadSignal    websocket.StatusCode = 4005
+	closeJobCompleted websocket.StatusCode = 4999
+)
+
+// initTimeout is how long a client may take to send init, as in Piston.
+const initTimeout = time.Second
+
+// message is what a client sends: init carries the execute fields too.
+type message struct {
+	Type   string `json:"type"`
+	Stream string `json:"stream"`
+	Data   string `json:"data"`
+	Signal string `json:"signal"`
+}
+
+// connection is one interactive session.
+type connection struct {
+	s       *Server
+	ws      *websocket.Conn
+	ctx     context.Context
+	stdin   chan []byte
+	signals chan syscall.Signal
+	started chan struct{} // closed once init is accepted
+	mu      sync.Mutex
+	job     string
+}
+
+func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
+	key, ok := s.identify(w, r)
+	if !ok {
+		return
+	}
+	meta := s.meta(r, key)
+	ws, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept answered the client
+	}
+	ws.SetReadLimit(s.opt.MaxBody)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &connection{
+		s: s, ws: ws, ctx: ctx, stdin: make(chan []byte, 64), signals: make(chan syscall.Signal, 8),
+		started: make(chan struct{}),
+	}
+	timer := time.AfterFunc(initTimeout, func() {
+		select {
+		case <-c.started:
+		default:
+			ws.Close(closeInitTimeout, "Initialization Timeout")
+		}
+	})
+	defer timer.Stop()
+	finished := make(chan struct{})
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			break
+		}
+		var msg message
+		if err := json.Unmarshal(data, &msg); err != nil {
+			c.fail(err.Error())
+			break
+		}
+		if done := c.handle(msg, data, meta, finished); done {
+			break
+		}
+	}
+	// The client left or the session ended: a job still running is of no
+	// use to anyone.
+	select {
+	case <-finished:
+	default:
+		c.mu.Lock()
+		id := c.job
+		c.mu.Unlock()
+		if id != "" {
+			s.svc.Cancel(context.Background(), id)
+		}
+	}
+	ws.CloseNow()
+}
+
+// handle acts on one client message; true ends the session.
+func (c *connection) handle(msg message, raw []byte, meta jobs.Meta, finished chan struct{}) bool {
+	initialised := c.isStarted()
+	switch {
+	case msg.Type == "init" && initialised:
+		c.ws.Close(closeAlreadyInit, "Already Initialized")
+		return true
+	case msg.Type == "init":
+		return c.init(raw, meta, finished)
+	case (msg.Type == "data" || msg.Type == "signal") && !initialised:
+		c.ws.Close(closeNotInit, "Not yet initialized")
+		return true
+	case msg.Type == "data" && msg.Stream != "stdin":
+		c.ws.Close(closeOnlyStdin, "Can only write to stdin")
+		return true
+	case msg.Type == "data":
+		select {
+		case c.stdin <- []byte(msg.Data):
+		case <-finished: // input nobody will read
+		}
+	case msg.Type == "signal":
+		sig := unix.SignalNum(msg.Signal)
+		if sig == 0 {
+			c.ws.Close(closeBadSignal, "Invalid signal")
+			return true
+		}
+		select {
+		case c.signals <- sig:
+		default: // a client flooding signals loses some
+		}
+	}
+	return false
+}
+
+func (c *connection) isStarted() bool {
+	select {
+	case <-c.started:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *connection) init(raw []byte, meta jobs.Meta, finished chan struct{}) bool {
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &body); err != nil {
+		c.fail(err.Error())
+		return true
+	}
+	req, rt, err := c.s.parse(c.ctx, body)
+	if err != nil {
+		c.fail(err.Error())
+		return true
+	}
+	req.Stdin = nil // as in Piston, a session's input is what it types
+	close(c.started)
+	meta.Session = &engine.Session{
+		Stdin: c.stdin, Signals: c.signals,
+		Stage: func(step string) { c.send(map[string]any{"type": "stage", "stage": step}) },
+		Output: func(_, stream string, data []byte) {
+			c.send(map[string]any{"type": "data", "stream": stream, "data": string(data)})
+		},
+		Exit: func(step string, out airlock.Step) {
+			st := stageOf(out)
+			c.send(map[string]any{"type": "exit", "stage": step, "code": st.Code, "signal": st.Signal})
+		},
+	}
+	j, err := c.s.svc.Submit(c.ctx, req, meta)
+	if err != nil {
+		_, msg := refusal(err)
+		c.fail(msg)
+		return true
+	}
+	c.mu.Lock()
+	c.job = j.ID
+	c.mu.Unlock()
+	c.send(map[string]any{"type": "runtime", "language": rt.Language, "version": rt.Version})
+	go func() {
+		if _, err := c.s.svc.Wait(c.ctx, j.ID); err == nil {
+			close(finished)
+			c.ws.Close(closeJobCompleted, "Job Completed")
+		}
+	}()
+	return false
+}
+
+// send writes one event; a client too slow to take it within the bound
+// loses the session.
+func (c *connection) send(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil && !errors.Is(err, context.Canceled) {
+		c.ws.CloseNow()
+	}
+}
+
+// fail notifies the client of an error, then closes, as Piston does: a
+// close reason is limited to 123 bytes.
+func (c *connection) fail(msg string) {
+	c.send(map[string]any{"type": "error", "message": msg})
+	c.ws.Close(closeNotified, "Notified Error")
+}

@@ -1,0 +1,287 @@
+// Package piston is the Piston v2 face of the service (Piston v3.1.1's
+// /api/v2): runtimes, execute and the interactive connect socket, with
+// Piston's request fields, messages and result shapes, so Piston clients
+// work unchanged. Executions go through the jobs service like every other
+// API's: one queue, one store, one audit log, one set of keys and limits.
+package piston
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/jobs"
+)
+
+// Face names Piston jobs in the store.
+const Face = "piston"
+
+// Version is the Piston release whose API this face speaks.
+const Version = "3.1.1"
+
+// Options configure the Piston face.
+type Options struct {
+	Keys    *auth.Keyring
+	MaxBody int64 // bytes of a request body or socket message; default 8 MiB
+	Log     *slog.Logger
+}
+
+// Server serves Piston's routes.
+type Server struct {
+	svc *jobs.Service
+	opt Options
+}
+
+// New makes the face.
+func New(svc *jobs.Service, opt Options) *Server {
+	if opt.MaxBody == 0 {
+		opt.MaxBody = 8 << 20
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	return &Server{svc: svc, opt: opt}
+}
+
+// Register adds the routes to mux.
+func (s *Server) Register(mux interface {
+	Handle(pattern string, h http.Handler)
+}) {
+	routes := map[string]http.HandlerFunc{
+		"GET /api/v2/runtimes": s.authed(s.runtimes),
+		"POST /api/v2/execute": s.authed(s.execute),
+		"GET /api/v2/connect":  s.connect,
+		"GET /api/v2":          s.banner,
+		"GET /api/v2/{$}":      s.banner,
+		"/api/v2/":             func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusNotFound, "Not Found") },
+	}
+	for pattern, h := range routes {
+		mux.Handle(pattern, h)
+	}
+}
+
+// reply answers Piston's way: an error is {"message": ...}.
+func reply(w http.ResponseWriter, code int, v any) {
+	if msg, ok := v.(string); ok {
+		v = map[string]string{"message": msg}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) banner(w http.ResponseWriter, _ *http.Request) {
+	reply(w, http.StatusOK, "Piston v"+Version)
+}
+
+// identify finds the caller's key and takes a token of its rate; on
+// refusal it has answered.
+func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*auth.Key, bool) {
+	key, err := s.opt.Keys.Identify(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		reply(w, http.StatusUnauthorized, err.Error())
+		return nil, false
+	}
+	if ok, wait := s.opt.Keys.Allow(key); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		reply(w, http.StatusTooManyRequests, "rate limit of key "+key.ID+" exceeded")
+		return nil, false
+	}
+	return key, true
+}
+
+type ctxKey struct{}
+
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if key, ok := s.identify(w, r); ok {
+			h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
+		}
+	}
+}
+
+func (s *Server) meta(r *http.Request, key *auth.Key) jobs.Meta {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	return jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive}
+}
+
+// refusal words a service error; the code is the HTTP status for execute.
+func refusal(err error) (int, string) {
+	var bad *engine.InvalidError
+	switch {
+	case errors.As(err, &bad):
+		return http.StatusBadRequest, bad.Error()
+	case errors.Is(err, airlock.ErrQueueFull):
+		return http.StatusServiceUnavailable, "queue is full"
+	case errors.Is(err, jobs.ErrTooManyActive):
+		return http.StatusTooManyRequests, err.Error()
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+type runtimeJSON struct {
+	Language string   `json:"language"`
+	Version  string   `json:"version"`
+	Aliases  []string `json:"aliases"`
+	Runtime  string   `json:"runtime,omitempty"`
+}
+
+func (s *Server) runtimes(w http.ResponseWriter, r *http.Request) {
+	out := []runtimeJSON{}
+	for _, rt := range s.installed(r.Context()) {
+		out = append(out, runtimeJSON{rt.Language, rt.Version, rt.Aliases, rt.Runtime})
+	}
+	reply(w, http.StatusOK, out)
+}
+
+// jsonBody says whether the request declares a body this face reads.
+// Piston takes application/json only; text/plain is taken too because
+// fetch-based clients (the npm piston-client among them) send their JSON
+// string with fetch's default type.
+func jsonBody(r *http.Request) bool {
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	return strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "text/plain")
+}
+
+func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
+	if !jsonBody(r) {
+		reply(w, http.StatusUnsupportedMediaType, "requests must be of type application/json")
+		return
+	}
+	var body map[string]json.RawMessage
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.opt.MaxBody)).Decode(&body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+		return
+	case err != nil:
+		reply(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		return
+	}
+	req, rt, err := s.parse(r.Context(), body)
+	if err != nil {
+		reply(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	j, err := s.svc.Submit(r.Context(), req, s.meta(r, r.Context().Value(ctxKey{}).(*auth.Key)))
+	if err != nil {
+		code, msg := refusal(err)
+		if code == http.StatusInternalServerError {
+			s.opt.Log.Error("piston execute", "err", err)
+		}
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		reply(w, code, msg)
+		return
+	}
+	done, err := s.svc.Wait(r.Context(), j.ID)
+	if err != nil {
+		// The client is gone: nobody wants the result any more.
+		s.svc.Cancel(context.WithoutCancel(r.Context()), j.ID)
+		return
+	}
+	reply(w, http.StatusOK, resultOf(done, rt))
+}
+
+// result is Piston's answer to execute; compile is absent for languages
+// that have no compile step.
+type result struct {
+	Compile  *stage `json:"compile,omitempty"`
+	Run      *stage `json:"run"`
+	Language string `json:"language"`
+	Version  string `json:"version"`
+}
+
+// stage is one step as Piston reports it from isolate's metadata.
+type stage struct {
+	Stdout   string  `json:"stdout"`
+	Stderr   string  `json:"stderr"`
+	Output   string  `json:"output"`
+	Code     *int    `json:"code"`
+	Signal   *string `json:"signal"`
+	Message  *string `json:"message"`
+	Status   *string `json:"status"`
+	CPUTime  float64 `json:"cpu_time"`
+	WallTime float64 `json:"wall_time"`
+	Memory   int64   `json:"memory"`
+}
+
+func resultOf(j *airlock.Job, rt runtime) result {
+	out := result{Language: rt.Language, Version: rt.Version}
+	res := j.Result
+	if res == nil || j.Status == airlock.StatusCancelled || j.Status == airlock.StatusInternalError {
+		msg := "the execution failed"
+		if res != nil && res.Message != "" {
+			msg = res.Message
+		}
+		out.Run = &stage{Status: ptr("XX"), Message: &msg}
+		return out
+	}
+	if res.Compile != nil {
+		out.Compile = stageOf(*res.Compile)
+	}
+	if j.Status == airlock.StatusCompileError {
+		out.Run = out.Compile // as Piston does when the run never started
+		return out
+	}
+	out.Run = stageOf(res.Step)
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// stageOf renders a step with isolate's status codes and messages: RE
+// (exited non-zero), SG (killed by a signal), TO (time), OL and EL (stdout
+// and stderr over the limit), XX (internal).
+func stageOf(s airlock.Step) *stage {
+	st := &stage{
+		Stdout: string(s.Stdout), Stderr: string(s.Stderr), Output: string(s.Interleaved),
+		CPUTime: float64(s.Usage.CPUMillis), WallTime: float64(s.Usage.WallMillis), Memory: s.Usage.MemoryKB * 1024,
+	}
+	if s.Signal != "" {
+		st.Signal = ptr(s.Signal)
+	} else {
+		st.Code = ptr(s.ExitCode)
+	}
+	var status, message string
+	switch s.Status {
+	case airlock.StatusOK, airlock.StatusWrongAnswer:
+	case airlock.StatusTimeLimit:
+		status, message = "TO", "Time limit exceeded"
+		if strings.Contains(s.Message, "wall") {
+			message += " (wall clock)"
+		}
+	case airlock.StatusOutputLimit:
+		status, message = "OL", "stdout length exceeded"
+		if s.StderrTruncated {
+			status, message = "EL", "stderr length exceeded"
+		}
+	case airlock.StatusMemoryLimit:
+		status, message = "SG", "Memory limit exceeded"
+	case airlock.StatusInternalError, airlock.StatusCancelled:
+		status, message = "XX", s.Message
+	default:
+		if s.Signal != "" {
+			status, message = "SG", fmt.Sprintf("Caught fatal signal %d", signalNumber(s.Signal))
+		} else {
+			status, message = "RE", fmt.Sprintf("Exited with error status %d", s.ExitCode)
+		}
+	}
+	if status != "" {
+		st.Status, st.Message = &status, &message
+	}
+	return st
+}

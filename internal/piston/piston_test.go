@@ -1,0 +1,413 @@
+package piston_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/airlock-dev/airlock/internal/api"
+	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/sandbox/native"
+	"github.com/airlock-dev/airlock/internal/servicetest"
+)
+
+func TestMain(m *testing.M) {
+	native.Stage()
+	code := m.Run()
+	servicetest.Close()
+	os.Exit(code)
+}
+
+// server starts a service for one test and its subtests.
+func server(t *testing.T) string {
+	return servicetest.Start(t, servicetest.Options{Jobs: jobs.Options{Workers: 2}}).URL
+}
+
+type stage struct {
+	Stdout   string   `json:"stdout"`
+	Stderr   string   `json:"stderr"`
+	Output   string   `json:"output"`
+	Code     *int     `json:"code"`
+	Signal   *string  `json:"signal"`
+	Message  *string  `json:"message"`
+	Status   *string  `json:"status"`
+	CPUTime  *float64 `json:"cpu_time"`
+	WallTime *float64 `json:"wall_time"`
+	Memory   *int64   `json:"memory"`
+}
+
+type result struct {
+	Language string `json:"language"`
+	Version  string `json:"version"`
+	Compile  *stage `json:"compile"`
+	Run      *stage `json:"run"`
+	Message  string `json:"message"`
+}
+
+func post(t *testing.T, url, contentType, body string, headers ...string) (int, result, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/api/v2/execute", strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var res result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("%d %q: %v", resp.StatusCode, raw, err)
+	}
+	return resp.StatusCode, res, string(raw)
+}
+
+func execute(t *testing.T, url, body string) result {
+	t.Helper()
+	code, res, raw := post(t, url, "application/json", body)
+	if code != 200 {
+		t.Fatalf("execute: %d %s", code, raw)
+	}
+	return res
+}
+
+func str(p *string) string {
+	if p == nil {
+		return "<null>"
+	}
+	return *p
+}
+
+func num(p *int) string {
+	if p == nil {
+		return "<null>"
+	}
+	return fmt.Sprint(*p)
+}
+
+func TestRuntimes(t *testing.T) {
+	resp, err := http.Get(server(t) + "/api/v2/runtimes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]map[string]any{}
+	for _, rt := range list {
+		if _, ok := rt["aliases"].([]any); !ok || rt["version"] == "" {
+			t.Errorf("runtime without aliases or version: %v", rt)
+		}
+		byName[rt["language"].(string)] = rt
+	}
+	for _, name := range []string{"python", "javascript", "c", "c++", "java", "go", "bash"} {
+		if byName[name] == nil {
+			t.Errorf("no %s runtime in %v", name, list)
+		}
+	}
+	if js := byName["javascript"]; js == nil || js["runtime"] != "node" {
+		t.Errorf("javascript runtime: %v", js)
+	}
+}
+
+func TestExecute(t *testing.T) {
+	url := server(t)
+	t.Run("python stdin and args", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"py","version":"3.x","files":[{"content":"import sys\nprint(input(), sys.argv[1:])"}],"stdin":"hi","args":["a",1]}`)
+		if res.Language != "python" || res.Compile != nil || res.Run.Stdout != "hi ['a', '1']\n" || num(res.Run.Code) != "0" ||
+			res.Run.Status != nil || res.Run.Signal != nil || res.Run.Message != nil || res.Run.CPUTime == nil || res.Run.Memory == nil || *res.Run.Memory <= 0 {
+			t.Fatalf("%+v %+v", res, res.Run)
+		}
+	})
+	t.Run("stdin gets a final newline", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"import sys\nprint(repr(sys.stdin.read()))"}],"stdin":"x"}`)
+		if res.Run.Stdout != "'x\\n'\n" {
+			t.Fatalf("stdout %q", res.Run.Stdout)
+		}
+	})
+	t.Run("output keeps the order of both streams", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"import sys\nimport time\nfor i in range(3):\n  print(i, flush=True)\n  time.sleep(0.05)\n  print('e', i, file=sys.stderr, flush=True)\n  time.sleep(0.05)"}]}`)
+		if res.Run.Output != "0\ne 0\n1\ne 1\n2\ne 2\n" || res.Run.Stdout != "0\n1\n2\n" || res.Run.Stderr != "e 0\ne 1\ne 2\n" {
+			t.Fatalf("%+v", res.Run)
+		}
+	})
+	t.Run("c compiles then runs", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"c","version":"*","files":[{"content":"#include <stdio.h>\nint main(){puts(\"c ok\");return 4;}"}]}`)
+		if res.Compile == nil || num(res.Compile.Code) != "0" || res.Run.Stdout != "c ok\n" || num(res.Run.Code) != "4" ||
+			str(res.Run.Status) != "RE" || str(res.Run.Message) != "Exited with error status 4" {
+			t.Fatalf("compile %+v run %+v", res.Compile, res.Run)
+		}
+	})
+	t.Run("compile error: run is the compile stage", func(t *testing.T) {
+		t.Parallel()
+		code, res, raw := post(t, url, "application/json", `{"language":"c++","version":"*","files":[{"name":"x.cpp","content":"int main(){ return y; }"}]}`)
+		if code != 200 || res.Compile == nil || num(res.Compile.Code) == "0" || !strings.Contains(res.Compile.Stderr, "was not declared") ||
+			!reflect.DeepEqual(res.Run, res.Compile) {
+			t.Fatalf("%d %s", code, raw)
+		}
+	})
+	t.Run("signal", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"c","version":"*","files":[{"content":"int main(){int *p=0;return *p;}"}]}`)
+		if str(res.Run.Status) != "SG" || str(res.Run.Signal) != "SIGSEGV" || res.Run.Code != nil || str(res.Run.Message) != "Caught fatal signal 11" {
+			t.Fatalf("%+v", res.Run)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"while True: pass"}],"run_timeout":500,"run_cpu_time":300}`)
+		if str(res.Run.Status) != "TO" || str(res.Run.Signal) != "SIGKILL" || !strings.HasPrefix(str(res.Run.Message), "Time limit exceeded") {
+			t.Fatalf("%+v", res.Run)
+		}
+	})
+	t.Run("encodings and several files", func(t *testing.T) {
+		t.Parallel()
+		helper := base64.StdEncoding.EncodeToString([]byte("def greet():\n    return 'from b64'\n"))
+		data := hex.EncodeToString([]byte("hex data"))
+		res := execute(t, url, `{"language":"python","version":"*","files":[
+			{"name":"main.py","content":"import helper\nprint(helper.greet(), open('data.txt').read())"},
+			{"name":"helper.py","content":"`+helper+`","encoding":"base64"},
+			{"name":"data.txt","content":"`+data+`","encoding":"hex"}]}`)
+		if res.Run.Stdout != "from b64 hex data\n" {
+			t.Fatalf("%+v", res.Run)
+		}
+	})
+	t.Run("unnamed file of a compiled language", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"java","version":"*","files":[{"content":"public class Main { public static void main(String[] a) { System.out.println(\"java ok\"); } }"}]}`)
+		if res.Run.Stdout != "java ok\n" {
+			t.Fatalf("compile %+v run %+v", res.Compile, res.Run)
+		}
+	})
+	t.Run("memory limit -1 is the default", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"print(1)"}],"run_memory_limit":-1,"compile_memory_limit":-1}`)
+		if res.Run.Stdout != "1\n" {
+			t.Fatalf("%+v", res.Run)
+		}
+	})
+}
+
+func TestBadRequests(t *testing.T) {
+	url := server(t)
+	hello := `"files":[{"content":"print(1)"}]`
+	cases := []struct {
+		name, body, message string
+	}{
+		{"no language", `{"version":"*",` + hello + `}`, "language is required as a string"},
+		{"language not a string", `{"language":3,"version":"*",` + hello + `}`, "language is required as a string"},
+		{"no version", `{"language":"python",` + hello + `}`, "version is required as a string"},
+		{"no files", `{"language":"python","version":"*"}`, "files is required as an array"},
+		{"files not an array", `{"language":"python","version":"*","files":"x"}`, "files is required as an array"},
+		{"content not a string", `{"language":"python","version":"*","files":[{"content":"a"},{"content":1}]}`, "files[1].content is required as a string"},
+		{"unknown language", `{"language":"cobol","version":"*",` + hello + `}`, "cobol-* runtime is unknown"},
+		{"version out of range", `{"language":"python","version":"2.x",` + hello + `}`, "python-2.x runtime is unknown"},
+		{"no utf8 file", `{"language":"python","version":"*","files":[{"content":"cHJpbnQoMSk=","encoding":"base64"}]}`, "files must include at least one utf8 encoded file"},
+		{"limit not a number", `{"language":"python","version":"*",` + hello + `,"run_timeout":"5"}`, "If specified, run_timeout must be a number"},
+		{"limit above the maximum", `{"language":"python","version":"*",` + hello + `,"compile_memory_limit":99999999999999}`, "compile_memory_limit cannot exceed the configured limit of 8589934592"},
+		{"negative timeout", `{"language":"python","version":"*",` + hello + `,"run_cpu_time":-5}`, "run_cpu_time must be non-negative"},
+		{"escaping name", `{"language":"python","version":"*","files":[{"name":"../x.py","content":"print(1)"}]}`, `File path "../x.py" tries to escape parent directory: ../x.py`},
+		{"bad base64", `{"language":"python","version":"*","files":[{"content":"print(1)"},{"name":"b","content":"!!","encoding":"base64"}]}`, "files[1].content is not valid base64"},
+	}
+	for _, c := range cases {
+		code, res, raw := post(t, url, "application/json", c.body)
+		if code != 400 || res.Message != c.message {
+			t.Errorf("%s: %d %s, want 400 %q", c.name, code, raw, c.message)
+		}
+	}
+	if code, res, _ := post(t, url, "application/x-www-form-urlencoded", `{}`); code != 415 || res.Message != "requests must be of type application/json" {
+		t.Errorf("form body: %d %+v", code, res)
+	}
+	if code, res, raw := post(t, url, "text/plain;charset=UTF-8", `{"language":"python","version":"*",`+hello+`}`); code != 200 || res.Run.Stdout != "1\n" {
+		t.Errorf("text/plain JSON: %d %s", code, raw)
+	}
+	for path, want := range map[string]string{"/api/v2": "Piston v3.1.1", "/api/v2/": "Piston v3.1.1", "/api/v2/nothing": "Not Found"} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Message string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if body.Message != want {
+			t.Errorf("GET %s: %d %q, want %q", path, resp.StatusCode, body.Message, want)
+		}
+	}
+}
+
+// TestKeys: the faces share keys; a Piston client sends them as a header.
+func TestKeys(t *testing.T) {
+	env := servicetest.Start(t, servicetest.Options{API: api.Options{Keys: []auth.Key{{ID: "k", SHA256: auth.HashToken("secret")}}}})
+	body := `{"language":"python","version":"*","files":[{"content":"print(1)"}]}`
+	if code, res, _ := post(t, env.URL, "application/json", body); code != 401 || res.Message == "" {
+		t.Fatalf("no key: %d %+v", code, res)
+	}
+	if code, res, raw := post(t, env.URL, "application/json", body, "Authorization", "Bearer secret"); code != 200 || res.Run.Stdout != "1\n" {
+		t.Fatalf("with key: %d %s", code, raw)
+	}
+}
+
+// event is a message of the connect socket.
+type event struct {
+	Type     string  `json:"type"`
+	Stage    string  `json:"stage"`
+	Stream   string  `json:"stream"`
+	Data     string  `json:"data"`
+	Code     *int    `json:"code"`
+	Signal   *string `json:"signal"`
+	Language string  `json:"language"`
+	Version  string  `json:"version"`
+	Message  string  `json:"message"`
+}
+
+type session struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dial(t *testing.T, url string) session {
+	t.Helper()
+	ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http")+"/api/v2/connect", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	return session{t, ws}
+}
+
+func (s session) send(msg string) {
+	s.t.Helper()
+	if err := s.ws.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// next reads the next event, or the close status when the socket closed.
+func (s session) next() (event, websocket.StatusCode) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, data, err := s.ws.Read(ctx)
+	if err != nil {
+		if code := websocket.CloseStatus(err); code != -1 {
+			return event{}, code
+		}
+		s.t.Fatal(err)
+	}
+	var e event
+	if err := json.Unmarshal(data, &e); err != nil {
+		s.t.Fatalf("%q: %v", data, err)
+	}
+	return e, 0
+}
+
+// TestConnect: an interactive C session: the compile stage, then the run
+// stage reading what is typed, interrupted by a signal.
+func TestConnect(t *testing.T) {
+	s := dial(t, server(t))
+	program := `#include <stdio.h>
+#include <signal.h>
+#include <unistd.h>
+#include <stdlib.h>
+static void bye(int s) { (void)s; write(1, "bye\n", 4); _exit(3); }
+int main(void) { char line[64]; signal(SIGINT, bye);
+  while (fgets(line, sizeof line, stdin)) { printf("got %s", line); fflush(stdout); }
+  pause(); return 0; }`
+	init, _ := json.Marshal(map[string]any{"type": "init", "language": "c", "version": "*", "files": []map[string]string{{"content": program}}})
+	s.send(string(init))
+	var log []string
+	for {
+		e, closed := s.next()
+		if closed != 0 {
+			log = append(log, fmt.Sprintf("close %d", closed))
+			break
+		}
+		switch e.Type {
+		case "runtime":
+			log = append(log, "runtime "+e.Language)
+		case "stage":
+			log = append(log, "stage "+e.Stage)
+			if e.Stage == "run" {
+				s.send(`{"type":"data","stream":"stdin","data":"hello\n"}`)
+			}
+		case "data":
+			log = append(log, e.Stream+" "+e.Data)
+			if e.Data == "got hello\n" {
+				s.send(`{"type":"signal","signal":"SIGINT"}`)
+			}
+		case "exit":
+			log = append(log, fmt.Sprintf("exit %s %s %s", e.Stage, num(e.Code), str(e.Signal)))
+		default:
+			log = append(log, e.Type+" "+e.Message)
+		}
+	}
+	want := []string{"runtime c", "stage compile", "exit compile 0 <null>", "stage run", "stdout got hello\n", "stdout bye\n", "exit run 3 <null>", "close 4999"}
+	if strings.Join(log, "|") != strings.Join(want, "|") {
+		t.Fatalf("session:\n%q\nwant:\n%q", log, want)
+	}
+}
+
+// TestConnectProtocol: Piston's close codes for a misbehaving client.
+func TestConnectProtocol(t *testing.T) {
+	url := server(t)
+	hello := `{"type":"init","language":"python","version":"*","files":[{"content":"import time\ntime.sleep(5)"}]}`
+	cases := []struct {
+		name     string
+		messages []string
+		want     websocket.StatusCode
+		error    string
+	}{
+		{"no init", nil, 4001, ""},
+		{"data before init", []string{`{"type":"data","stream":"stdin","data":"x"}`}, 4003, ""},
+		{"signal before init", []string{`{"type":"signal","signal":"SIGINT"}`}, 4003, ""},
+		{"init twice", []string{hello, hello}, 4000, ""},
+		{"write to stdout", []string{hello, `{"type":"data","stream":"stdout","data":"x"}`}, 4004, ""},
+		{"bad signal", []string{hello, `{"type":"signal","signal":"SIGNOPE"}`}, 4005, ""},
+		{"bad init", []string{`{"type":"init","language":"cobol","version":"*","files":[{"content":"x"}]}`}, 4002, "cobol-* runtime is unknown"},
+		{"not JSON", []string{`{`}, 4002, "unexpected end of JSON input"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := dial(t, url)
+			for _, m := range c.messages {
+				s.send(m)
+			}
+			var errMsg string
+			for {
+				e, closed := s.next()
+				if closed != 0 {
+					if closed != c.want || errMsg != c.error {
+						t.Fatalf("closed %d after error %q, want %d %q", closed, errMsg, c.want, c.error)
+					}
+					return
+				}
+				if e.Type == "error" {
+					errMsg = e.Message
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,315 @@
+package piston
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"golang.org/x/sys/unix"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/lang"
+)
+
+// runtime is a catalog language under Piston's name.
+type runtime struct {
+	Language string
+	Version  string
+	Aliases  []string
+	Runtime  string // the interpreter behind it, when Piston names one
+	catalog  *lang.Language
+}
+
+// pistonNames are Piston's package names, aliases and runtimes for the
+// catalog's languages, so clients that send Piston's names find them.
+var pistonNames = map[string]struct {
+	language, runtime string
+	aliases           []string
+}{
+	"python":     {"python", "", []string{"py", "py3", "python3"}},
+	"javascript": {"javascript", "node", []string{"node-javascript", "node-js", "javascript", "js"}},
+	"typescript": {"typescript", "", []string{"ts", "node-ts", "tsc"}},
+	"c":          {"c", "gcc", []string{"gcc"}},
+	"cpp":        {"c++", "gcc", []string{"cpp", "g++"}},
+	"go":         {"go", "", []string{"go", "golang"}},
+	"java":       {"java", "", []string{}},
+	"rust":       {"rust", "", []string{"rs"}},
+	"bash":       {"bash", "", []string{"sh"}},
+	"perl":       {"perl", "", []string{"pl"}},
+}
+
+// installed lists the runtimes this host has.
+func (s *Server) installed(ctx context.Context) []runtime {
+	var out []runtime
+	for _, info := range s.svc.Engine().Languages(ctx, false) {
+		l, err := s.svc.Engine().Catalog().Lookup(info.ID)
+		if err != nil {
+			continue
+		}
+		rt := runtime{Language: info.ID, Version: info.Version, Aliases: info.Aliases, catalog: l}
+		if names, ok := pistonNames[info.ID]; ok {
+			rt.Language, rt.Runtime, rt.Aliases = names.language, names.runtime, names.aliases
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+// find is Piston's get_latest_runtime_matching_language_version: the
+// language by name or alias, its version within the semver range.
+func (s *Server) find(ctx context.Context, language, version string) (runtime, bool) {
+	for _, rt := range s.installed(ctx) {
+		if rt.Language != language && !slices.Contains(rt.Aliases, language) {
+			continue
+		}
+		if version == "*" || version == rt.Version {
+			return rt, true
+		}
+		c, err := semver.NewConstraint(version)
+		if err != nil {
+			continue
+		}
+		if v, err := semver.NewVersion(rt.Version); err == nil && c.Check(v) {
+			return rt, true
+		}
+	}
+	return runtime{}, false
+}
+
+// Piston's default limits, in milliseconds.
+const (
+	defaultRunTimeout     = 3000
+	defaultCompileTimeout = 10000
+	defaultRunCPU         = 3000
+	defaultCompileCPU     = 10000
+)
+
+// badRequest is a request Piston refuses with 400 and this message.
+type badRequest string
+
+func (b badRequest) Error() string { return string(b) }
+
+func reject(format string, args ...any) error { return badRequest(fmt.Sprintf(format, args...)) }
+
+// file is an entry of Piston's files array.
+type file struct {
+	Name     string          `json:"name"`
+	Content  json.RawMessage `json:"content"`
+	Encoding string          `json:"encoding"`
+}
+
+// parse validates an execute body as Piston's get_job does, in its order
+// and with its messages, and makes the job's request.
+func (s *Server) parse(ctx context.Context, body map[string]json.RawMessage) (airlock.Request, runtime, error) {
+	var req airlock.Request
+	language, ok := str(body["language"])
+	if !ok || language == "" {
+		return req, runtime{}, reject("language is required as a string")
+	}
+	version, ok := str(body["version"])
+	if !ok || version == "" {
+		return req, runtime{}, reject("version is required as a string")
+	}
+	var files []file
+	if json.Unmarshal(body["files"], &files) != nil || files == nil {
+		return req, runtime{}, reject("files is required as an array")
+	}
+	for i, f := range files {
+		if _, ok := str(f.Content); !ok {
+			return req, runtime{}, reject("files[%d].content is required as a string", i)
+		}
+	}
+	rt, ok := s.find(ctx, language, version)
+	if !ok {
+		return req, runtime{}, reject("%s-%s runtime is unknown", language, version)
+	}
+	if !slices.ContainsFunc(files, func(f file) bool { return encoding(f) == "utf8" }) {
+		return req, runtime{}, reject("files must include at least one utf8 encoded file")
+	}
+	most := s.svc.Engine().Max()
+	limits := map[string]float64{ // the configured limit of each constraint
+		"compile_memory_limit": float64(most.Memory), "run_memory_limit": float64(most.Memory),
+		"compile_timeout": float64(most.Wall.Milliseconds()), "run_timeout": float64(most.Wall.Milliseconds()),
+		"compile_cpu_time": float64(most.CPU.Milliseconds()), "run_cpu_time": float64(most.CPU.Milliseconds()),
+	}
+	values := map[string]float64{}
+	for _, constraint := range []string{"memory_limit", "timeout", "cpu_time"} {
+		for _, step := range []string{"compile", "run"} {
+			name := step + "_" + constraint
+			v, err := number(body[name])
+			switch {
+			case err != nil:
+				return req, runtime{}, reject("If specified, %s must be a number", name)
+			case v == 0:
+				continue // absent, null or 0: the default
+			case constraint == "memory_limit" && v < 0:
+				continue // Piston's "no limit": we keep the default instead
+			case v > limits[name]:
+				return req, runtime{}, reject("%s cannot exceed the configured limit of %s", name, jsNumber(limits[name]))
+			case v < 0:
+				return req, runtime{}, reject("%s must be non-negative", name)
+			}
+			values[name] = v
+		}
+	}
+	ms := func(name string, def float64) time.Duration {
+		if v, ok := values[name]; ok {
+			def = v
+		}
+		return time.Duration(def * float64(time.Millisecond))
+	}
+	req = airlock.Request{
+		Language:   rt.catalog.ID,
+		Interleave: true,
+		Limits: airlock.Limits{
+			Wall: ms("run_timeout", defaultRunTimeout), CPU: ms("run_cpu_time", defaultRunCPU),
+			Memory: int64(values["run_memory_limit"]),
+		},
+		CompileLimits: airlock.Limits{
+			Wall: ms("compile_timeout", defaultCompileTimeout), CPU: ms("compile_cpu_time", defaultCompileCPU),
+			Memory: int64(values["compile_memory_limit"]),
+		},
+	}
+	var err error
+	if req.Files, err = decodeFiles(files, rt.catalog); err != nil {
+		return req, runtime{}, err
+	}
+	if req.Stdin, err = stdinOf(body["stdin"]); err != nil {
+		return req, runtime{}, err
+	}
+	if req.Args, err = argsOf(body["args"]); err != nil {
+		return req, runtime{}, err
+	}
+	return req, rt, nil
+}
+
+// str reads a JSON string; ok is false for anything else.
+func str(raw json.RawMessage) (string, bool) {
+	var s string
+	if raw == nil || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// number reads a limit: 0 when absent, null or falsy (as JavaScript's
+// `if (!value)`), an error when present and not a number.
+func number(raw json.RawMessage) (float64, error) {
+	var v any
+	if raw == nil || json.Unmarshal(raw, &v) != nil {
+		return 0, nil
+	}
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case float64:
+		return v, nil
+	case bool:
+		if !v {
+			return 0, nil
+		}
+	case string:
+		if v == "" {
+			return 0, nil
+		}
+	}
+	return 0, errors.New("not a number")
+}
+
+// jsNumber prints a number as JavaScript does.
+func jsNumber(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func encoding(f file) string {
+	switch f.Encoding {
+	case "base64", "hex":
+		return f.Encoding
+	}
+	return "utf8"
+}
+
+// decodeFiles makes the submitted files. A file without a name is
+// file<i>.code as in Piston, except the first, which takes the language's
+// own file name: Piston's compile scripts rename sources for their
+// compilers, ours pass names through.
+func decodeFiles(files []file, l *lang.Language) ([]airlock.File, error) {
+	out := make([]airlock.File, len(files))
+	for i, f := range files {
+		name := f.Name
+		switch {
+		case name == "" && i == 0 && l.File != "":
+			name = l.File
+		case name == "":
+			name = fmt.Sprintf("file%d.code", i)
+		}
+		if clean := path.Clean(name); clean == ".." || strings.HasPrefix(clean, "../") || path.IsAbs(clean) {
+			return nil, reject("File path %q tries to escape parent directory: %s", name, clean)
+		}
+		text, _ := str(f.Content)
+		var content []byte
+		var err error
+		switch encoding(f) {
+		case "base64":
+			content, err = base64.StdEncoding.DecodeString(text)
+		case "hex":
+			content, err = hex.DecodeString(text)
+		default:
+			content = []byte(text)
+		}
+		if err != nil {
+			return nil, reject("files[%d].content is not valid %s", i, f.Encoding)
+		}
+		out[i] = airlock.File{Name: path.Clean(name), Content: content}
+	}
+	return out, nil
+}
+
+// stdinOf is the program's input; Piston adds a newline when it lacks one.
+func stdinOf(raw json.RawMessage) ([]byte, error) {
+	stdin := ""
+	if raw != nil && string(raw) != "null" {
+		var ok bool
+		if stdin, ok = str(raw); !ok {
+			return nil, reject("stdin must be a string")
+		}
+	}
+	if !strings.HasSuffix(stdin, "\n") {
+		stdin += "\n"
+	}
+	return []byte(stdin), nil
+}
+
+// argsOf reads args; scalars become their text, as a shell would see them.
+func argsOf(raw json.RawMessage) ([]string, error) {
+	if raw == nil || string(raw) == "null" {
+		return nil, nil
+	}
+	var list []any
+	if json.Unmarshal(raw, &list) != nil {
+		return nil, reject("args must be an array")
+	}
+	args := make([]string, len(list))
+	for i, a := range list {
+		switch a := a.(type) {
+		case string:
+			args[i] = a
+		case float64, bool:
+			b, _ := json.Marshal(a)
+			args[i] = string(b)
+		default:
+			return nil, reject("args[%d] must be a string", i)
+		}
+	}
+	return args, nil
+}
+
+// signalNumber is a signal's number from its name (SIGKILL → 9).
+func signalNumber(name string) int { return int(unix.SignalNum(name)) }
