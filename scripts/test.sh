@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # The toolchains of the languages the engine tests (internal/engine).
 need=()
-for pair in python3:python3 node:nodejs gcc:gcc g++:g++ javac:default-jdk-headless \
+for pair in python3:python3 node:nodejs npm:npm gcc:gcc g++:g++ javac:default-jdk-headless \
   perl:perl bash:bash tsc:node-typescript rustc:rustc; do
   [ -x "/usr/bin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
@@ -24,6 +24,13 @@ export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v staticcheck >/dev/null; then
   echo "== installing staticcheck"
   go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+# A real Piston client for internal/piston's TestPistonClient.
+export AIRLOCK_PISTON_CLIENT="$PWD/.cache/piston-client/node_modules"
+if [ ! -f "$AIRLOCK_PISTON_CLIENT/piston-client/index.js" ]; then
+  echo "== installing the npm piston-client"
+  npm install --prefix .cache/piston-client piston-client@1.0.2 --no-audit --no-fund >/dev/null
 fi
 
 echo "== gofmt"

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -410,4 +412,60 @@ func TestConnectProtocol(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clientEnv names the node_modules holding the npm piston-client, which
+// scripts/test.sh installs.
+const clientEnv = "AIRLOCK_PISTON_CLIENT"
+
+// TestPistonClient drives the service through the npm piston-client, a
+// real Piston client, with node.
+func TestPistonClient(t *testing.T) {
+	modules := os.Getenv(clientEnv)
+	if modules == "" {
+		modules = "../../.cache/piston-client/node_modules"
+	}
+	entry, err := filepath.Abs(filepath.Join(modules, "piston-client", "index.js"))
+	if err == nil {
+		_, err = os.Stat(entry)
+	}
+	if err != nil {
+		t.Fatalf("the npm piston-client is missing (%v): scripts/test.sh installs it, or run "+
+			"npm install --prefix .cache/piston-client piston-client@1.0.2", err)
+	}
+	script := filepath.Join(t.TempDir(), "client.mjs")
+	err = os.WriteFile(script, []byte(`import piston from `+jsString("file://"+entry)+`;
+const client = piston({ server: process.argv[2] });
+const runtimes = await client.runtimes();
+const python = await client.execute('python', 'import sys\nprint(input(), sys.argv[1:])', { stdin: 'hi' });
+const c = await client.execute('c', '#include <stdio.h>\nint main(void) { puts("from c"); return 0; }');
+const bad = await client.execute({ language: 'python', version: '1.0.0', files: [{ content: 'print(1)' }] });
+console.log(JSON.stringify({ runtimes, python, c, bad }));
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("/usr/bin/node", script, server(t)).Output()
+	if err != nil {
+		t.Fatalf("node: %v %s", err, out)
+	}
+	var got struct {
+		Runtimes []struct{ Language string }
+		Python   result
+		C        result
+		Bad      struct{ Message string }
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	if len(got.Runtimes) == 0 || got.Python.Run == nil || got.Python.Run.Stdout != "hi ['1', '2', '3']\n" ||
+		got.C.Run == nil || got.C.Compile == nil || got.C.Run.Stdout != "from c\n" || got.Bad.Message != "python-1.0.0 runtime is unknown" {
+		t.Fatalf("through piston-client: %s", out)
+	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
