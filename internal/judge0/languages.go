@@ -30,6 +30,12 @@ var languages = []language{
 	{73, "rust", "Rust (%s)", "main.rs"},
 	{74, "typescript", "TypeScript (%s)", "script.ts"},
 	{85, "perl", "Perl (%s)", "script.pl"},
+	// Judge0 CE's older GCC entries run the installed GCC too: SDKs map
+	// names to them (judge0-python's CPP is 52).
+	{48, "c", "C (GCC %s)", "main.c"},
+	{49, "c", "C (GCC %s)", "main.c"},
+	{52, "cpp", "C++ (GCC %s)", "main.cpp"},
+	{53, "cpp", "C++ (GCC %s)", "main.cpp"},
 }
 
 // installed is a Judge0 language this host has.
@@ -58,7 +64,12 @@ func (s *Server) installedLanguages(ctx context.Context) []installed {
 		}
 		out = append(out, installed{language: l, Name: fmt.Sprintf(l.name, info.Version), Catalog: c})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].id < out[j].id
+	})
 	return out
 }
 
@@ -71,7 +82,8 @@ func (s *Server) languageByID(ctx context.Context, id int) (installed, bool) {
 	return installed{}, false
 }
 
-// judge0ID is the Judge0 id of a catalog language; 0 when it has none.
+// judge0ID is the Judge0 id of a catalog language (its first, current
+// one); 0 when it has none.
 func judge0ID(catalog string) int {
 	for _, l := range languages {
 		if l.catalog == catalog {
