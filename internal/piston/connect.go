@@ -173,6 +173,8 @@ func (c *connection) init(raw []byte, meta jobs.Meta, finished chan struct{}) bo
 			c.send(map[string]any{"type": "exit", "stage": step, "code": st.Code, "signal": st.Signal})
 		},
 	}
+	// Before the job can run and report its first stage.
+	c.send(map[string]any{"type": "runtime", "language": rt.Language, "version": rt.Version})
 	j, err := c.s.svc.Submit(c.ctx, req, meta)
 	if err != nil {
 		_, msg := refusal(err)
@@ -182,7 +184,6 @@ func (c *connection) init(raw []byte, meta jobs.Meta, finished chan struct{}) bo
 	c.mu.Lock()
 	c.job = j.ID
 	c.mu.Unlock()
-	c.send(map[string]any{"type": "runtime", "language": rt.Language, "version": rt.Version})
 	go func() {
 		if _, err := c.s.svc.Wait(c.ctx, j.ID); err == nil {
 			close(finished)

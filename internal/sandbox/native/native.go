@@ -394,6 +394,13 @@ func feed(w *os.File, stdin []byte, live *sandbox.Live, done <-chan struct{}) {
 		return
 	}
 	for {
+		// A run that has ended takes no more input, even when some is
+		// waiting: it belongs to the session's next step.
+		select {
+		case <-done:
+			return
+		default:
+		}
 		select {
 		case chunk, ok := <-live.Stdin:
 			if !ok {
