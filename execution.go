@@ -67,7 +67,7 @@ type Request struct {
 	Limits         Limits // zero fields: the language's defaults
 	Mode           Mode   // default ModeScript
 	Inputs         json.RawMessage
-	ExpectedOutput *string // set: compare stdout, giving StatusWrongAnswer
+	ExpectedOutput []byte // non-nil: compare stdout, giving StatusWrongAnswer (bytes: binary survives storage)
 	// CompileLimits override the compile step's limits, field by field;
 	// by default they derive from the language and Limits.
 	CompileLimits Limits

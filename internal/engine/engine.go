@@ -183,7 +183,7 @@ func (e *Engine) runOnce(ctx context.Context, res *airlock.Result, spec sandbox.
 	if req.Mode == airlock.ModeFunction {
 		judgeFunction(res, out)
 	}
-	if req.ExpectedOutput != nil && res.Status == airlock.StatusOK && !sameOutput(res.Stdout, []byte(*req.ExpectedOutput)) {
+	if req.ExpectedOutput != nil && res.Status == airlock.StatusOK && !sameOutput(res.Stdout, req.ExpectedOutput) {
 		res.Status = airlock.StatusWrongAnswer
 		res.Message = "output differs from the expected output"
 	}

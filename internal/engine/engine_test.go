@@ -104,7 +104,7 @@ func TestEveryLanguage(t *testing.T) {
 }
 
 func TestPrograms(t *testing.T) {
-	expect := func(s string) *string { return &s }
+	expect := func(s string) []byte { return []byte(s) }
 	cases := []struct {
 		name   string
 		req    airlock.Request
@@ -322,9 +322,9 @@ func TestJudgeOptions(t *testing.T) {
 	if res.Status != airlock.StatusOK || time.Since(start) < 900*time.Millisecond || res.Usage.WallMillis < 300 {
 		t.Fatalf("3 runs: %s in %v, usage %+v", res.Status, time.Since(start), res.Usage)
 	}
-	want := "x"
+	want := []byte("x")
 	start = time.Now()
-	res = execute(t, airlock.Request{Language: "python", Files: []airlock.File{prog}, Runs: 3, ExpectedOutput: &want})
+	res = execute(t, airlock.Request{Language: "python", Files: []airlock.File{prog}, Runs: 3, ExpectedOutput: want})
 	if res.Status != airlock.StatusWrongAnswer || time.Since(start) >= 900*time.Millisecond {
 		t.Fatalf("3 runs, first wrong: %s in %v", res.Status, time.Since(start))
 	}

@@ -28,6 +28,14 @@ type Submission struct {
 	ExpectedOutput *string         `json:"expected_output,omitempty"`
 }
 
+// expectedOutput keeps "absent" apart from "expected to print nothing".
+func (s *Submission) expectedOutput() []byte {
+	if s.ExpectedOutput == nil {
+		return nil
+	}
+	return []byte(*s.ExpectedOutput)
+}
+
 // FileJSON is a submitted file; Encoding is "utf8" (default) or "base64".
 type FileJSON struct {
 	Name     string `json:"name"`
@@ -57,7 +65,7 @@ func (e *Engine) Request(s Submission) (airlock.Request, error) {
 		CompileOptions: s.CompileOptions,
 		Mode:           s.Mode,
 		Inputs:         s.Inputs,
-		ExpectedOutput: s.ExpectedOutput,
+		ExpectedOutput: s.expectedOutput(),
 	}
 	if s.Language == "" {
 		return req, invalid("language", "missing")

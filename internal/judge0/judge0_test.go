@@ -480,6 +480,15 @@ func TestSubmissions(t *testing.T) {
 		user.do(t, "GET", "/submissions/"+token+"?fields=stdin", nil).expect(t, http.StatusBadRequest, `{"error":"`+notUTF8+`"}`)
 	})
 
+	t.Run("binary expected output is compared as bytes", func(t *testing.T) {
+		t.Parallel()
+		m := user.run(t, "base64_encoded=true", map[string]any{
+			"source_code":     b64("import sys\nsys.stdout.buffer.write(bytes([0xff, 0x41]))"),
+			"expected_output": base64.StdEncoding.EncodeToString([]byte{0xff, 0x41}), "language_id": 71,
+		})
+		expectStatus(t, m, 3)
+	})
+
 	t.Run("validation", func(t *testing.T) {
 		t.Parallel()
 		zip := base64.StdEncoding.EncodeToString(zipOf(t, map[string][]byte{"big.bin": make([]byte, 10241<<10)}))

@@ -467,10 +467,7 @@ func (r *record) request() (airlock.Request, error) {
 		CPU: seconds(maxCPUTime), Wall: seconds(maxWallTime), Memory: maxMemoryKB << 10, Stack: maxStackKB << 10,
 		Pids: maxProcesses, FileSize: airlock.DefaultLimits.FileSize, Output: maxFileKB << 10,
 	})
-	if r.ExpectedOutput != nil {
-		expected := string(r.ExpectedOutput)
-		req.ExpectedOutput = &expected
-	}
+	req.ExpectedOutput = r.ExpectedOutput
 	if r.CompilerOptions != nil {
 		req.CompileOptions = shellWords(*r.CompilerOptions)
 	}
