@@ -31,6 +31,13 @@ const (
 // initTimeout is how long a client may take to send init, as in Piston.
 const initTimeout = time.Second
 
+// What a session may hold of input the program has not read yet: a
+// client that types faster than the program reads is slowed down.
+const (
+	maxInputMessage = 1 << 20 // bytes of a message after init
+	stdinBacklog    = 16      // messages
+)
+
 // message is what a client sends: init carries the execute fields too.
 type message struct {
 	Type   string `json:"type"`
@@ -65,7 +72,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := &connection{
-		s: s, ws: ws, ctx: ctx, stdin: make(chan []byte, 64), signals: make(chan syscall.Signal, 8),
+		s: s, ws: ws, ctx: ctx, stdin: make(chan []byte, stdinBacklog), signals: make(chan syscall.Signal, 8),
 		started: make(chan struct{}),
 	}
 	timer := time.AfterFunc(initTimeout, func() {
@@ -162,6 +169,7 @@ func (c *connection) init(raw []byte, meta jobs.Meta, finished chan struct{}) bo
 	}
 	req.Stdin = nil // as in Piston, a session's input is what it types
 	close(c.started)
+	c.ws.SetReadLimit(maxInputMessage)
 	meta.Session = &engine.Session{
 		Stdin: c.stdin, Signals: c.signals,
 		Stage: func(step string) { c.send(map[string]any{"type": "stage", "stage": step}) },

@@ -389,6 +389,7 @@ func TestConnectProtocol(t *testing.T) {
 		{"bad signal", []string{hello, `{"type":"signal","signal":"SIGNOPE"}`}, 4005, ""},
 		{"bad init", []string{`{"type":"init","language":"cobol","version":"*","files":[{"content":"x"}]}`}, 4002, "cobol-* runtime is unknown"},
 		{"not JSON", []string{`{`}, 4002, "unexpected end of JSON input"},
+		{"input message too big", []string{hello, `{"type":"data","stream":"stdin","data":"` + strings.Repeat("x", 1<<20) + `"}`}, websocket.StatusMessageTooBig, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
