@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sync"
 	"syscall"
 	"time"
 
@@ -48,14 +47,14 @@ type message struct {
 
 // connection is one interactive session.
 type connection struct {
-	s       *Server
-	ws      *websocket.Conn
-	ctx     context.Context
-	stdin   chan []byte
-	signals chan syscall.Signal
-	started chan struct{} // closed once init is accepted
-	mu      sync.Mutex
-	job     string
+	s        *Server
+	ws       *websocket.Conn
+	ctx      context.Context
+	stdin    chan []byte
+	signals  chan syscall.Signal
+	started  chan struct{} // closed once init is accepted
+	finished chan struct{} // closed once the job has finished
+	job      string        // its id, once submitted
 }
 
 func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +72,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	c := &connection{
 		s: s, ws: ws, ctx: ctx, stdin: make(chan []byte, stdinBacklog), signals: make(chan syscall.Signal, 8),
-		started: make(chan struct{}),
+		started: make(chan struct{}), finished: make(chan struct{}),
 	}
 	timer := time.AfterFunc(initTimeout, func() {
 		select {
@@ -83,7 +82,6 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 	defer timer.Stop()
-	finished := make(chan struct{})
 	for {
 		_, data, err := ws.Read(ctx)
 		if err != nil {
@@ -94,34 +92,31 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 			c.fail(err.Error())
 			break
 		}
-		if done := c.handle(msg, data, meta, finished); done {
+		if done := c.handle(msg, data, meta); done {
 			break
 		}
 	}
 	// The client left or the session ended: a job still running is of no
 	// use to anyone.
 	select {
-	case <-finished:
+	case <-c.finished:
 	default:
-		c.mu.Lock()
-		id := c.job
-		c.mu.Unlock()
-		if id != "" {
-			s.svc.Cancel(context.Background(), id)
+		if c.job != "" {
+			s.svc.Cancel(context.Background(), c.job)
 		}
 	}
 	ws.CloseNow()
 }
 
 // handle acts on one client message; true ends the session.
-func (c *connection) handle(msg message, raw []byte, meta jobs.Meta, finished chan struct{}) bool {
+func (c *connection) handle(msg message, raw []byte, meta jobs.Meta) bool {
 	initialised := c.isStarted()
 	switch {
 	case msg.Type == "init" && initialised:
 		c.ws.Close(closeAlreadyInit, "Already Initialized")
 		return true
 	case msg.Type == "init":
-		return c.init(raw, meta, finished)
+		return c.init(raw, meta)
 	case (msg.Type == "data" || msg.Type == "signal") && !initialised:
 		c.ws.Close(closeNotInit, "Not yet initialized")
 		return true
@@ -131,7 +126,7 @@ func (c *connection) handle(msg message, raw []byte, meta jobs.Meta, finished ch
 	case msg.Type == "data":
 		select {
 		case c.stdin <- []byte(msg.Data):
-		case <-finished: // input nobody will read
+		case <-c.finished: // input nobody will read
 		}
 	case msg.Type == "signal":
 		sig := unix.SignalNum(msg.Signal)
@@ -156,7 +151,7 @@ func (c *connection) isStarted() bool {
 	}
 }
 
-func (c *connection) init(raw []byte, meta jobs.Meta, finished chan struct{}) bool {
+func (c *connection) init(raw []byte, meta jobs.Meta) bool {
 	var body map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &body); err != nil {
 		c.fail(err.Error())
@@ -189,12 +184,10 @@ func (c *connection) init(raw []byte, meta jobs.Meta, finished chan struct{}) bo
 		c.fail(msg)
 		return true
 	}
-	c.mu.Lock()
 	c.job = j.ID
-	c.mu.Unlock()
 	go func() {
 		if _, err := c.s.svc.Wait(c.ctx, j.ID); err == nil {
-			close(finished)
+			close(c.finished)
 			c.ws.Close(closeJobCompleted, "Job Completed")
 		}
 	}()
