@@ -59,8 +59,9 @@ type JobStore interface {
 	Requeue(ctx context.Context, id string) error
 	// Unfinished lists queued and running jobs, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
-	// List pages through all jobs, newest first, with their total count.
-	List(ctx context.Context, offset, limit int) ([]*Job, int, error)
+	// List pages through the jobs of one API face, newest first, with
+	// their total count.
+	List(ctx context.Context, face string, offset, limit int) ([]*Job, int, error)
 	// Delete removes a finished job; ErrConflict if it is not finished.
 	Delete(ctx context.Context, id string) error
 	// Stats counts jobs: all of them by language and status, and those

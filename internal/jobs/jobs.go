@@ -327,9 +327,9 @@ func (s *Service) LoadRequest(ctx context.Context, j *airlock.Job) error {
 	return nil
 }
 
-// List pages through all jobs, newest first, with results.
-func (s *Service) List(ctx context.Context, offset, limit int) ([]*airlock.Job, int, error) {
-	list, total, err := s.store.List(ctx, offset, limit)
+// List pages through the jobs of one API face, newest first, with results.
+func (s *Service) List(ctx context.Context, face string, offset, limit int) ([]*airlock.Job, int, error) {
+	list, total, err := s.store.List(ctx, face, offset, limit)
 	if err != nil {
 		return nil, 0, err
 	}

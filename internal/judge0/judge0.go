@@ -464,16 +464,13 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, fmt.Sprintf("invalid per_page: %d", perPage))
 		return
 	}
-	list, total, err := s.svc.List(r.Context(), (page-1)*perPage, perPage)
+	list, total, err := s.svc.List(r.Context(), Face, (page-1)*perPage, perPage)
 	if err != nil {
 		s.refuse(w, r, err)
 		return
 	}
 	subs := []json.RawMessage{}
 	for _, j := range list {
-		if j.Face != Face {
-			continue // no Judge0 fields to show
-		}
 		body, err := s.render(r.Context(), j, fields, b64Param(r))
 		if errors.Is(err, errNotUTF8) {
 			fail(w, http.StatusBadRequest, "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter")

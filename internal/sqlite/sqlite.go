@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	_ "modernc.org/sqlite"
@@ -41,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs(status, created_at) WHERE status IN ('queued', 'running');
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+CREATE INDEX IF NOT EXISTS jobs_face ON jobs(face, created_at);
 `
 
 // Open opens (creating if need be) the database at path.
@@ -53,11 +53,6 @@ func Open(path string) (*Store, error) {
 	// and is plenty for job metadata.
 	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite %s: %w", path, err)
-	}
-	// Databases from before the face column get it.
-	if _, err := db.Exec(`ALTER TABLE jobs ADD COLUMN face TEXT NOT NULL DEFAULT ''`); err != nil && !strings.Contains(err.Error(), "duplicate column") {
 		db.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
@@ -176,13 +171,13 @@ func (s *Store) Unfinished(ctx context.Context) ([]*airlock.Job, error) {
 	return jobs, rows.Err()
 }
 
-// List pages through all jobs, newest first.
-func (s *Store) List(ctx context.Context, offset, limit int) ([]*airlock.Job, int, error) {
+// List pages through the jobs of one face, newest first.
+func (s *Store) List(ctx context.Context, face string, offset, limit int) ([]*airlock.Job, int, error) {
 	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE face = ?`, face).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, limit, offset)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM jobs WHERE face = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, face, limit, offset)
 	if err != nil {
 		return nil, 0, err
 	}

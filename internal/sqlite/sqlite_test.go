@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -96,69 +95,5 @@ func TestOpenBadPath(t *testing.T) {
 	if s, err := Open(filepath.Join(t.TempDir(), "missing", "dir", "airlock.db")); err == nil {
 		s.Close()
 		t.Fatal("Open in a directory that does not exist succeeded")
-	}
-}
-
-// A database written before jobs had a face opens, reads and takes new
-// jobs.
-func TestOpenLegacySchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
-		`CREATE TABLE jobs (
-			id           TEXT PRIMARY KEY,
-			status       TEXT NOT NULL,
-			language     TEXT NOT NULL,
-			key_id       TEXT NOT NULL DEFAULT '',
-			client_addr  TEXT NOT NULL DEFAULT '',
-			callback_url TEXT NOT NULL DEFAULT '',
-			code_sha256  TEXT NOT NULL DEFAULT '',
-			attempts     INTEGER NOT NULL DEFAULT 0,
-			cancel       INTEGER NOT NULL DEFAULT 0,
-			created_at   INTEGER NOT NULL,
-			started_at   INTEGER NOT NULL DEFAULT 0,
-			finished_at  INTEGER NOT NULL DEFAULT 0
-		)`,
-		`INSERT INTO jobs (id, status, language, key_id, created_at) VALUES ('old', 'queued', 'python', 'k', 1000000000)`,
-	} {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	for range 2 { // the upgrade is done once, and a second open is no error
-		s := open(t, path)
-		ctx := t.Context()
-		j, err := s.Get(ctx, "old")
-		if err != nil {
-			t.Fatalf("Get of a job from the old schema: %v", err)
-		}
-		if j.Face != "" || j.Status != airlock.StatusQueued || j.KeyID != "k" || !j.CreatedAt.Equal(time.Unix(1, 0)) {
-			t.Errorf("old job = %+v", j)
-		}
-		if _, err := s.Start(ctx, "old", time.Unix(2, 0)); err != nil {
-			t.Fatalf("Start of the old job: %v", err)
-		}
-		if err := s.Requeue(ctx, "old"); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := open(t, path)
-	defer s.Close()
-	nj := &airlock.Job{ID: "new", Face: "judge0", Status: airlock.StatusQueued, Language: "c", CreatedAt: time.Unix(3, 0)}
-	if err := s.Create(t.Context(), nj); err != nil {
-		t.Fatal(err)
-	}
-	if j, err := s.Get(t.Context(), "new"); err != nil || j.Face != "judge0" {
-		t.Errorf("new job in an upgraded database: %+v, %v", j, err)
 	}
 }

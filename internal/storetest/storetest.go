@@ -605,7 +605,7 @@ func ids(jobs []*airlock.Job) []string {
 }
 
 func testList(t *testing.T, s airlock.JobStore) {
-	if jobs, total, err := s.List(t.Context(), 0, 10); err != nil || len(jobs) != 0 || total != 0 {
+	if jobs, total, err := s.List(t.Context(), "judge0", 0, 10); err != nil || len(jobs) != 0 || total != 0 {
 		t.Fatalf("List of an empty store = %v, %d, %v", ids(jobs), total, err)
 	}
 	// Created out of order; want[i] is the i-th newest.
@@ -613,6 +613,10 @@ func testList(t *testing.T, s airlock.JobStore) {
 	for _, i := range []int{2, 0, 4, 1, 3} {
 		want[i] = create(t, s, queued(t, base.Add(-time.Duration(i)*time.Minute)))
 	}
+	// Another face's jobs are not.
+	other := queued(t, base.Add(time.Minute))
+	other.Face = ""
+	create(t, s, other)
 	// Every status is listed.
 	start(t, s, want[1].ID, base.Add(time.Hour))
 	start(t, s, want[3].ID, base.Add(time.Hour))
@@ -630,7 +634,7 @@ func testList(t *testing.T, s airlock.JobStore) {
 		{1, 3, 1, 4},
 	}
 	for _, p := range pages {
-		got, total, err := s.List(t.Context(), p.offset, p.limit)
+		got, total, err := s.List(t.Context(), "judge0", p.offset, p.limit)
 		if err != nil {
 			t.Fatalf("List(%d, %d): %v", p.offset, p.limit, err)
 		}
@@ -653,7 +657,7 @@ func testList(t *testing.T, s airlock.JobStore) {
 			}
 		}
 	}
-	got, _, err := s.List(t.Context(), 3, 1)
+	got, _, err := s.List(t.Context(), "judge0", 3, 1)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("List(3, 1) = %v, %v", ids(got), err)
 	}
@@ -695,7 +699,7 @@ func testDelete(t *testing.T, s airlock.JobStore) {
 		t.Errorf("Delete of an unknown id: %v, want ErrNotFound", err)
 	}
 
-	jobs, total, err := s.List(t.Context(), 0, 10)
+	jobs, total, err := s.List(t.Context(), "judge0", 0, 10)
 	if err != nil || total != 3 || len(jobs) != 3 {
 		t.Errorf("List after deleting 2 of 5 jobs = %v, total %d, %v", ids(jobs), total, err)
 	}
