@@ -16,6 +16,7 @@ commands:
   languages  list the languages this host can run (--all: and those it lacks)
   doctor     check that this host can sandbox safely
   key new ID make an API key
+  bench      time a hello world bare, sandboxed and through HTTP
 `
 
 // exitUsage is the exit code for bad input, as for most CLIs.
@@ -37,6 +38,8 @@ func main() {
 		code = cmdKey(os.Args[2:], os.Stdout)
 	case "languages":
 		code = cmdLanguages(os.Args[2:], os.Stdout)
+	case "bench":
+		code = cmdBench(os.Args[2:], os.Stdout)
 	case "doctor":
 		code = cmdDoctor(os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":

@@ -116,3 +116,31 @@ func TestRunBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestBench: a small bench prints every path with its ratio to bare exec;
+// bad flags exit 2.
+func TestBench(t *testing.T) {
+	bin := build(t)
+	out, err := exec.Command(bin, "bench", "--n", "3", "--concurrency", "1,2", "--languages", "python").CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	t.Logf("\n%s", out)
+	for _, path := range []string{"bare exec", "sandbox", "HTTP ?wait=true"} {
+		n := 0
+		for line := range strings.Lines(string(out)) {
+			if strings.Contains(line, "python hello") && strings.Contains(line, path) {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("%q appears %d times, want once per concurrency", path, n)
+		}
+	}
+	for _, args := range [][]string{{"--concurrency", "0"}, {"--languages", "cobol"}, {"--n", "-1"}, {"--nope"}} {
+		cmd := exec.Command(bin, append([]string{"bench"}, args...)...)
+		if err := cmd.Run(); cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != exitUsage {
+			t.Errorf("bench %v: %v, want exit %d", args, err, exitUsage)
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/bench"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/lang"
+)
+
+// benchPrograms are the hello worlds the bench runs, by catalog id.
+var benchPrograms = map[string]string{
+	"python":     "print('hello')\n",
+	"javascript": "console.log('hello')\n",
+}
+
+// cmdBench measures a hello world per language run bare, in a sandbox
+// and through a local server's HTTP API, at several concurrencies, and
+// prints each against bare exec.
+func cmdBench(args []string, out io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	n := fs.Int("n", 40, "runs per measurement")
+	levels := fs.String("concurrency", "1,2,8,32", "concurrency levels, comma-separated")
+	languages := fs.String("languages", "python,javascript", "languages to measure")
+	limit := fs.Duration("max-time", 10*time.Minute, "stop (and fail) after this long")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	var concurrency []int
+	for f := range strings.SplitSeq(*levels, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c <= 0 {
+			return usageErr(fmt.Errorf("--concurrency: %q is not a positive number", f))
+		}
+		concurrency = append(concurrency, c)
+	}
+	if *n <= 0 || *n > 10000 {
+		return usageErr(fmt.Errorf("--n: want 1 to 10000 runs"))
+	}
+	catalog, err := lang.Load("")
+	if err != nil {
+		return fail(err)
+	}
+	var ids []string
+	for id := range strings.SplitSeq(*languages, ",") {
+		if _, ok := benchPrograms[id]; !ok {
+			return usageErr(fmt.Errorf("--languages: no bench program for %q (have python, javascript)", id))
+		}
+		ids = append(ids, id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *limit)
+	defer cancel()
+	if err := runBench(ctx, out, catalog, ids, *n, concurrency); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, "airlock:", err)
+	return 1
+}
+
+func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []string, n int, concurrency []int) error {
+	runner, err := newRunner(catalog)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w (run `airlock doctor`)", err)
+	}
+	defer runner.Close()
+	eng := engine.New(runner, catalog, engine.Options{})
+	server, stop, err := startBenchServer(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "program\tpath\tconcurrency\tn\tp50 ms\tp95 ms\tp99 ms\truns/s\tp50 ÷ bare\truns/s ÷ bare\t")
+	for _, id := range ids {
+		l, err := catalog.Lookup(id)
+		if err != nil {
+			return err
+		}
+		if err := l.Available(); err != nil {
+			return fmt.Errorf("%s: %w", id, err)
+		}
+		dir, err := os.MkdirTemp("", "airlock-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		code := benchPrograms[id]
+		if err := os.WriteFile(filepath.Join(dir, l.File), []byte(code), 0o644); err != nil {
+			return err
+		}
+		argv := lang.Expand(l.Run, lang.Vars{Entry: l.File, Sources: []string{l.File}})
+		req := airlock.Request{Language: id, Files: []airlock.File{{Name: l.File, Content: []byte(code)}}}
+		body, _ := json.Marshal(map[string]string{"language": id, "code": code})
+		paths := []struct {
+			name string
+			op   func(context.Context) error
+		}{
+			{"bare exec", func(ctx context.Context) error {
+				cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+				cmd.Dir, cmd.Env = dir, l.Env
+				if out, err := cmd.CombinedOutput(); err != nil || string(out) != "hello\n" {
+					return fmt.Errorf("bare %s: %v %q", id, err, out)
+				}
+				return nil
+			}},
+			{"sandbox", func(ctx context.Context) error {
+				res, err := eng.Execute(ctx, req)
+				if err == nil && (res.Status != airlock.StatusOK || string(res.Stdout) != "hello\n") {
+					err = fmt.Errorf("%s %q", res.Status, res.Stderr)
+				}
+				return err
+			}},
+			{"HTTP ?wait=true", func(ctx context.Context) error { return postAndCheck(ctx, server, body) }},
+		}
+		// Warm both the interpreter's files in the page cache and the
+		// sandbox keepers before anything is timed.
+		for _, p := range paths {
+			if err := p.op(ctx); err != nil {
+				return err
+			}
+		}
+		for _, c := range concurrency {
+			var bare bench.Stats
+			for i, p := range paths {
+				s, err := bench.Measure(ctx, n, c, p.op)
+				if err != nil {
+					return fmt.Errorf("%s %s at %d: %w", id, p.name, c, err)
+				}
+				if i == 0 {
+					bare = s
+				}
+				fmt.Fprintf(w, "%s hello\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.0f\t%.2f\t%.2f\t\n", id, p.name, c, s.N,
+					millis(s.P50), millis(s.P95), millis(s.P99), s.PerSecond,
+					float64(s.P50)/float64(bare.P50), s.PerSecond/bare.PerSecond)
+			}
+		}
+	}
+	return w.Flush()
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// startBenchServer runs `airlock serve` as a separate process on a free
+// loopback port with a throwaway data dir, as a client would find it.
+func startBenchServer(ctx context.Context) (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	data, err := os.MkdirTemp("", "airlock-bench-data-")
+	if err != nil {
+		return "", nil, err
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(exe, "serve", "--addr", addr, "--data", data)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(data)
+		return "", nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		os.RemoveAll(data)
+	}
+	url := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url, stop, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return "", nil, fmt.Errorf("the bench server did not start: %s", logs.String())
+		}
+	}
+}
+
+// benchClient keeps a connection per concurrent caller, as a client
+// library would.
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func postAndCheck(ctx context.Context, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/executions?wait=true", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var job struct {
+		Status string `json:"status"`
+		Stdout string `json:"stdout"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || job.Status != "ok" || job.Stdout != "hello\n" {
+		return errors.New("HTTP: " + resp.Status + " " + job.Status + " " + job.Stdout)
+	}
+	return nil
+}
