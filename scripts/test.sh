@@ -45,6 +45,8 @@ go test -race -count=1 -timeout 10m ./...
 echo "== fuzz the request decoders (bounded)"
 go test -run '^$' -fuzz FuzzDecode -fuzztime 10s ./internal/api/
 go test -run '^$' -fuzz FuzzSubmission -fuzztime 10s ./internal/engine/
+go test -run '^$' -fuzz FuzzParseSubmission -fuzztime 10s ./internal/judge0/
+go test -run '^$' -fuzz FuzzParseJob -fuzztime 10s ./internal/piston/
 echo "== cgroup v2 guest (qemu, pure cgroup v2 kernel)"
 guest=(env CGO_ENABLED=0 go test -count=1 -timeout 8m -exec "$PWD/scripts/qemu-exec")
 "${guest[@]}" ./internal/cgroup/

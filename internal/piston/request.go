@@ -107,9 +107,17 @@ type file struct {
 	Encoding string          `json:"encoding"`
 }
 
-// parse validates an execute body as Piston's get_job does, in its order
-// and with its messages, and makes the job's request.
+// parse validates an execute body against this host's runtimes and the
+// engine's maxima.
 func (s *Server) parse(ctx context.Context, body map[string]json.RawMessage) (airlock.Request, runtime, error) {
+	find := func(language, version string) (runtime, bool) { return s.find(ctx, language, version) }
+	return parseJob(body, find, s.svc.Engine().Max())
+}
+
+// parseJob validates an execute body as Piston's get_job does, in its
+// order and with its messages, and makes the job's request; most are the
+// configured limits.
+func parseJob(body map[string]json.RawMessage, find func(language, version string) (runtime, bool), most airlock.Limits) (airlock.Request, runtime, error) {
 	var req airlock.Request
 	language, ok := str(body["language"])
 	if !ok || language == "" {
@@ -128,14 +136,13 @@ func (s *Server) parse(ctx context.Context, body map[string]json.RawMessage) (ai
 			return req, runtime{}, reject("files[%d].content is required as a string", i)
 		}
 	}
-	rt, ok := s.find(ctx, language, version)
+	rt, ok := find(language, version)
 	if !ok {
 		return req, runtime{}, reject("%s-%s runtime is unknown", language, version)
 	}
 	if !slices.ContainsFunc(files, func(f file) bool { return encoding(f) == "utf8" }) {
 		return req, runtime{}, reject("files must include at least one utf8 encoded file")
 	}
-	most := s.svc.Engine().Max()
 	limits := map[string]float64{ // the configured limit of each constraint
 		"compile_memory_limit": float64(most.Memory), "run_memory_limit": float64(most.Memory),
 		"compile_timeout": float64(most.Wall.Milliseconds()), "run_timeout": float64(most.Wall.Milliseconds()),
