@@ -23,7 +23,9 @@ func FuzzParseJob(f *testing.F) {
 	}
 	most := airlock.MaxLimits
 	python := runtime{Language: "python", Version: "3.11.2", catalog: &lang.Language{ID: "python", File: "main.py"}}
-	find := func(language, version string) (runtime, bool) { return python, language == "python" || language == "py" }
+	find := func(language, version string) (runtime, bool) {
+		return python, language == "python" || language == "py"
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var body map[string]json.RawMessage
 		if json.Unmarshal(data, &body) != nil {
