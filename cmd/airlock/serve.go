@@ -111,8 +111,8 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	svc := jobs.New(jobs.Deps{
 		Store: store, Blobs: blobs, Queue: queue, Engine: engine.New(runner, catalog, engine.Options{}),
 		Log: log, Audit: auditLog, Metrics: m, Hooks: webhook.New(webhook.Options{AllowLocal: cfg.AllowLocalCallbacks}),
-	}, jobs.Options{Workers: cfg.Workers, MaxQueue: cfg.MaxQueue, Grace: cfg.Grace})
-	handler, err := api.New(svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, MaxCode: cfg.MaxCode, Metrics: m, Log: log})
+	}, jobs.Options{Workers: cfg.Workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace})
+	handler, err := api.New(svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, Metrics: m, Log: log})
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,6 @@ import (
 type Options struct {
 	Keys        []auth.Key
 	MaxBody     int64         // bytes of a request body; default 8 MiB
-	MaxCode     int64         // bytes of submitted files, decoded; default 256 KiB
 	WaitTimeout time.Duration // longest ?wait=true; default 60s, then 202
 	Metrics     *metrics.Metrics
 	Log         *slog.Logger
@@ -50,9 +49,6 @@ type Server struct {
 func New(svc *jobs.Service, opt Options) (*Server, error) {
 	if opt.MaxBody == 0 {
 		opt.MaxBody = 8 << 20
-	}
-	if opt.MaxCode == 0 {
-		opt.MaxCode = 256 << 10
 	}
 	if opt.WaitTimeout == 0 {
 		opt.WaitTimeout = 60 * time.Second
@@ -226,14 +222,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err)
 		return
 	}
-	var size int64
-	for _, f := range req.Files {
-		size += int64(len(f.Content))
-	}
-	if size > s.opt.MaxCode {
-		fail(w, http.StatusRequestEntityTooLarge, "files: %d bytes of code, at most %d allowed", size, s.opt.MaxCode)
-		return
-	}
 	if body.CallbackURL != "" {
 		if err := webhook.Validate(body.CallbackURL); err != nil {
 			fail(w, http.StatusUnprocessableEntity, "callback_url: %v", err)
@@ -267,9 +255,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 // refuse answers an error from the service with its status class.
 func (s *Server) refuse(w http.ResponseWriter, err error) {
 	var bad *engine.InvalidError
+	var tooLarge *jobs.CodeTooLargeError
 	switch {
 	case errors.As(err, &bad):
 		fail(w, http.StatusUnprocessableEntity, "%v", err)
+	case errors.As(err, &tooLarge):
+		fail(w, http.StatusRequestEntityTooLarge, "%v", err)
 	case errors.Is(err, airlock.ErrQueueFull):
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusServiceUnavailable, "the queue is full; try again later")

@@ -144,7 +144,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	e := newEnv(t, api.Options{MaxBody: 64 << 10, MaxCode: 1 << 10}, jobs.Options{Workers: 1})
+	e := newEnv(t, api.Options{MaxBody: 64 << 10}, jobs.Options{Workers: 1, MaxCode: 1 << 10})
 	big := strings.Repeat("x", 70<<10)
 	cases := []struct {
 		name, method, path, body string

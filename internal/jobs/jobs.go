@@ -30,6 +30,7 @@ import (
 type Options struct {
 	Workers  int           // concurrent executions; default the number of CPUs
 	MaxQueue int           // waiting jobs before Submit refuses; default 1000
+	MaxCode  int64         // bytes of a job's files, every API alike; default 256 KiB
 	Grace    time.Duration // on shutdown, how long running jobs may finish; default 30s
 }
 
@@ -75,6 +76,9 @@ func New(d Deps, opt Options) *Service {
 	if opt.MaxQueue <= 0 {
 		opt.MaxQueue = 1000
 	}
+	if opt.MaxCode <= 0 {
+		opt.MaxCode = 256 << 10
+	}
 	if opt.Grace == 0 {
 		opt.Grace = 30 * time.Second
 	}
@@ -115,12 +119,26 @@ type Meta struct {
 // ErrTooManyActive is a key over its limit of unfinished jobs.
 var ErrTooManyActive = errors.New("too many unfinished jobs for this key")
 
+// CodeTooLargeError is a job whose files exceed Options.MaxCode.
+type CodeTooLargeError struct{ Size, Max int64 }
+
+func (e *CodeTooLargeError) Error() string {
+	return fmt.Sprintf("files: %d bytes of code, at most %d allowed", e.Size, e.Max)
+}
+
 func requestKey(id string) string { return "requests/" + id + ".json" }
 func resultKey(id string) string  { return "results/" + id + ".json" }
 
 // Submit validates, persists and queues a job. When it returns without an
 // error the job is on disk and will be run, whatever happens next.
 func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
+	var size int64
+	for _, f := range req.Files {
+		size += int64(len(f.Content))
+	}
+	if size > s.opt.MaxCode {
+		return nil, &CodeTooLargeError{size, s.opt.MaxCode}
+	}
 	if err := s.engine.Check(ctx, req); err != nil {
 		return nil, err
 	}

@@ -237,7 +237,10 @@ func judgeField(f string) string {
 
 // refuse answers a service error.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *jobs.CodeTooLargeError
 	switch {
+	case errors.As(err, &tooLarge):
+		fail(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, airlock.ErrQueueFull):
 		fail(w, http.StatusServiceUnavailable, "queue is full")
 	case errors.Is(err, jobs.ErrTooManyActive):
@@ -373,7 +376,7 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, airlock.ErrQueueFull):
 			out[i] = map[string]string{"error": "queue is full"}
-		case errors.Is(err, jobs.ErrTooManyActive):
+		case errors.Is(err, jobs.ErrTooManyActive), errors.As(err, new(*jobs.CodeTooLargeError)):
 			// Earlier items are queued: their tokens must reach the client.
 			out[i] = map[string]string{"error": err.Error()}
 		case err != nil:

@@ -480,6 +480,13 @@ func TestSubmissions(t *testing.T) {
 		user.do(t, "GET", "/submissions/"+token+"?fields=stdin", nil).expect(t, http.StatusBadRequest, `{"error":"`+notUTF8+`"}`)
 	})
 
+	t.Run("code over the operator's limit", func(t *testing.T) {
+		t.Parallel()
+		code := "#" + strings.Repeat("x", 300<<10)
+		user.do(t, "POST", "/submissions", py(code)).expect(t, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf(`{"error":"files: %d bytes of code, at most 262144 allowed"}`, len(code)))
+	})
+
 	t.Run("binary expected output is compared as bytes", func(t *testing.T) {
 		t.Parallel()
 		m := user.run(t, "base64_encoded=true", map[string]any{

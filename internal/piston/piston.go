@@ -119,9 +119,12 @@ func (s *Server) meta(r *http.Request, key *auth.Key) jobs.Meta {
 // refusal words a service error; the code is the HTTP status for execute.
 func refusal(err error) (int, string) {
 	var bad *engine.InvalidError
+	var tooLarge *jobs.CodeTooLargeError
 	switch {
 	case errors.As(err, &bad):
 		return http.StatusBadRequest, bad.Error()
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, airlock.ErrQueueFull):
 		return http.StatusServiceUnavailable, "queue is full"
 	case errors.Is(err, jobs.ErrTooManyActive):

@@ -239,6 +239,10 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400 %q", c.name, code, raw, c.message)
 		}
 	}
+	big := `{"language":"python","version":"*","files":[{"content":"#` + strings.Repeat("x", 300<<10) + `"}]}`
+	if code, res, _ := post(t, url, "application/json", big); code != 413 || !strings.Contains(res.Message, "bytes of code, at most 262144 allowed") {
+		t.Errorf("code over the limit: %d %+v", code, res)
+	}
 	if code, res, _ := post(t, url, "application/x-www-form-urlencoded", `{}`); code != 415 || res.Message != "requests must be of type application/json" {
 		t.Errorf("form body: %d %+v", code, res)
 	}
