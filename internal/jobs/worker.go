@@ -145,7 +145,7 @@ func (s *Service) execute(ctx context.Context, id string) (airlock.Result, error
 
 // finish records the result, then the status (so a finished job always
 // has its result), then tells waiters, the audit log, metrics and the
-// callback.
+// callback. Waiters are told on every path out.
 func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result) {
 	defer s.release(j.KeyID)
 	defer s.notify(j.ID)
@@ -164,11 +164,14 @@ func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result
 		s.log.Error("finish job", "job", j.ID, "err", err)
 		return
 	}
-	final, err := s.Get(ctx, j.ID)
+	s.notify(j.ID) // waiters need nothing of what follows
+	final, err := s.store.Get(ctx, j.ID)
 	if err != nil {
 		s.log.Error("read finished job", "job", j.ID, "err", err)
 		return
 	}
+	res.Status = final.Status // a cancel requested during the run wins
+	final.Result = &res
 	s.log.Info("job finished", "job", j.ID, "language", final.Language, "status", final.Status, "wall_ms", res.Usage.WallMillis)
 	if s.audit != nil {
 		if err := s.audit.Write(final, res.Usage); err != nil {
