@@ -208,18 +208,19 @@ type result struct {
 	Version  string `json:"version"`
 }
 
-// stage is one step as Piston reports it from isolate's metadata.
+// stage is one step as Piston reports it from isolate's metadata, its
+// fields in job.js's order.
 type stage struct {
+	Signal   *string `json:"signal"`
 	Stdout   string  `json:"stdout"`
 	Stderr   string  `json:"stderr"`
-	Output   string  `json:"output"`
 	Code     *int    `json:"code"`
-	Signal   *string `json:"signal"`
+	Output   string  `json:"output"`
+	Memory   int64   `json:"memory"`
 	Message  *string `json:"message"`
 	Status   *string `json:"status"`
 	CPUTime  float64 `json:"cpu_time"`
 	WallTime float64 `json:"wall_time"`
-	Memory   int64   `json:"memory"`
 }
 
 func resultOf(j *airlock.Job, rt runtime) result {
@@ -254,11 +255,7 @@ func stageOf(s airlock.Step) *stage {
 		Stdout: string(s.Stdout), Stderr: string(s.Stderr), Output: string(s.Interleaved),
 		CPUTime: float64(s.Usage.CPUMillis), WallTime: float64(s.Usage.WallMillis), Memory: s.Usage.MemoryKB * 1024,
 	}
-	if s.Signal != "" {
-		st.Signal = ptr(s.Signal)
-	} else {
-		st.Code = ptr(s.ExitCode)
-	}
+	signal := s.Signal
 	var status, message string
 	switch s.Status {
 	case airlock.StatusOK, airlock.StatusWrongAnswer:
@@ -277,11 +274,19 @@ func stageOf(s airlock.Step) *stage {
 	case airlock.StatusInternalError, airlock.StatusCancelled:
 		status, message = "XX", s.Message
 	default:
-		if s.Signal != "" {
-			status, message = "SG", fmt.Sprintf("Caught fatal signal %d", signalNumber(s.Signal))
+		if signal != "" {
+			status, message = "SG", fmt.Sprintf("Caught fatal signal %d", signalNumber(signal))
 		} else {
 			status, message = "RE", fmt.Sprintf("Exited with error status %d", s.ExitCode)
 		}
+	}
+	if status == "TO" || status == "OL" || status == "EL" {
+		signal = "SIGKILL" // job.js reports every stage stopped at a limit as killed
+	}
+	if signal != "" {
+		st.Signal = &signal
+	} else {
+		st.Code = ptr(s.ExitCode)
 	}
 	if status != "" {
 		st.Status, st.Message = &status, &message

@@ -1,6 +1,7 @@
 package piston_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,6 +105,22 @@ func num(p *int) string {
 	return fmt.Sprint(*p)
 }
 
+// keys lists the keys of raw's object field, in order.
+func keys(raw, field string) []string {
+	var outer map[string]json.RawMessage
+	json.Unmarshal([]byte(raw), &outer)
+	dec := json.NewDecoder(bytes.NewReader(outer[field]))
+	dec.Token()
+	var out []string
+	for dec.More() {
+		k, _ := dec.Token()
+		out = append(out, fmt.Sprint(k))
+		var value json.RawMessage
+		dec.Decode(&value)
+	}
+	return out
+}
+
 func TestRuntimes(t *testing.T) {
 	resp, err := http.Get(server(t) + "/api/v2/runtimes")
 	if err != nil {
@@ -125,8 +143,17 @@ func TestRuntimes(t *testing.T) {
 			t.Errorf("no %s runtime in %v", name, list)
 		}
 	}
-	if js := byName["javascript"]; js == nil || js["runtime"] != "node" {
+	if js := byName["javascript"]; js == nil || js["runtime"] != "node" || fmt.Sprint(js["aliases"]) != "[node-javascript node-js javascript js]" {
 		t.Errorf("javascript runtime: %v", js)
+	}
+	if cpp := byName["c++"]; cpp == nil || cpp["runtime"] != "gcc" || fmt.Sprint(cpp["aliases"]) != "[cpp g++]" {
+		t.Errorf("c++ runtime: %v", cpp)
+	}
+	if py := byName["python"]; py != nil {
+		minor := strings.Join(strings.Split(py["version"].(string), ".")[:2], ".")
+		if _, ok := py["runtime"]; ok || fmt.Sprint(py["aliases"]) != "[py py3 python3 python"+minor+"]" {
+			t.Errorf("python runtime: %v", py)
+		}
 	}
 }
 
@@ -134,10 +161,21 @@ func TestExecute(t *testing.T) {
 	url := server(t)
 	t.Run("python stdin and args", func(t *testing.T) {
 		t.Parallel()
-		res := execute(t, url, `{"language":"py","version":"3.x","files":[{"content":"import sys\nprint(input(), sys.argv[1:])"}],"stdin":"hi","args":["a",1]}`)
-		if res.Language != "python" || res.Compile != nil || res.Run.Stdout != "hi ['a', '1']\n" || num(res.Run.Code) != "0" ||
+		code, res, raw := post(t, url, "application/json", `{"language":"py","version":"3.x","files":[{"content":"import sys\nprint(input(), sys.argv[1:])"}],"stdin":"hi","args":["a",1]}`)
+		if code != 200 || res.Language != "python" || res.Compile != nil || res.Run.Stdout != "hi ['a', '1']\n" || num(res.Run.Code) != "0" ||
 			res.Run.Status != nil || res.Run.Signal != nil || res.Run.Message != nil || res.Run.CPUTime == nil || res.Run.Memory == nil || *res.Run.Memory <= 0 {
-			t.Fatalf("%+v %+v", res, res.Run)
+			t.Fatalf("%d %s", code, raw)
+		}
+		if got := strings.Join(keys(raw, "run"), " "); got != "signal stdout stderr code output memory message status cpu_time wall_time" {
+			t.Errorf("run's keys: %s", got)
+		}
+	})
+	t.Run("version ranges", func(t *testing.T) {
+		t.Parallel()
+		for _, v := range []string{"*", "3", "^3.9", ">=3.8 <4"} {
+			if res := execute(t, url, `{"language":"python","version":"`+v+`","files":[{"content":"print(7)"}]}`); res.Run.Stdout != "7\n" {
+				t.Errorf("version %q: %+v", v, res.Run)
+			}
 		}
 	})
 	t.Run("stdin gets a final newline", func(t *testing.T) {
@@ -164,10 +202,13 @@ func TestExecute(t *testing.T) {
 	})
 	t.Run("compile error: run is the compile stage", func(t *testing.T) {
 		t.Parallel()
-		code, res, raw := post(t, url, "application/json", `{"language":"c++","version":"*","files":[{"name":"x.cpp","content":"int main(){ return y; }"}]}`)
-		if code != 200 || res.Compile == nil || num(res.Compile.Code) == "0" || !strings.Contains(res.Compile.Stderr, "was not declared") ||
-			!reflect.DeepEqual(res.Run, res.Compile) {
-			t.Fatalf("%d %s", code, raw)
+		for language, name := range map[string]string{"c": "", "c++": "x.cpp"} {
+			code, res, raw := post(t, url, "application/json", `{"language":"`+language+`","version":"*","files":[{"name":"`+name+`","content":"int main(){ return y; }"}]}`)
+			if code != 200 || res.Compile == nil || res.Compile.Code == nil || *res.Compile.Code == 0 || str(res.Compile.Status) != "RE" ||
+				!strings.Contains(res.Compile.Stderr, "undeclared") && !strings.Contains(res.Compile.Stderr, "was not declared") ||
+				!reflect.DeepEqual(res.Run, res.Compile) {
+				t.Errorf("%s: %d %s", language, code, raw)
+			}
 		}
 	})
 	t.Run("signal", func(t *testing.T) {
@@ -180,8 +221,28 @@ func TestExecute(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
 		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"while True: pass"}],"run_timeout":500,"run_cpu_time":300}`)
-		if str(res.Run.Status) != "TO" || str(res.Run.Signal) != "SIGKILL" || !strings.HasPrefix(str(res.Run.Message), "Time limit exceeded") {
+		if str(res.Run.Status) != "TO" || str(res.Run.Signal) != "SIGKILL" || res.Run.Code != nil || str(res.Run.Message) != "Time limit exceeded" {
 			t.Fatalf("%+v", res.Run)
+		}
+		res = execute(t, url, `{"language":"python","version":"*","files":[{"content":"import time\ntime.sleep(5)"}],"run_timeout":300}`)
+		if str(res.Run.Status) != "TO" || str(res.Run.Signal) != "SIGKILL" || str(res.Run.Message) != "Time limit exceeded (wall clock)" {
+			t.Fatalf("%+v", res.Run)
+		}
+	})
+	t.Run("output limits", func(t *testing.T) {
+		t.Parallel()
+		for stream, want := range map[string]string{"stdout": "OL stdout length exceeded", "stderr": "EL stderr length exceeded"} {
+			res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"import sys\nsys.`+stream+`.write('x' * (8 << 20))"}]}`)
+			if str(res.Run.Status)+" "+str(res.Run.Message) != want || str(res.Run.Signal) != "SIGKILL" || res.Run.Code != nil {
+				t.Errorf("%s: %s %s %s %s", stream, str(res.Run.Status), str(res.Run.Message), str(res.Run.Signal), num(res.Run.Code))
+			}
+		}
+	})
+	t.Run("memory limit", func(t *testing.T) {
+		t.Parallel()
+		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"b = b'x' * (300 << 20)"}],"run_memory_limit":64000000}`)
+		if str(res.Run.Status) != "SG" || str(res.Run.Signal) != "SIGKILL" || res.Run.Code != nil || *res.Run.Memory > 64000000 {
+			t.Fatalf("%+v %s %s", res.Run, str(res.Run.Status), str(res.Run.Message))
 		}
 	})
 	t.Run("encodings and several files", func(t *testing.T) {
@@ -193,6 +254,17 @@ func TestExecute(t *testing.T) {
 			{"name":"helper.py","content":"`+helper+`","encoding":"base64"},
 			{"name":"data.txt","content":"`+data+`","encoding":"hex"}]}`)
 		if res.Run.Stdout != "from b64 hex data\n" {
+			t.Fatalf("%+v", res.Run)
+		}
+	})
+	t.Run("the first utf8 file runs; names are joined under the directory", func(t *testing.T) {
+		t.Parallel()
+		data := base64.StdEncoding.EncodeToString([]byte("data"))
+		res := execute(t, url, `{"language":"python","version":"*","files":[
+			{"name":"data.bin","content":"`+data+`","encoding":"base64"},
+			{"content":"import lib\nprint(lib.x, open('data.bin').read())"},
+			{"name":"/lib.py","content":"x = 7"}]}`)
+		if res.Run.Stdout != "7 data\n" {
 			t.Fatalf("%+v", res.Run)
 		}
 	})
@@ -231,6 +303,14 @@ func TestBadRequests(t *testing.T) {
 		{"limit above the maximum", `{"language":"python","version":"*",` + hello + `,"compile_memory_limit":99999999999999}`, "compile_memory_limit cannot exceed the configured limit of 8589934592"},
 		{"negative timeout", `{"language":"python","version":"*",` + hello + `,"run_cpu_time":-5}`, "run_cpu_time must be non-negative"},
 		{"escaping name", `{"language":"python","version":"*","files":[{"name":"../x.py","content":"print(1)"}]}`, `File path "../x.py" tries to escape parent directory: ../x.py`},
+		{"file not an object", `{"language":"python","version":"*","files":["print(1)"]}`, "files[0].content is required as a string"},
+		{"unknown encoding only", `{"language":"python","version":"*","files":[{"content":"print(1)","encoding":"latin1"}]}`, "files must include at least one utf8 encoded file"},
+		{"name not a string", `{"language":"python","version":"*","files":[{"name":["a"],"content":"print(1)"}]}`, "files[0].name must be a string"},
+		{"escaping through a directory", `{"language":"python","version":"*","files":[{"content":"print(1)"},{"name":"/a/../../x","content":""}]}`, `File path "/a/../../x" tries to escape parent directory: ../x`},
+		{"name that Piston takes for escaping", `{"language":"python","version":"*","files":[{"content":"print(1)"},{"name":"..x","content":""}]}`, `File path "..x" tries to escape parent directory: ..x`},
+		{"name of the directory", `{"language":"python","version":"*","files":[{"content":"print(1)"},{"name":"/","content":""}]}`, `File path "/" names no file`},
+		{"stdin not a string", `{"language":"python","version":"*",` + hello + `,"stdin":5}`, "stdin must be a string"},
+		{"args not an array", `{"language":"python","version":"*",` + hello + `,"args":"a b"}`, "args must be an array"},
 		{"bad base64", `{"language":"python","version":"*","files":[{"content":"print(1)"},{"name":"b","content":"!!","encoding":"base64"}]}`, "files[1].content is not valid base64"},
 	}
 	for _, c := range cases {
@@ -272,6 +352,53 @@ func TestKeys(t *testing.T) {
 	}
 	if code, res, raw := post(t, env.URL, "application/json", body, "Authorization", "Bearer secret"); code != 200 || res.Run.Stdout != "1\n" {
 		t.Fatalf("with key: %d %s", code, raw)
+	}
+	if code, res, raw := post(t, env.URL, "application/json", body, "X-Auth-Token", "secret"); code != 200 || res.Run.Stdout != "1\n" {
+		t.Fatalf("with X-Auth-Token: %d %s", code, raw)
+	}
+	if code, res, _ := post(t, env.URL, "application/json", body, "X-Auth-Token", "wrong"); code != 401 || res.Message != "unknown API key" {
+		t.Fatalf("wrong key: %d %+v", code, res)
+	}
+}
+
+// TestRefusals: a key over its rate gets 429, a full queue 503, each with
+// a message.
+func TestRefusals(t *testing.T) {
+	env := servicetest.Start(t, servicetest.Options{
+		API:  api.Options{Keys: []auth.Key{{ID: "slow", SHA256: auth.HashToken("slow"), Rate: 0.01, Burst: 1}, {ID: "k", SHA256: auth.HashToken("k")}}},
+		Jobs: jobs.Options{Workers: 1, MaxQueue: 1},
+	})
+	for i, want := range []int{200, 429} {
+		req, _ := http.NewRequest("GET", env.URL+"/api/v2/runtimes", nil)
+		req.Header.Set("Authorization", "Bearer slow")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Message string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != want || want == 429 && (body.Message == "" || resp.Header.Get("Retry-After") == "") {
+			t.Fatalf("request %d: %d %q, want %d", i, resp.StatusCode, body.Message, want)
+		}
+	}
+	sleep := `{"language":"python","version":"*","files":[{"content":"import time\ntime.sleep(1)"}]}`
+	var wg sync.WaitGroup
+	for range 2 { // one runs, one waits in the queue
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", env.URL+"/api/v2/execute", strings.NewReader(sleep))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Auth-Token", "k")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+		time.Sleep(300 * time.Millisecond)
+	}
+	code, res, raw := post(t, env.URL, "application/json", sleep, "X-Auth-Token", "k")
+	wg.Wait()
+	if code != 503 || res.Message != "queue is full" {
+		t.Fatalf("queue full: %d %s", code, raw)
 	}
 }
 

@@ -59,6 +59,10 @@ func (s *Server) installed(ctx context.Context) []runtime {
 		if names, ok := pistonNames[info.ID]; ok {
 			rt.Language, rt.Runtime, rt.Aliases = names.language, names.runtime, names.aliases
 		}
+		// Piston's Python packages also answer to python<major>.<minor>.
+		if v, err := semver.NewVersion(info.Version); err == nil && info.ID == "python" {
+			rt.Aliases = append(slices.Clip(rt.Aliases), fmt.Sprintf("python%d.%d", v.Major(), v.Minor()))
+		}
 		out = append(out, rt)
 	}
 	return out
@@ -100,11 +104,13 @@ func (b badRequest) Error() string { return string(b) }
 
 func reject(format string, args ...any) error { return badRequest(fmt.Sprintf(format, args...)) }
 
-// file is an entry of Piston's files array.
+// file is an entry of Piston's files array, read as JavaScript reads it.
 type file struct {
-	Name     string          `json:"name"`
-	Content  json.RawMessage `json:"content"`
-	Encoding string          `json:"encoding"`
+	name     json.RawMessage // a string, or falsy for file<i>.code
+	content  string
+	encoding string // utf8, base64 or hex: anything else counts as utf8, as in job.js
+	// declaredUTF8 is what get_job's utf8 check counts: no encoding or "utf8".
+	declaredUTF8 bool
 }
 
 // parse validates an execute body against this host's runtimes and the
@@ -127,23 +133,35 @@ func parseJob(body map[string]json.RawMessage, find func(language, version strin
 	if !ok || version == "" {
 		return req, runtime{}, reject("version is required as a string")
 	}
-	var files []file
-	if json.Unmarshal(body["files"], &files) != nil || files == nil {
+	var items []json.RawMessage
+	if json.Unmarshal(body["files"], &items) != nil || items == nil {
 		return req, runtime{}, reject("files is required as an array")
 	}
-	for i, f := range files {
-		if _, ok := str(f.Content); !ok {
+	files := make([]file, len(items))
+	for i, item := range items {
+		var fields map[string]json.RawMessage // keys match exactly, as in JavaScript
+		json.Unmarshal(item, &fields)         // an entry that is no object has no content
+		content, ok := str(fields["content"])
+		if !ok {
 			return req, runtime{}, reject("files[%d].content is required as a string", i)
+		}
+		enc, _ := str(fields["encoding"])
+		files[i] = file{name: fields["name"], content: content, encoding: "utf8",
+			declaredUTF8: falsy(fields["encoding"]) || enc == "utf8"}
+		if enc == "base64" || enc == "hex" {
+			files[i].encoding = enc
 		}
 	}
 	rt, ok := find(language, version)
 	if !ok {
 		return req, runtime{}, reject("%s-%s runtime is unknown", language, version)
 	}
-	if !slices.ContainsFunc(files, func(f file) bool { return encoding(f) == "utf8" }) {
+	if !slices.ContainsFunc(files, func(f file) bool { return f.declaredUTF8 }) {
 		return req, runtime{}, reject("files must include at least one utf8 encoded file")
 	}
-	limits := map[string]float64{ // the configured limit of each constraint
+	// The configured limit of each constraint; Piston's are per runtime too.
+	most = rt.catalog.MaxOver(most)
+	limits := map[string]float64{
 		"compile_memory_limit": float64(most.Memory), "run_memory_limit": float64(most.Memory),
 		"compile_timeout": float64(most.Wall.Milliseconds()), "run_timeout": float64(most.Wall.Milliseconds()),
 		"compile_cpu_time": float64(most.CPU.Milliseconds()), "run_cpu_time": float64(most.CPU.Milliseconds()),
@@ -187,7 +205,7 @@ func parseJob(body map[string]json.RawMessage, find func(language, version strin
 		},
 	}
 	var err error
-	if req.Files, err = decodeFiles(files, rt.catalog); err != nil {
+	if req.Files, req.Entry, err = decodeFiles(files, rt.catalog); err != nil {
 		return req, runtime{}, err
 	}
 	if req.Stdin, err = stdinOf(body["stdin"]); err != nil {
@@ -208,75 +226,89 @@ func str(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// number reads a limit: 0 when absent, null or falsy (as JavaScript's
-// `if (!value)`), an error when present and not a number.
-func number(raw json.RawMessage) (float64, error) {
+// falsy says whether JavaScript finds a JSON value false (absent, null,
+// false, 0 or "").
+func falsy(raw json.RawMessage) bool {
 	var v any
 	if raw == nil || json.Unmarshal(raw, &v) != nil {
-		return 0, nil
+		return true
 	}
 	switch v := v.(type) {
 	case nil:
-		return 0, nil
-	case float64:
-		return v, nil
+		return true
 	case bool:
-		if !v {
-			return 0, nil
-		}
+		return !v
+	case float64:
+		return v == 0
 	case string:
-		if v == "" {
-			return 0, nil
-		}
+		return v == ""
 	}
-	return 0, errors.New("not a number")
+	return false
+}
+
+// number reads a limit: 0 when falsy (get_job's `if (!value)`), an error
+// when present and not a number.
+func number(raw json.RawMessage) (float64, error) {
+	if falsy(raw) {
+		return 0, nil
+	}
+	var v float64
+	if json.Unmarshal(raw, &v) != nil {
+		return 0, errors.New("not a number")
+	}
+	return v, nil
 }
 
 // jsNumber prints a number as JavaScript does.
 func jsNumber(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-func encoding(f file) string {
-	switch f.Encoding {
-	case "base64", "hex":
-		return f.Encoding
+// decodeFiles makes the submitted files and names the one to run: the
+// first utf8 file, as Piston's run scripts take it. A file without a name
+// is file<i>.code as in Piston, except that one, which takes the language's
+// own file name (when no other file has it): Piston's scripts rename
+// sources for their compilers, ours pass names through. Names are joined
+// under the work directory as Piston does, so "/a.py" is "a.py".
+func decodeFiles(files []file, l *lang.Language) ([]airlock.File, string, error) {
+	names := make([]string, len(files))
+	for i, f := range files {
+		name := fmt.Sprintf("file%d.code", i)
+		if !falsy(f.name) {
+			var ok bool
+			if name, ok = str(f.name); !ok {
+				return nil, "", reject("files[%d].name must be a string", i)
+			}
+		}
+		// Piston's own test (its path.relative starts with ".."), which
+		// also refuses names such as "..x".
+		switch names[i] = path.Clean("./" + name); {
+		case strings.HasPrefix(names[i], ".."):
+			return nil, "", reject(`File path "%s" tries to escape parent directory: %s`, name, names[i])
+		case names[i] == ".":
+			return nil, "", reject(`File path "%s" names no file`, name)
+		}
 	}
-	return "utf8"
-}
-
-// decodeFiles makes the submitted files. A file without a name is
-// file<i>.code as in Piston, except the first, which takes the language's
-// own file name: Piston's compile scripts rename sources for their
-// compilers, ours pass names through.
-func decodeFiles(files []file, l *lang.Language) ([]airlock.File, error) {
+	entry := slices.IndexFunc(files, func(f file) bool { return f.encoding == "utf8" })
+	if falsy(files[entry].name) && l.File != "" && !slices.Contains(names, l.File) {
+		names[entry] = l.File
+	}
 	out := make([]airlock.File, len(files))
 	for i, f := range files {
-		name := f.Name
-		switch {
-		case name == "" && i == 0 && l.File != "":
-			name = l.File
-		case name == "":
-			name = fmt.Sprintf("file%d.code", i)
-		}
-		if clean := path.Clean(name); clean == ".." || strings.HasPrefix(clean, "../") || path.IsAbs(clean) {
-			return nil, reject("File path %q tries to escape parent directory: %s", name, clean)
-		}
-		text, _ := str(f.Content)
 		var content []byte
 		var err error
-		switch encoding(f) {
+		switch f.encoding {
 		case "base64":
-			content, err = base64.StdEncoding.DecodeString(text)
+			content, err = base64.StdEncoding.DecodeString(f.content)
 		case "hex":
-			content, err = hex.DecodeString(text)
+			content, err = hex.DecodeString(f.content)
 		default:
-			content = []byte(text)
+			content = []byte(f.content)
 		}
 		if err != nil {
-			return nil, reject("files[%d].content is not valid %s", i, f.Encoding)
+			return nil, "", reject("files[%d].content is not valid %s", i, f.encoding)
 		}
-		out[i] = airlock.File{Name: path.Clean(name), Content: content}
+		out[i] = airlock.File{Name: names[i], Content: content}
 	}
-	return out, nil
+	return out, names[entry], nil
 }
 
 // stdinOf is the program's input; Piston adds a newline when it lacks one.
