@@ -145,7 +145,8 @@ func (s *Service) execute(ctx context.Context, id string) (airlock.Result, error
 
 // finish records the result, then the status (so a finished job always
 // has its result), then tells waiters, the audit log, metrics and the
-// callback. Waiters are told on every path out.
+// callback. Waiters are told last, on every path out, so what they read
+// (metrics included) is complete.
 func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result) {
 	defer s.release(j.KeyID)
 	defer s.notify(j.ID)
@@ -164,7 +165,6 @@ func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result
 		s.log.Error("finish job", "job", j.ID, "err", err)
 		return
 	}
-	s.notify(j.ID) // waiters need nothing of what follows
 	final, err := s.store.Get(ctx, j.ID)
 	if err != nil {
 		s.log.Error("read finished job", "job", j.ID, "err", err)
