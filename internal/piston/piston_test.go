@@ -187,7 +187,10 @@ func TestExecute(t *testing.T) {
 	})
 	t.Run("output keeps the order of both streams", func(t *testing.T) {
 		t.Parallel()
-		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"import sys\nimport time\nfor i in range(3):\n  print(i, flush=True)\n  time.sleep(0.05)\n  print('e', i, file=sys.stderr, flush=True)\n  time.sleep(0.05)"}]}`)
+		// Each write waits until the service has taken the one before out of
+		// its pipe: two pipes carry no order of their own, so a sleep alone
+		// loses it when a loaded host runs the service late.
+		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"import fcntl, struct, sys, termios, time\ndef drained(fd):\n  while struct.unpack('i', fcntl.ioctl(fd, termios.FIONREAD, b'0000'))[0]:\n    time.sleep(0.005)\n  time.sleep(0.05)\nfor i in range(3):\n  print(i, flush=True)\n  drained(1)\n  print('e', i, file=sys.stderr, flush=True)\n  drained(2)"}]}`)
 		if res.Run.Output != "0\ne 0\n1\ne 1\n2\ne 2\n" || res.Run.Stdout != "0\n1\n2\n" || res.Run.Stderr != "e 0\ne 1\ne 2\n" {
 			t.Fatalf("%+v", res.Run)
 		}
