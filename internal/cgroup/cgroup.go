@@ -395,6 +395,14 @@ func (g *Group) CPU() (time.Duration, error) {
 	return time.Duration(ns), err
 }
 
+// Memory is what the group's processes hold in memory now.
+func (g *Group) Memory() (int64, error) {
+	if g.version == V2 {
+		return single(g.paths[0], "memory.current")
+	}
+	return single(g.paths[0], "memory.usage_in_bytes")
+}
+
 // Stats reads CPU, peak memory, OOM kills and pids-limit hits.
 func (g *Group) Stats() (Stats, error) {
 	var s Stats

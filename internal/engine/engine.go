@@ -27,6 +27,7 @@ type Engine struct {
 	max      airlock.Limits
 	versions versionCache
 	caches   cacheState
+	pools    map[string]*warmPool // by language id; set before use
 }
 
 // Options are the operator's settings.
@@ -157,7 +158,7 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 	runs := max(req.Runs, 1)
 	for i := range runs {
 		spec.Live = sess.live("run")
-		if err := e.runOnce(ctx, &res, spec, req); err != nil {
+		if err := e.runOnce(ctx, l, &res, spec, req); err != nil {
 			return res, err
 		}
 		sess.exit("run", res.Step)
@@ -174,8 +175,8 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 }
 
 // runOnce runs the program and judges what it did into res.
-func (e *Engine) runOnce(ctx context.Context, res *airlock.Result, spec sandbox.Spec, req airlock.Request) error {
-	out, err := e.runner.Run(ctx, spec)
+func (e *Engine) runOnce(ctx context.Context, l *lang.Language, res *airlock.Result, spec sandbox.Spec, req airlock.Request) error {
+	out, err := e.run(ctx, l, spec)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

@@ -11,8 +11,11 @@ import (
 	"github.com/airlock-dev/airlock/internal/sandbox"
 )
 
-//go:embed harness
-var harnessFS embed.FS
+// assets are the programs the engine puts in sandboxes: function-mode
+// harnesses and warm-pool bootstraps.
+//
+//go:embed harness bootstrap
+var assets embed.FS
 
 // harnesses are the function-mode harnesses by language id.
 var harnesses = map[string][]byte{
@@ -21,7 +24,7 @@ var harnesses = map[string][]byte{
 }
 
 func mustRead(name string) []byte {
-	b, err := harnessFS.ReadFile(name)
+	b, err := assets.ReadFile(name)
 	if err != nil {
 		panic(err)
 	}

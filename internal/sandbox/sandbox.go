@@ -5,6 +5,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"syscall"
 
 	"github.com/airlock-dev/airlock"
@@ -15,6 +16,60 @@ import (
 type Runner interface {
 	Run(ctx context.Context, spec Spec) (Result, error)
 }
+
+// Preparer is a Runner that can also start sandboxes ahead of their job,
+// so the program's own start-up is off the job's path.
+type Preparer interface {
+	Runner
+	// Prepare puts every control of a run of spec in place, starts its
+	// program and waits until it is ready for its job (see JobFD). Of spec,
+	// Stdin, Live and Interleave are ignored (they belong to the Job), and
+	// Limits.CPU is the most a job may ask for.
+	Prepare(ctx context.Context, spec Spec) (Prepared, error)
+}
+
+// JobFD is a prepared program's job channel, a stream socket: the program
+// writes one byte to it once it is ready, then reads its job to the end.
+const JobFD = 3
+
+// Prepared is a sandbox whose program has started and waits for its job.
+// It runs one job at most; either Run or Close releases it.
+type Prepared interface {
+	// Run hands the program its job and then reports like Runner.Run.
+	// Wall and CPU time count from the moment the job is handed over.
+	// ErrStale means the program had ended before: nothing ran.
+	Run(ctx context.Context, job Job) (Result, error)
+	// Close destroys the sandbox without running anything.
+	Close()
+	// MemoryBytes is the memory the waiting sandbox holds.
+	MemoryBytes() int64
+}
+
+// Job is what a Prepared sandbox runs.
+type Job struct {
+	Input []byte // written to the program's JobFD, which is then closed
+	Stdin []byte
+	// Limits: Wall, CPU (at most the prepared spec's) and Output apply
+	// from the job on; every other field must equal the prepared spec's.
+	Limits     airlock.Limits
+	Interleave bool
+	Collect    []string // of the prepared spec's Collect, what to hand back
+	Live       *Live
+}
+
+// Fits says whether a job's limits can apply in a sandbox prepared with
+// the limits prepared: only Wall, CPU (up to the prepared one) and Output
+// may differ.
+func Fits(job, prepared airlock.Limits) bool {
+	fixed := func(l airlock.Limits) airlock.Limits {
+		l.Wall, l.CPU, l.Output = 0, 0, 0
+		return l
+	}
+	return fixed(job) == fixed(prepared) && job.CPU <= prepared.CPU
+}
+
+// ErrStale is a prepared sandbox whose program ended before its job.
+var ErrStale = errors.New("the prepared sandbox ended before its job")
 
 // Spec describes one run.
 type Spec struct {

@@ -27,8 +27,10 @@ type keeperConfig struct {
 	Binds   []sandbox.Mount
 }
 
-// runRequest asks a keeper for one run. Attached, in order: stdin, stdout,
-// stderr, the run group's pids.max, then the files that join it.
+// runRequest asks a keeper for one run. Attached, in order: the
+// program's descriptors (stdin, stdout, stderr, and for a prepared
+// sandbox the job channel), the run group's pids.max, then the files that
+// join it.
 type runRequest struct {
 	Files    []sandbox.File
 	TmpBytes int64
@@ -38,16 +40,26 @@ type runRequest struct {
 	Rlimits  []rlimit
 	Pids     int64 // pids.max once the keeper has left the group
 	Collect  []string
+	Inherit  int // how many attached descriptors the program gets: 3, or 4 with sandbox.JobFD
 }
 
-// Descriptors attached to a runRequest, by position.
-const (
-	fdStdin = iota
-	fdStdout
-	fdStderr
-	fdPidsMax
-	fdJoin // and every one after it
-)
+// runFDs are a runRequest's attached descriptors, by role.
+type runFDs struct {
+	program []int // its descriptors 0, 1, 2 (and JobFD)
+	pidsMax int
+	join    []int
+}
+
+// split sorts the descriptors attached to req by role.
+func (req *runRequest) split(fds []int) (runFDs, error) {
+	if req.Inherit != 3 && req.Inherit != sandbox.JobFD+1 {
+		return runFDs{}, fmt.Errorf("run request passes %d descriptors to the program, want 3 or %d", req.Inherit, sandbox.JobFD+1)
+	}
+	if len(fds) < req.Inherit+2 {
+		return runFDs{}, fmt.Errorf("run request carries %d descriptors, want at least %d", len(fds), req.Inherit+2)
+	}
+	return runFDs{program: fds[:req.Inherit], pidsMax: fds[req.Inherit], join: fds[req.Inherit+1:]}, nil
+}
 
 type rlimit struct {
 	Resource int

@@ -471,7 +471,7 @@ func TestCoreConcurrent(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			results[i], errs[i] = r.Run(context.Background(), helper("secret", airlock.Limits{}, fmt.Sprint("ID=", i)))
+			results[i], errs[i] = runSpec(context.Background(), r, helper("secret", airlock.Limits{}, fmt.Sprint("ID=", i)))
 		})
 	}
 	wg.Wait()
@@ -491,7 +491,7 @@ func TestCoreCancel(t *testing.T) {
 	before := hostSnapshot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, err := r.Run(ctx, helper("sleepers", airlock.Limits{})); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := runSpec(ctx, r, helper("sleepers", airlock.Limits{})); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancelled run: %v", err)
 	}
 	assertHostClean(t, before)
@@ -505,7 +505,7 @@ func TestCoreCancelRacesStart(t *testing.T) {
 	for i := range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i)*500*time.Microsecond)
 		start := time.Now()
-		_, err := r.Run(ctx, helper("sleepers", airlock.Limits{}))
+		_, err := runSpec(ctx, r, helper("sleepers", airlock.Limits{}))
 		cancel()
 		if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
 			t.Fatalf("cancel after %v: %v after %v", time.Duration(i)*500*time.Microsecond, err, took)
@@ -520,7 +520,7 @@ func TestCoreCancelAfterRun(t *testing.T) {
 	r := runner(t)
 	for i := range 30 {
 		ctx, cancel := context.WithCancel(context.Background())
-		res, err := r.Run(ctx, helper("hello", airlock.Limits{}))
+		res, err := runSpec(ctx, r, helper("hello", airlock.Limits{}))
 		cancel()
 		if err != nil || res.Status != airlock.StatusOK || string(res.Stdout) != "hello\n" {
 			t.Fatalf("run %d: %v %s %s %q", i, err, res.Status, res.Signal, res.Stderr)
@@ -611,7 +611,7 @@ func TestCoreKeeperKilled(t *testing.T) {
 	for _, k := range killed {
 		<-k.exited
 	}
-	res, err := r.Run(context.Background(), helper("hello", airlock.Limits{}))
+	res, err := runSpec(context.Background(), r, helper("hello", airlock.Limits{}))
 	if err != nil || string(res.Stdout) != "hello\n" {
 		t.Fatalf("after keeper died: %v %q %q", err, res.Stdout, res.Stderr)
 	}
@@ -627,7 +627,7 @@ func crashMidRun() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	go r.Run(context.Background(), helper("sleepers", airlock.Limits{}))
+	go runSpec(context.Background(), r, helper("sleepers", airlock.Limits{}))
 	time.Sleep(time.Second)
 	r.slots.mu.Lock()
 	for _, sl := range r.slots.all {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/cgroup"
@@ -181,110 +184,217 @@ func (k *killReason) get() (airlock.Status, string, bool) {
 
 // Run executes spec and returns what the program did.
 func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
-	if len(spec.Argv) == 0 {
-		return sandbox.Result{}, errors.New("empty argv")
-	}
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, err
 	}
-	lim := spec.Limits.WithDefaults(r.cfg.Defaults)
-	binds := append(append([]sandbox.Mount{}, r.cfg.Mounts...), spec.Mounts...)
-	sl, err := r.slots.acquire()
+	b, err := r.boot(spec, false)
 	if err != nil {
 		return sandbox.Result{}, err
 	}
-	defer r.slots.release(sl)
-	if sl.keeper != nil && (sl.keeper.gone() || !slices.Equal(sl.keeper.binds, binds)) {
-		sl.keeper.close()
-		sl.keeper = nil
+	defer b.release()
+	return b.finish(ctx, runParams{stdin: spec.Stdin, live: spec.Live, interleave: spec.Interleave, lim: b.lim})
+}
+
+// booted is a sandbox whose program has been started: its slot, keeper,
+// cgroup and pipes until release.
+type booted struct {
+	r     *Runner
+	sl    *slot
+	k     *keeper
+	cg    *cgroup.Group
+	pipes *stdio
+	lim   airlock.Limits
+	merge bool
+}
+
+// boot takes a slot, makes sure it has a keeper with spec's binds, creates
+// the run's cgroup and starts spec's program in it; withJob gives the
+// program the job channel on sandbox.JobFD.
+func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
+	if len(spec.Argv) == 0 {
+		return nil, errors.New("empty argv")
 	}
-	if sl.keeper == nil {
-		if sl.keeper, err = r.startKeeper(sl, binds); err != nil {
-			return sandbox.Result{}, err
-		}
+	b := &booted{r: r, lim: spec.Limits.WithDefaults(r.cfg.Defaults), merge: spec.MergeStderr}
+	binds := append(append([]sandbox.Mount{}, r.cfg.Mounts...), spec.Mounts...)
+	if b.sl, err = r.slots.acquire(); err != nil {
+		return nil, err
 	}
 	defer func() {
-		if sl.keeper.broken {
-			sl.keeper.close()
-			sl.keeper = nil
+		if err != nil {
+			b.release()
 		}
 	}()
-	cg, err := r.cgroups.Create(fmt.Sprintf("slot-%d", sl.n), cgroup.Limits{
-		MemoryBytes: lim.Memory,
-		Pids:        lim.Pids + keeperPidsHeadroom,
+	if b.k, err = r.keeperFor(b.sl, binds); err != nil {
+		return nil, err
+	}
+	b.cg, err = r.cgroups.Create(fmt.Sprintf("slot-%d", b.sl.n), cgroup.Limits{
+		MemoryBytes: b.lim.Memory,
+		Pids:        b.lim.Pids + keeperPidsHeadroom,
 		CPUQuota:    r.cfg.CPUQuota,
 	})
 	if err != nil {
-		return sandbox.Result{}, fmt.Errorf("create cgroup: %w", err)
+		b.cg = nil
+		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
-	defer cg.Destroy()
+	if b.pipes, err = newStdio(withJob); err != nil {
+		return nil, err
+	}
 	dir := spec.Dir
 	if dir == "" {
 		dir = sandbox.WorkDir
 	}
 	req := &runRequest{
 		Files:    spec.Files,
-		TmpBytes: lim.TmpBytes,
+		TmpBytes: b.lim.TmpBytes,
 		Argv:     spec.Argv,
 		Env:      spec.Env,
 		Dir:      dir,
-		Rlimits:  rlimits(lim),
-		Pids:     lim.Pids,
+		Rlimits:  rlimits(b.lim),
+		Pids:     b.lim.Pids,
 		Collect:  spec.Collect,
 	}
-	return r.run(ctx, sl.keeper, req, spec, lim, cg)
+	if err := b.start(req); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
-// stdio holds a run's pipes: the program's ends go to the keeper.
+// keeperFor returns sl's keeper, started anew when it has none, died, or
+// holds other binds.
+func (r *Runner) keeperFor(sl *slot, binds []sandbox.Mount) (*keeper, error) {
+	if sl.keeper != nil && (sl.keeper.gone() || !slices.Equal(sl.keeper.binds, binds)) {
+		sl.keeper.close()
+		sl.keeper = nil
+	}
+	if sl.keeper == nil {
+		k, err := r.startKeeper(sl, binds)
+		if err != nil {
+			return nil, err
+		}
+		sl.keeper = k
+	}
+	return sl.keeper, nil
+}
+
+// start sends req with the program's ends of the pipes and the cgroup's
+// files to the keeper, which forks the program.
+func (b *booted) start(req *runRequest) error {
+	join, err := b.cg.OpenJoin()
+	if err != nil {
+		return err
+	}
+	defer closeFiles(join)
+	pidsMax, err := b.cg.OpenPidsMax()
+	if err != nil {
+		return err
+	}
+	defer pidsMax.Close()
+	program := b.pipes.programEnds(b.merge)
+	req.Inherit = len(program)
+	fds := append(fdsOf(append(program, pidsMax)), fdsOf(join)...)
+	if err := b.k.start(req, fds); err != nil {
+		return err
+	}
+	b.pipes.closeProgramEnds()
+	return nil
+}
+
+// release gives back what boot took; the run, if any, has returned.
+func (b *booted) release() {
+	if b.pipes != nil {
+		b.pipes.close()
+	}
+	if b.cg != nil {
+		b.cg.Destroy()
+	}
+	if b.k != nil && b.k.broken {
+		b.k.close()
+		b.sl.keeper = nil
+	}
+	b.r.slots.release(b.sl)
+}
+
+// stdio holds a run's pipes: the program's ends go to the keeper. A
+// prepared program also gets one end of a socket pair, its job channel.
 type stdio struct {
-	inR, inW, outR, outW, errR, errW *os.File
+	inR, inW, outR, outW, errR, errW, jobR *os.File
+	job                                    *net.UnixConn
 }
 
-func newStdio() (*stdio, error) {
+func newStdio(withJob bool) (*stdio, error) {
 	var s stdio
-	var err error
-	if s.inR, s.inW, err = os.Pipe(); err != nil {
-		return nil, err
+	for _, p := range [][2]**os.File{{&s.inR, &s.inW}, {&s.outR, &s.outW}, {&s.errR, &s.errW}} {
+		var err error
+		if *p[0], *p[1], err = os.Pipe(); err != nil {
+			s.close()
+			return nil, err
+		}
 	}
-	if s.outR, s.outW, err = os.Pipe(); err != nil {
-		s.close()
-		return nil, err
-	}
-	if s.errR, s.errW, err = os.Pipe(); err != nil {
-		s.close()
-		return nil, err
+	if withJob {
+		if err := s.jobChannel(); err != nil {
+			s.close()
+			return nil, err
+		}
 	}
 	return &s, nil
 }
 
-func (s *stdio) closeProgramEnds() { closeFiles([]*os.File{s.inR, s.outW, s.errW}) }
+func (s *stdio) jobChannel() error {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	s.jobR = os.NewFile(uintptr(pair[1]), "job")
+	ours := os.NewFile(uintptr(pair[0]), "job")
+	defer ours.Close()
+	conn, err := net.FileConn(ours)
+	if err != nil {
+		return err
+	}
+	s.job = conn.(*net.UnixConn)
+	return nil
+}
 
-func (s *stdio) close() { closeFiles([]*os.File{s.inR, s.inW, s.outR, s.outW, s.errR, s.errW}) }
+// programEnds are the program's descriptors 0, 1, 2 (and JobFD), in order.
+func (s *stdio) programEnds(mergeStderr bool) []*os.File {
+	stderr := s.errW
+	if mergeStderr {
+		stderr = s.outW
+	}
+	ends := []*os.File{s.inR, s.outW, stderr}
+	if s.jobR != nil {
+		ends = append(ends, s.jobR)
+	}
+	return ends
+}
 
-func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandbox.Spec, lim airlock.Limits, cg *cgroup.Group) (sandbox.Result, error) {
+func (s *stdio) closeProgramEnds() { closeFiles(nonNil(s.inR, s.outW, s.errW, s.jobR)) }
+
+func (s *stdio) close() {
+	closeFiles(nonNil(s.inR, s.inW, s.outR, s.outW, s.errR, s.errW, s.jobR))
+	if s.job != nil {
+		s.job.Close()
+	}
+}
+
+func nonNil(files ...*os.File) []*os.File {
+	return slices.DeleteFunc(files, func(f *os.File) bool { return f == nil })
+}
+
+// runParams is what a run needs once its program has started.
+type runParams struct {
+	input      []byte // the prepared program's job, written to JobFD
+	stdin      []byte
+	live       *sandbox.Live
+	interleave bool
+	lim        airlock.Limits // Wall, CPU and Output count here
+}
+
+// finish runs the started program to its end under p's limits, counted
+// from now, and reports what it did.
+func (b *booted) finish(ctx context.Context, p runParams) (sandbox.Result, error) {
 	var res sandbox.Result
-	stdin, merge, interleave := spec.Stdin, spec.MergeStderr, spec.Interleave
-	pipes, err := newStdio()
-	if err != nil {
-		return res, err
-	}
-	defer pipes.close()
-	join, err := cg.OpenJoin()
-	if err != nil {
-		return res, err
-	}
-	defer closeFiles(join)
-	pidsMax, err := cg.OpenPidsMax()
-	if err != nil {
-		return res, err
-	}
-	defer pidsMax.Close()
-	programStderr := pipes.errW
-	if merge {
-		programStderr = pipes.outW
-	}
-	fds := append(fdsOf([]*os.File{pipes.inR, pipes.outW, programStderr, pidsMax}), fdsOf(join)...)
-
+	cg, k, pipes, lim := b.cg, b.k, b.pipes, p.lim
 	var reason killReason
 	stdout := &cappedBuffer{limit: lim.Output}
 	stderr := &cappedBuffer{limit: lim.Output}
@@ -295,17 +405,29 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandb
 	stdout.onLimit = func() { kill(airlock.StatusOutputLimit, "stdout exceeded the output limit") }
 	stderr.onLimit = func() { kill(airlock.StatusOutputLimit, "stderr exceeded the output limit") }
 
-	start := time.Now()
-	if err := k.start(req, fds); err != nil {
-		return res, err
+	// A prepared program spent CPU starting up before its job: that is not
+	// the job's.
+	var cpuBefore time.Duration
+	if pipes.job != nil {
+		var err error
+		if cpuBefore, err = cg.CPU(); err != nil {
+			k.broken = true // its report of this program is never read
+			return res, err
+		}
 	}
-	pipes.closeProgramEnds()
+	start := time.Now()
+	if pipes.job != nil {
+		go func() {
+			pipes.job.Write(p.input)
+			pipes.job.CloseWrite()
+		}()
+	}
 	var toStdout, toStderr io.Writer = stdout, stderr
 	both := &cappedBuffer{limit: 2 * lim.Output}
-	if interleave {
+	if p.interleave {
 		toStdout, toStderr = io.MultiWriter(stdout, both), io.MultiWriter(stderr, both)
 	}
-	if live := spec.Live; live != nil && live.Output != nil {
+	if live := p.live; live != nil && live.Output != nil {
 		stdout.tee = func(b []byte) { live.Output("stdout", b) }
 		stderr.tee = func(b []byte) { live.Output("stderr", b) }
 	}
@@ -315,13 +437,13 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandb
 	done, watched := make(chan struct{}), make(chan struct{})
 	// A feed blocked on a program that does not read ends when the pipe
 	// is closed under it, on return.
-	go feed(pipes.inW, stdin, spec.Live, done)
+	go feed(pipes.inW, p.stdin, p.live, done)
 	var signals sync.WaitGroup
-	if spec.Live != nil && spec.Live.Signals != nil {
-		signals.Go(func() { forwardSignals(spec.Live.Signals, cg, k.proc.Pid, done) })
+	if p.live != nil && p.live.Signals != nil {
+		signals.Go(func() { forwardSignals(p.live.Signals, cg, k.proc.Pid, done) })
 	}
 	go func() {
-		watch(ctx, done, lim, cg, &reason, kill, k)
+		watch(ctx, done, lim, cpuBefore, cg, &reason, kill, k)
 		close(watched)
 	}()
 	var rep report
@@ -333,9 +455,10 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandb
 	killErr := cg.Kill() // whatever the program left running
 	output.Wait()
 	stats, statsErr := cg.Stats()
+	stats.CPU -= cpuBefore
 	res.Stdout, res.StdoutTruncated = stdout.bytes()
 	res.Stderr, res.StderrTruncated = stderr.bytes()
-	if interleave {
+	if p.interleave {
 		res.Interleaved, _ = both.bytes()
 	}
 	res.Files = rep.Files
@@ -347,6 +470,7 @@ func (r *Runner) run(ctx context.Context, k *keeper, req *runRequest, spec sandb
 	if err := cg.Destroy(); err != nil {
 		return res, fmt.Errorf("remove cgroup: %w", err)
 	}
+	b.cg = nil
 
 	status, msg, killed := reason.get()
 	switch {
@@ -435,10 +559,11 @@ func forwardSignals(signals <-chan syscall.Signal, cg *cgroup.Group, keeper int,
 // killed before it is deemed hung and killed too.
 const keeperGrace = 5 * time.Second
 
-// watch enforces wall time, CPU time summed over the cgroup, and ctx. A
+// watch enforces wall time, CPU time summed over the cgroup since
+// cpuBefore, and ctx. A
 // kill repeats until the keeper reports: one that raced the fork found the
 // group still empty.
-func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cg *cgroup.Group, reason *killReason, kill func(airlock.Status, string), k *keeper) {
+func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cpuBefore time.Duration, cg *cgroup.Group, reason *killReason, kill func(airlock.Status, string), k *keeper) {
 	wall := time.NewTimer(lim.Wall)
 	defer wall.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -464,7 +589,7 @@ func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cg *cg
 			case killed:
 				cg.Kill()
 			default:
-				if cpu, err := cg.CPU(); err == nil && cpu > lim.CPU {
+				if cpu, err := cg.CPU(); err == nil && cpu-cpuBefore > lim.CPU {
 					kill(airlock.StatusTimeLimit, "CPU time limit exceeded")
 				}
 			}

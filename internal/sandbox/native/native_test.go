@@ -113,7 +113,7 @@ func run(t *testing.T, spec sandbox.Spec) sandbox.Result {
 	t.Helper()
 	r := runner(t)
 	before := hostSnapshot(t)
-	res, err := r.Run(context.Background(), spec)
+	res, err := runSpec(context.Background(), r, spec)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -306,7 +306,7 @@ func TestConcurrentIsolation(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			code := fmt.Sprintf("import os, time, glob\nopen('/tmp/secret-%d', 'w').write('x')\ntime.sleep(0.5)\nprint(%d, sorted(glob.glob('/tmp/secret-*')), sum(p.isdigit() for p in os.listdir('/proc')))", i, i)
-			results[i], errs[i] = r.Run(context.Background(), python(code, airlock.Limits{}))
+			results[i], errs[i] = runSpec(context.Background(), r, python(code, airlock.Limits{}))
 		}()
 	}
 	wg.Wait()

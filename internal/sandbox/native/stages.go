@@ -129,28 +129,28 @@ func (s *spawner) loop(filter []unix.SockFilter, ready chan<- error) {
 
 // serve runs one request and reports how its program ended.
 func (s *spawner) serve(req *runRequest, fds []int) report {
-	if len(fds) <= fdJoin {
+	parts, err := req.split(fds)
+	if err != nil {
 		closeAll(fds)
-		return report{Error: fmt.Sprintf("run request carries %d descriptors, want more than %d", len(fds), fdJoin)}
+		return report{Error: err.Error()}
 	}
-	stdio, cgroupFDs := fds[:fdPidsMax], fds[fdPidsMax:]
-	defer closeAll(cgroupFDs)
+	stdio := parts.program
+	defer closeAll(append([]int{parts.pidsMax}, parts.join...))
 	defer func() { closeAll(stdio) }()
 	if err := freshBox(req); err != nil {
 		return report{Error: err.Error()}
 	}
 	var pid int
-	var err error
 	done := make(chan struct{})
 	s.reqs <- func() {
-		pid, err = s.spawn(req, fds)
+		pid, err = s.spawn(req, parts)
 		close(done)
 	}
 	<-done
 	var notStarted execError
 	if errors.As(err, &notStarted) {
 		// Say so on the program's stderr and end the way a shell does.
-		unix.Write(fds[fdStderr], fmt.Appendf(nil, "airlock: exec %s: %v\n", req.Argv[0], notStarted))
+		unix.Write(stdio[2], fmt.Appendf(nil, "airlock: exec %s: %v\n", req.Argv[0], notStarted))
 		return report{Exited: true, ExitCode: 127}
 	}
 	if err != nil {
@@ -193,7 +193,7 @@ func (e execError) Error() string { return e.errno.Error() }
 // with, undoing a hard limit set meanwhile, and nobody here may raise one
 // (not even root lacking CAP_SYS_RESOURCE, as on some hosts). The program
 // could raise its soft stack limit; the memory cgroup bounds it anyway.
-func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
+func (s *spawner) spawn(req *runRequest, fds runFDs) (int, error) {
 	saved := make([]unix.Rlimit, len(req.Rlimits))
 	for i, rl := range req.Rlimits {
 		if err := unix.Getrlimit(rl.Resource, &saved[i]); err != nil {
@@ -206,14 +206,18 @@ func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
 			return 0, fmt.Errorf("rlimit %d: %w", rl.Resource, err)
 		}
 	}
-	if err := moveSelf(fds[fdJoin:]); err != nil {
+	if err := moveSelf(fds.join); err != nil {
 		restoreRlimits(req.Rlimits, saved)
 		return 0, fmt.Errorf("join run cgroup: %w", err)
+	}
+	files := make([]uintptr, len(fds.program))
+	for i, fd := range fds.program {
+		files[i] = uintptr(fd)
 	}
 	pid, forkErr := syscall.ForkExec(req.Argv[0], req.Argv, &syscall.ProcAttr{
 		Dir:   req.Dir,
 		Env:   req.Env,
-		Files: []uintptr{uintptr(fds[fdStdin]), uintptr(fds[fdStdout]), uintptr(fds[fdStderr])},
+		Files: files,
 		Sys: &syscall.SysProcAttr{
 			Setsid:     true,
 			Credential: &syscall.Credential{Uid: innerID, Gid: innerID},
@@ -237,7 +241,7 @@ func (s *spawner) spawn(req *runRequest, fds []int) (int, error) {
 			unix.Prlimit(pid, rl.Resource, &unix.Rlimit{Cur: rl.Cur, Max: rl.Max}, nil)
 		}
 	}
-	if _, err := unix.Pwrite(fds[fdPidsMax], []byte(fmt.Sprint(req.Pids)), 0); err != nil {
+	if _, err := unix.Pwrite(fds.pidsMax, []byte(fmt.Sprint(req.Pids)), 0); err != nil {
 		return 0, fmt.Errorf("set pids.max: %w", err)
 	}
 	return pid, nil

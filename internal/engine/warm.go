@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/airlock-dev/airlock/internal/lang"
+	"github.com/airlock-dev/airlock/internal/pool"
+	"github.com/airlock-dev/airlock/internal/sandbox"
+)
+
+// PoolConfig is one language's warm pool.
+type PoolConfig struct {
+	Size    int      // sandboxes kept ready; 0 disables the pool
+	Preload []string // modules the waiting interpreter imports, when installed
+}
+
+// bootstrap is how a language's interpreter starts in a pooled sandbox:
+// the flag that runs a program given on the command line, and the program
+// (see the bootstrap directory), which waits for the job on sandbox.JobFD.
+type bootstrap struct {
+	flag    string
+	program string
+}
+
+var bootstraps = map[string]bootstrap{
+	"python":     {"-c", string(mustRead("bootstrap/python.py"))},
+	"javascript": {"-e", string(mustRead("bootstrap/javascript.js"))},
+}
+
+// warmPool is a language's pool and the spec its sandboxes were prepared
+// with, which a run must match to use one.
+type warmPool struct {
+	*pool.Pool
+	spec sandbox.Spec
+}
+
+// StartPools starts the warm pools of cfg (by language id or alias). It
+// fails on a language without a bootstrap, and when the sandbox cannot
+// prepare; a language this host lacks gets no pool and a warning. Call it
+// once, before the first Execute.
+func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) error {
+	preparer, ok := e.runner.(sandbox.Preparer)
+	pools := map[string]*warmPool{}
+	for name, c := range cfg {
+		l, err := e.catalog.Lookup(name)
+		if err != nil {
+			return fmt.Errorf("pool %q: %w", name, err)
+		}
+		boot, ok2 := bootstraps[l.ID]
+		switch {
+		case c.Size < 0:
+			return fmt.Errorf("pool %q: size %d is negative", name, c.Size)
+		case c.Size == 0:
+			continue
+		case !ok2:
+			return fmt.Errorf("pool %q: no warm pool for %s (python and javascript have one)", name, l.ID)
+		case !ok:
+			return errors.New("this sandbox backend cannot keep a warm pool")
+		case pools[l.ID] != nil:
+			return fmt.Errorf("pool %q: %s has a pool already", name, l.ID)
+		}
+		if err := l.Available(); err != nil {
+			log.Warn("no warm pool: language not available", "language", l.ID, "err", err)
+			continue
+		}
+		limits := l.LimitsOver(e.defaults)
+		limits.CPU = l.MaxOver(e.max).CPU // the most a job may ask
+		spec := sandbox.Spec{
+			Argv:    append([]string{l.Run[0], boot.flag, boot.program}, c.Preload...),
+			Env:     l.Env,
+			Limits:  limits,
+			Collect: []string{resultFile},
+		}
+		prepare := func(ctx context.Context) (sandbox.Prepared, error) { return preparer.Prepare(ctx, spec) }
+		pools[l.ID] = &warmPool{Pool: pool.New(c.Size, min(c.Size, runtime.NumCPU()), prepare, log.With("pool", l.ID)), spec: spec}
+	}
+	e.pools = pools
+	return nil
+}
+
+// PoolStats reads each warm pool's counters, by language id.
+func (e *Engine) PoolStats() map[string]pool.Stats {
+	stats := map[string]pool.Stats{}
+	for id, p := range e.pools {
+		stats[id] = p.Stats()
+	}
+	return stats
+}
+
+// Close stops the warm pools and destroys their waiting sandboxes.
+func (e *Engine) Close() {
+	for _, p := range e.pools {
+		p.Close()
+	}
+}
+
+// run runs spec in a pooled sandbox when one fits and is ready, else in a
+// new one.
+func (e *Engine) run(ctx context.Context, l *lang.Language, spec sandbox.Spec) (sandbox.Result, error) {
+	if wp := e.pools[l.ID]; wp != nil && wp.fits(spec) {
+		if s := wp.Get(); s != nil {
+			input, err := jobInput(spec)
+			if err != nil {
+				s.Close()
+				return sandbox.Result{}, err
+			}
+			out, err := s.Run(ctx, sandbox.Job{
+				Input: input, Stdin: spec.Stdin, Limits: spec.Limits, Interleave: spec.Interleave,
+				Collect: spec.Collect, Live: spec.Live,
+			})
+			if !errors.Is(err, sandbox.ErrStale) {
+				return out, err
+			}
+		}
+	}
+	return e.runner.Run(ctx, spec)
+}
+
+// fits says whether spec can run in one of the pool's sandboxes: the same
+// interpreter running a script, with what the sandbox was prepared with.
+func (wp *warmPool) fits(spec sandbox.Spec) bool {
+	return len(spec.Argv) >= 2 && spec.Argv[0] == wp.spec.Argv[0] && !strings.HasPrefix(spec.Argv[1], "-") &&
+		!spec.MergeStderr && spec.Dir == "" && len(spec.Mounts) == 0 && slices.Equal(spec.Env, wp.spec.Env) &&
+		sandbox.Fits(spec.Limits, wp.spec.Limits) &&
+		!slices.ContainsFunc(spec.Collect, func(c string) bool { return !slices.Contains(wp.spec.Collect, c) })
+}
+
+// jobFile is a file as a bootstrap reads it.
+type jobFile struct {
+	Name    string `json:"name"`
+	Content []byte `json:"content"` // base64 in JSON
+	Mode    uint32 `json:"mode,omitempty"`
+}
+
+// jobInput is the job a bootstrap waits for: the command line it stands
+// for and the files to write first.
+func jobInput(spec sandbox.Spec) ([]byte, error) {
+	job := struct {
+		Argv  []string  `json:"argv"`
+		Files []jobFile `json:"files"`
+	}{Argv: spec.Argv, Files: make([]jobFile, len(spec.Files))}
+	for i, f := range spec.Files {
+		job.Files[i] = jobFile{Name: f.Name, Content: f.Content, Mode: f.Mode}
+	}
+	return json.Marshal(job)
+}

@@ -1,0 +1,165 @@
+package native
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/airlock-dev/airlock/internal/sandbox"
+)
+
+// Prepare starts spec's program in a sandbox of its own, every control in
+// place, with the job channel on sandbox.JobFD, and returns once the
+// program says it is ready. The sandbox holds its slot (uid, keeper,
+// cgroup) until it is run or closed.
+func (r *Runner) Prepare(ctx context.Context, spec sandbox.Spec) (sandbox.Prepared, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b, err := r.boot(spec, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.ready(ctx); err != nil {
+		b.abort()
+		b.release()
+		return nil, err
+	}
+	return &prepared{b: b, collect: spec.Collect}, nil
+}
+
+// readyTimeout bounds a prepared program's start-up.
+const readyTimeout = 30 * time.Second
+
+// ready waits for the program's byte on its job channel.
+func (b *booted) ready(ctx context.Context) error {
+	conn := b.pipes.job
+	conn.SetReadDeadline(time.Now().Add(readyTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	var buf [1]byte
+	_, err := conn.Read(buf[:])
+	stop()
+	if err == nil {
+		return conn.SetReadDeadline(time.Time{})
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// What the program said on its way out tells why.
+	b.pipes.errR.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	msg, _ := io.ReadAll(io.LimitReader(b.pipes.errR, 4096))
+	return fmt.Errorf("the prepared program did not get ready (%v): %s", err, bytes.TrimSpace(msg))
+}
+
+// prepared is a booted sandbox whose program waits for its job.
+type prepared struct {
+	mu      sync.Mutex
+	b       *booted // nil once used or closed
+	collect []string
+}
+
+// take hands the booted sandbox to one caller, once.
+func (p *prepared) take() (*booted, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.b
+	if b == nil {
+		return nil, errors.New("prepared sandbox already used")
+	}
+	p.b = nil
+	return b, nil
+}
+
+func (p *prepared) Run(ctx context.Context, job sandbox.Job) (sandbox.Result, error) {
+	b, err := p.take()
+	if err != nil {
+		return sandbox.Result{}, err
+	}
+	defer b.release()
+	lim := job.Limits.WithDefaults(b.r.cfg.Defaults)
+	if !sandbox.Fits(lim, b.lim) {
+		b.abort()
+		return sandbox.Result{}, fmt.Errorf("job limits %+v do not fit the prepared sandbox's %+v", lim, b.lim)
+	}
+	for _, name := range job.Collect {
+		if !slices.Contains(p.collect, name) {
+			b.abort()
+			return sandbox.Result{}, fmt.Errorf("job collects %q, which the sandbox was not prepared to collect", name)
+		}
+	}
+	if b.ended() {
+		b.abort()
+		return sandbox.Result{}, sandbox.ErrStale
+	}
+	res, err := b.finish(ctx, runParams{input: job.Input, stdin: job.Stdin, live: job.Live, interleave: job.Interleave, lim: lim})
+	res.Files = collected(res.Files, job.Collect)
+	return res, err
+}
+
+func (p *prepared) Close() {
+	b, err := p.take()
+	if err != nil {
+		return
+	}
+	b.abort()
+	b.release()
+}
+
+func (p *prepared) MemoryBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.b == nil || p.b.cg == nil {
+		return 0
+	}
+	n, _ := p.b.cg.Memory()
+	return n
+}
+
+// collected keeps the files under the job's Collect names.
+func collected(files []sandbox.File, names []string) []sandbox.File {
+	return slices.DeleteFunc(files, func(f sandbox.File) bool {
+		return !slices.ContainsFunc(names, func(n string) bool {
+			n = path.Clean(n)
+			return f.Name == n || strings.HasPrefix(f.Name, n+"/")
+		})
+	})
+}
+
+// ended says whether the program is already gone: then its keeper has
+// reported, or died.
+func (b *booted) ended() bool {
+	fds := []unix.PollFd{{Fd: int32(b.k.conn), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return n > 0 || err != nil || b.k.gone()
+}
+
+// abort kills the program before or instead of its job and takes the
+// keeper's report of it, so the keeper is ready for the slot's next run; a
+// keeper that does not report in time is closed.
+func (b *booted) abort() {
+	b.cg.Kill()
+	b.pipes.close()
+	b.pipes = nil
+	reported := make(chan struct{})
+	go func() {
+		var rep report
+		b.k.wait(&rep)
+		close(reported)
+	}()
+	select {
+	case <-reported:
+	case <-time.After(keeperGrace):
+		b.k.proc.Kill()
+		<-reported
+		b.k.broken = true
+	}
+}
