@@ -42,6 +42,8 @@ echo "== staticcheck"
 staticcheck ./...
 echo "== go test"
 go test -race -count=1 -timeout 10m ./...
+echo "== the sandbox suite again, every program in a prepared (warm-pool) sandbox"
+AIRLOCK_TEST_PREPARED=1 go test -count=1 -timeout 5m ./internal/sandbox/native/
 echo "== fuzz the request decoders (bounded)"
 go test -run '^$' -fuzz FuzzDecode -fuzztime 10s ./internal/api/
 go test -run '^$' -fuzz FuzzSubmission -fuzztime 10s ./internal/engine/

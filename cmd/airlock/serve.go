@@ -106,10 +106,16 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		defer f.Close()
 		auditLog = audit.New(f)
 	}
+	eng := engine.New(runner, catalog, engine.Options{})
+	if err := eng.StartPools(enginePools(cfg.Pools), log); err != nil {
+		return err
+	}
+	defer eng.Close()
 	queue := memqueue.New()
 	m := metrics.New(func() float64 { return float64(queue.Len()) }, func() float64 { return float64(runner.Keepers()) })
+	m.WatchPools(eng.PoolStats)
 	svc := jobs.New(jobs.Deps{
-		Store: store, Blobs: blobs, Queue: queue, Engine: engine.New(runner, catalog, engine.Options{}),
+		Store: store, Blobs: blobs, Queue: queue, Engine: eng,
 		Log: log, Audit: auditLog, Metrics: m, Hooks: webhook.New(webhook.Options{AllowLocal: cfg.AllowLocalCallbacks}),
 	}, jobs.Options{Workers: cfg.Workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace})
 	handler, err := api.New(svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, Metrics: m, Log: log})
@@ -165,4 +171,12 @@ func cmdKey(args []string, out io.Writer) int {
 	token := hex.EncodeToString(b[:])
 	fmt.Fprintf(out, "token (give it to the client, it is not stored): %s\n\nconfig file:\nkeys:\n  - id: %s\n    sha256: %s\n    rate: 10        # requests per second\n    max_active: 4   # unfinished jobs at once\n", token, args[1], auth.HashToken(token))
 	return 0
+}
+
+func enginePools(pools map[string]config.Pool) map[string]engine.PoolConfig {
+	out := map[string]engine.PoolConfig{}
+	for name, p := range pools {
+		out[name] = engine.PoolConfig{Size: p.Size, Preload: p.Preload}
+	}
+	return out
 }

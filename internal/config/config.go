@@ -34,8 +34,20 @@ type Config struct {
 	Languages           string // operator language file
 	InsecureOpen        bool   // serve without keys on a non-loopback address
 	AllowLocalCallbacks bool
-	Judge0Delete        bool       // DELETE /submissions/{token} for admin keys
-	Keys                []auth.Key // from the file only
+	Judge0Delete        bool            // DELETE /submissions/{token} for admin keys
+	Keys                []auth.Key      // from the file only
+	Pools               map[string]Pool // warm pools by language; sizes also from the pool setting
+}
+
+// Pool is one language's warm pool: sandboxes started ahead of their jobs.
+type Pool struct {
+	Size    int      `yaml:"size"`    // 0 disables it
+	Preload []string `yaml:"preload"` // modules imported while waiting, when installed
+}
+
+// DefaultPools are the warm pools a server keeps unless told otherwise.
+func DefaultPools() map[string]Pool {
+	return map[string]Pool{"python": {Size: 2}, "javascript": {Size: 2}}
 }
 
 // setting is one named value, settable from any source.
@@ -64,6 +76,22 @@ var settings = []setting{
 	{"insecure-open", "serve without API keys on a non-loopback address", boolSetting(func(c *Config) *bool { return &c.InsecureOpen })},
 	{"allow-local-callbacks", "let callbacks reach this host", boolSetting(func(c *Config) *bool { return &c.AllowLocalCallbacks })},
 	{"judge0-enable-delete", "let admin keys delete Judge0 submissions", boolSetting(func(c *Config) *bool { return &c.Judge0Delete })},
+	{"pool", "warm pool sizes, e.g. python=4,javascript=2 (0 disables one)", poolSizes},
+}
+
+// poolSizes reads "lang=n,lang=n" into the pools, keeping their preloads.
+func poolSizes(c *Config, v string) error {
+	for _, item := range strings.Split(v, ",") {
+		name, size, ok := strings.Cut(strings.TrimSpace(item), "=")
+		n, err := strconv.Atoi(size)
+		if !ok || name == "" || err != nil || n < 0 {
+			return fmt.Errorf("%q: want language=size, the size a non-negative number", item)
+		}
+		p := c.Pools[name]
+		p.Size = n
+		c.Pools[name] = p
+	}
+	return nil
 }
 
 func intSetting(field func(*Config) *int) func(*Config, string) error {
@@ -100,7 +128,7 @@ func envName(name string) string {
 func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
 	c := &Config{
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
-		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text",
+		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text", Pools: DefaultPools(),
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -163,6 +191,12 @@ func (c *Config) loadFile(path string) error {
 			}
 			continue
 		}
+		if name == "pools" {
+			if err := decodePools(node, c.Pools); err != nil {
+				return fmt.Errorf("%s: pools: %w", path, err)
+			}
+			continue
+		}
 		s := find(strings.ReplaceAll(name, "_", "-"))
 		if s == nil {
 			return fmt.Errorf("%s: unknown setting %q", path, name)
@@ -175,6 +209,37 @@ func (c *Config) loadFile(path string) error {
 		}
 	}
 	return nil
+}
+
+// decodePools reads the file's pools over the defaults: a language named
+// there takes its settings from there.
+func decodePools(node yaml.Node, pools map[string]Pool) error {
+	var named map[string]yaml.Node
+	if err := node.Decode(&named); err != nil {
+		return err
+	}
+	for name, n := range named {
+		var p Pool
+		if err := decodeStrict(n, &p); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if p.Size < 0 {
+			return fmt.Errorf("%s: size %d is negative", name, p.Size)
+		}
+		pools[name] = p
+	}
+	return nil
+}
+
+// decodeStrict decodes node into v, refusing unknown fields.
+func decodeStrict(node yaml.Node, v any) error {
+	data, err := yaml.Marshal(&node)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	return dec.Decode(v)
 }
 
 // ErrOpen refuses to expose a server without keys.

@@ -44,6 +44,7 @@ func TestDefaults(t *testing.T) {
 	want := &Config{
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text",
+		Pools: map[string]Pool{"python": {Size: 2}, "javascript": {Size: 2}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -72,6 +73,9 @@ keys:
     max_active: 3
   - id: bob
     sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
+pools:
+  python: {size: 4, preload: [json, numpy]}
+  ruby: {size: 0}
 `)
 	c := load(t, []string{"--config", path}, nil)
 	want := &Config{
@@ -82,6 +86,7 @@ keys:
 			{ID: "alice", SHA256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", Rate: 2.5, Burst: 5, MaxActive: 3},
 			{ID: "bob", SHA256: "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9"},
 		},
+		Pools: map[string]Pool{"python": {Size: 4, Preload: []string{"json", "numpy"}}, "javascript": {Size: 2}, "ruby": {}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("from the file:\n got %+v\nwant %+v", c, want)
@@ -103,14 +108,14 @@ keys:
 }
 
 func TestPrecedence(t *testing.T) {
-	path := writeFile(t, "addr: file:1\ndata: file-data\nworkers: 2\nmax_queue: 20\ngrace: 2s\n")
+	path := writeFile(t, "addr: file:1\ndata: file-data\nworkers: 2\nmax_queue: 20\ngrace: 2s\npools: {python: {size: 3, preload: [math]}}\n")
 	vars := map[string]string{
 		"AIRLOCK_DATA":      "env-data",
 		"AIRLOCK_WORKERS":   "5",
 		"AIRLOCK_MAX_QUEUE": "30",
 		"AIRLOCK_AUDIT":     "env-audit",
 	}
-	c := load(t, []string{"--config", path, "--workers", "9", "--audit=flag-audit", "-log-format=json"}, vars)
+	c := load(t, []string{"--config", path, "--workers", "9", "--audit=flag-audit", "-log-format=json", "--pool", "python=7, javascript=0"}, vars)
 	checks := []struct {
 		name      string
 		got, want any
@@ -122,6 +127,9 @@ func TestPrecedence(t *testing.T) {
 		{"workers (flag over env over file)", c.Workers, 9},
 		{"audit (flag over env)", c.Audit, "flag-audit"},
 		{"log-format (flag over default)", c.LogFormat, "json"},
+		{"pool sizes (flag over file, preloads kept)", len(c.Pools["python"].Preload), 1},
+		{"pool size of python", c.Pools["python"].Size, 7},
+		{"pool size of javascript", c.Pools["javascript"].Size, 0},
 		{"max-body (default)", c.MaxBody, int64(8 << 20)},
 	}
 	for _, ck := range checks {
@@ -134,7 +142,8 @@ func TestPrecedence(t *testing.T) {
 	// under the names the usage text gives.
 	for _, s := range settings {
 		value := map[string]string{"workers": "4", "max-queue": "4", "max-code": "4K", "max-body": "4K", "grace": "4s",
-			"log-format": "json", "insecure-open": "true", "allow-local-callbacks": "true", "judge0-enable-delete": "true"}[s.name]
+			"log-format": "json", "insecure-open": "true", "allow-local-callbacks": "true", "judge0-enable-delete": "true",
+			"pool": "python=5"}[s.name]
 		if value == "" {
 			value = "x-" + s.name
 		}
@@ -188,6 +197,11 @@ func TestBadValues(t *testing.T) {
 		{"file not yaml", nil, nil, "addr: [\n", []string{"airlock.yaml"}},
 		{"file not a mapping", nil, nil, "- addr\n", []string{"airlock.yaml"}},
 		{"unknown flag", []string{"--wrokers=2"}, nil, "", []string{"wrokers"}},
+		{"flag pool without size", []string{"--pool=python"}, nil, "", []string{"--pool", "language=size"}},
+		{"env pool negative", nil, map[string]string{"AIRLOCK_POOL": "python=-1"}, "", []string{"AIRLOCK_POOL"}},
+		{"file pool field", nil, nil, "pools: {python: {sise: 2}}\n", []string{"pools", "python", "sise"}},
+		{"file pool negative", nil, nil, "pools: {python: {size: -2}}\n", []string{"pools", "negative"}},
+		{"file pools not a mapping", nil, nil, "pools: [python]\n", []string{"pools"}},
 		{"stray argument", []string{"extra"}, nil, "", []string{"extra"}},
 	}
 	for _, tc := range cases {

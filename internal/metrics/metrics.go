@@ -4,6 +4,8 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/airlock-dev/airlock/internal/pool"
 )
 
 // Metrics are registered on their own registry, served at /metrics.
@@ -44,4 +46,38 @@ func New(queueDepth, keepers func() float64) *Metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "airlock_pool_keepers", Help: "Sandbox slots kept warm (keepers alive)."}, keepers),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// WatchPools registers the warm pools' gauges and counters, by language;
+// stats is read when scraped.
+func (m *Metrics) WatchPools(stats func() map[string]pool.Stats) {
+	m.Registry.MustRegister(poolCollector(stats))
+}
+
+type poolCollector func() map[string]pool.Stats
+
+var poolDescs = struct{ size, ready, hits, misses, memory *prometheus.Desc }{
+	size:   prometheus.NewDesc("airlock_pool_size", "Sandboxes a warm pool keeps ready.", []string{"language"}, nil),
+	ready:  prometheus.NewDesc("airlock_pool_ready", "Sandboxes ready in a warm pool now.", []string{"language"}, nil),
+	hits:   prometheus.NewDesc("airlock_pool_hits_total", "Runs that took a ready sandbox.", []string{"language"}, nil),
+	misses: prometheus.NewDesc("airlock_pool_misses_total", "Runs that found none ready and started cold.", []string{"language"}, nil),
+	memory: prometheus.NewDesc("airlock_pool_idle_memory_bytes", "Memory held by the ready sandboxes.", []string{"language"}, nil),
+}
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- poolDescs.size
+	ch <- poolDescs.ready
+	ch <- poolDescs.hits
+	ch <- poolDescs.misses
+	ch <- poolDescs.memory
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for lang, s := range c() {
+		ch <- prometheus.MustNewConstMetric(poolDescs.size, prometheus.GaugeValue, float64(s.Size), lang)
+		ch <- prometheus.MustNewConstMetric(poolDescs.ready, prometheus.GaugeValue, float64(s.Ready), lang)
+		ch <- prometheus.MustNewConstMetric(poolDescs.hits, prometheus.CounterValue, float64(s.Hits), lang)
+		ch <- prometheus.MustNewConstMetric(poolDescs.misses, prometheus.CounterValue, float64(s.Misses), lang)
+		ch <- prometheus.MustNewConstMetric(poolDescs.memory, prometheus.GaugeValue, float64(s.MemoryBytes), lang)
+	}
 }

@@ -223,7 +223,7 @@ func TestExecute(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
-		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"while True: pass"}],"run_timeout":500,"run_cpu_time":300}`)
+		res := execute(t, url, `{"language":"python","version":"*","files":[{"content":"while True: pass"}],"run_timeout":3000,"run_cpu_time":300}`)
 		if str(res.Run.Status) != "TO" || str(res.Run.Signal) != "SIGKILL" || res.Run.Code != nil || str(res.Run.Message) != "Time limit exceeded" {
 			t.Fatalf("%+v", res.Run)
 		}

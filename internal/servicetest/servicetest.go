@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -114,8 +115,14 @@ func Start(t *testing.T, opt Options) *Env {
 	e := &Env{}
 	queue := memqueue.New()
 	m := metrics.New(func() float64 { return float64(queue.Len()) }, func() float64 { return float64(r.Keepers()) })
+	// Warm pools on, as a server runs by default: the faces' tests go
+	// through pooled sandboxes whenever one is ready.
+	eng := engine.New(r, catalog, engine.Options{})
+	if err := eng.StartPools(map[string]engine.PoolConfig{"python": {Size: 1}, "javascript": {Size: 1}}, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
 	svc := jobs.New(jobs.Deps{
-		Store: store, Blobs: blobs, Queue: queue, Engine: engine.New(r, catalog, engine.Options{}),
+		Store: store, Blobs: blobs, Queue: queue, Engine: eng,
 		Audit: audit.New(io.Writer(e)), Metrics: m,
 		Hooks: webhook.New(webhook.Options{AllowLocal: true, Backoff: 50 * time.Millisecond}),
 	}, opt.Jobs)
@@ -141,6 +148,7 @@ func Start(t *testing.T, opt Options) *Env {
 		srv.Close()
 		stop()
 		<-done
+		eng.Close()
 		store.Close()
 	})
 	e.URL = srv.URL

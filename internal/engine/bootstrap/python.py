@@ -68,7 +68,7 @@ def _airlock_boot():
         tb = e.__traceback__
         while tb is not None and tb.tb_frame.f_code is not code:
             tb = tb.tb_next
-        sys.excepthook(type(e), e, tb)
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
         if isinstance(e, KeyboardInterrupt):
             import signal
             sys.stdout.flush()
