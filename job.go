@@ -20,8 +20,15 @@ type Job struct {
 	CreatedAt   time.Time
 	StartedAt   time.Time
 	FinishedAt  time.Time
-	Request     *Request // loaded on demand (it lives in the blob store)
+	Request     *Request // decoded on demand, from InlineRequest or the BlobStore
 	Result      *Result  // set once finished
+
+	// InlineRequest and InlineResult are the encoded request and result
+	// when they are small enough to live with the job in the JobStore,
+	// which saves a blob write and read per job; nil when they live in
+	// the BlobStore (and InlineResult until the job finishes).
+	InlineRequest []byte
+	InlineResult  []byte
 }
 
 // Finished says whether the job has reached a final status.
@@ -40,18 +47,26 @@ var (
 	ErrConflict  = errors.New("the job is not in the state this needs")
 )
 
-// JobStore keeps job metadata; payloads go to a BlobStore. Transitions
-// are conditional, so a job is started and finished exactly once per
-// attempt whatever races with it.
+// JobStore keeps jobs: their metadata, and their payloads when small
+// (Job.InlineRequest, Job.InlineResult); larger payloads go to a
+// BlobStore. Every job a store returns carries its inline payloads.
+// Transitions are conditional, so a job is started and finished exactly
+// once per attempt whatever races with it.
 type JobStore interface {
+	// Create inserts a new job and its InlineRequest in one write, so a
+	// job never exists without its request.
 	Create(ctx context.Context, j *Job) error
+	// Get reads a job; ErrNotFound if there is none.
 	Get(ctx context.Context, id string) (*Job, error)
-	// Start moves a queued job to running and counts the attempt;
-	// ErrConflict if it is not queued (cancelled meanwhile, say).
+	// Start moves a queued job to running, counts the attempt and returns
+	// the job as started; ErrConflict if it is not queued (cancelled
+	// meanwhile, say).
 	Start(ctx context.Context, id string, at time.Time) (*Job, error)
-	// Finish records a running job's final status; ErrConflict if it is
-	// not running.
-	Finish(ctx context.Context, id string, status Status, at time.Time) error
+	// Finish records a running job's final status together with its
+	// inline result (nil: the result is in the BlobStore) in one write,
+	// and returns the job as finished: a cancel requested while it ran
+	// wins over status. ErrConflict if it is not running.
+	Finish(ctx context.Context, id string, status Status, at time.Time, result []byte) (*Job, error)
 	// Cancel ends a queued job as cancelled, or flags a running one;
 	// it returns the status the job is in afterwards.
 	Cancel(ctx context.Context, id string, at time.Time) (Status, error)

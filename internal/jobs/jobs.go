@@ -32,7 +32,16 @@ type Options struct {
 	MaxQueue int           // waiting jobs before Submit refuses; default 1000
 	MaxCode  int64         // bytes of a job's files, every API alike; default 256 KiB
 	Grace    time.Duration // on shutdown, how long running jobs may finish; default 30s
+	// InlineMax is the largest encoded request or result kept in the job
+	// store with the job; larger ones go to the blob store. Default
+	// DefaultInlineMax; negative: every payload goes to the blob store.
+	InlineMax int
 }
+
+// DefaultInlineMax keeps a typical submission and its output out of the
+// blob store (a file write and fsync each) and large ones out of the job
+// rows.
+const DefaultInlineMax = 64 << 10
 
 // Service runs jobs. Create it with New, then call Run.
 type Service struct {
@@ -49,10 +58,10 @@ type Service struct {
 	callbacks map[string]CallbackFormat // by job face
 
 	mu       sync.Mutex
-	running  map[string]context.CancelFunc // by job id
-	sessions map[string]*engine.Session    // live clients, by job id
-	waiters  map[string][]chan struct{}
-	perKey   map[string]int // unfinished jobs by API key
+	running  map[string]context.CancelFunc  // by job id
+	sessions map[string]*engine.Session     // live clients, by job id
+	waiters  map[string][]chan *airlock.Job // each gets the finished job, or nil: read it from the store
+	perKey   map[string]int                 // unfinished jobs by API key
 }
 
 // Deps are what a Service is built from; Audit, Metrics and Hooks may be
@@ -82,13 +91,16 @@ func New(d Deps, opt Options) *Service {
 	if opt.Grace == 0 {
 		opt.Grace = 30 * time.Second
 	}
+	if opt.InlineMax == 0 {
+		opt.InlineMax = DefaultInlineMax
+	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
 	return &Service{
 		store: d.Store, blobs: d.Blobs, queue: d.Queue, engine: d.Engine, opt: opt, log: d.Log,
 		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks, callbacks: map[string]CallbackFormat{},
-		running: map[string]context.CancelFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan struct{}{},
+		running: map[string]context.CancelFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan *airlock.Job{},
 		perKey: map[string]int{},
 	}
 }
@@ -129,6 +141,24 @@ func (e *CodeTooLargeError) Error() string {
 func requestKey(id string) string { return "requests/" + id + ".json" }
 func resultKey(id string) string  { return "results/" + id + ".json" }
 
+// place keeps a small payload for the job store, returning it, and puts a
+// larger one in the blob store under key, returning nil.
+func (s *Service) place(ctx context.Context, key string, data []byte) ([]byte, error) {
+	if len(data) <= s.opt.InlineMax {
+		return data, nil
+	}
+	return nil, s.blobs.Put(ctx, key, data)
+}
+
+// payload is a job's inline payload, or else the one in the blob store
+// under key.
+func (s *Service) payload(ctx context.Context, inline []byte, key string) ([]byte, error) {
+	if inline != nil {
+		return inline, nil
+	}
+	return s.blobs.Get(ctx, key)
+}
+
 // Submit validates, persists and queues a job. When it returns without an
 // error the job is on disk and will be run, whatever happens next.
 func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
@@ -166,16 +196,19 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*
 		ID: newID(), Face: meta.Face, Status: airlock.StatusQueued, Language: l.ID, KeyID: meta.KeyID, ClientAddr: meta.ClientAddr,
 		CallbackURL: meta.CallbackURL, CodeSHA256: codeHash(req.Files), CreatedAt: time.Now().UTC(), Request: &req,
 	}
-	payload, err := json.Marshal(req)
+	data, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	// The payload first: a job row always has its request.
-	if err := s.blobs.Put(ctx, requestKey(j.ID), payload); err != nil {
+	// A blob first, an inline request with the row: a job row always has
+	// its request.
+	if j.InlineRequest, err = s.place(ctx, requestKey(j.ID), data); err != nil {
 		return nil, fmt.Errorf("store request: %w", err)
 	}
 	if err := s.store.Create(ctx, j); err != nil {
-		s.blobs.Delete(ctx, requestKey(j.ID))
+		if j.InlineRequest == nil {
+			s.blobs.Delete(ctx, requestKey(j.ID))
+		}
 		return nil, fmt.Errorf("store job: %w", err)
 	}
 	if meta.Session != nil {
@@ -225,29 +258,37 @@ func (s *Service) Get(ctx context.Context, id string) (*airlock.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !j.Status.Finished() {
-		return j, nil
+	if err := s.loadResult(ctx, j); err != nil {
+		return nil, err
 	}
-	data, err := s.blobs.Get(ctx, resultKey(id))
+	return j, nil
+}
+
+// loadResult fills in the result of a finished job.
+func (s *Service) loadResult(ctx context.Context, j *airlock.Job) error {
+	if !j.Status.Finished() {
+		return nil
+	}
+	data, err := s.payload(ctx, j.InlineResult, resultKey(j.ID))
 	if errors.Is(err, airlock.ErrNotFound) {
-		return j, nil // cancelled before it ran: no result
+		return nil // cancelled before it ran: no result
 	}
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("result of %s: %w", j.ID, err)
 	}
 	var res airlock.Result
 	if err := json.Unmarshal(data, &res); err != nil {
-		return nil, fmt.Errorf("result of %s: %w", id, err)
+		return fmt.Errorf("result of %s: %w", j.ID, err)
 	}
 	res.Status = j.Status // a cancel requested during the run wins
 	j.Result = &res
-	return j, nil
+	return nil
 }
 
 // Wait returns the job once finished, or when ctx ends.
 func (s *Service) Wait(ctx context.Context, id string) (*airlock.Job, error) {
 	for {
-		ch := make(chan struct{})
+		ch := make(chan *airlock.Job, 1)
 		s.mu.Lock()
 		s.waiters[id] = append(s.waiters[id], ch)
 		s.mu.Unlock()
@@ -257,7 +298,10 @@ func (s *Service) Wait(ctx context.Context, id string) (*airlock.Job, error) {
 			return j, err
 		}
 		select {
-		case <-ch:
+		case final := <-ch:
+			if final != nil {
+				return final, nil // finished here: no need to read it back
+			}
 		case <-time.After(time.Second): // finished by another process (distributed mode)
 			s.unwait(id, ch)
 		case <-ctx.Done():
@@ -267,7 +311,7 @@ func (s *Service) Wait(ctx context.Context, id string) (*airlock.Job, error) {
 	}
 }
 
-func (s *Service) unwait(id string, ch chan struct{}) {
+func (s *Service) unwait(id string, ch chan *airlock.Job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := s.waiters[id]
@@ -282,13 +326,21 @@ func (s *Service) unwait(id string, ch chan struct{}) {
 	}
 }
 
-func (s *Service) notify(id string) {
+// notify wakes the waiters of a job, handing each its own copy of the
+// finished job (what one caller fills in is not another's), or nil when
+// they must read it from the store.
+func (s *Service) notify(id string, final *airlock.Job) {
 	s.mu.Lock()
 	list := s.waiters[id]
 	delete(s.waiters, id)
 	s.mu.Unlock()
 	for _, ch := range list {
-		close(ch)
+		if final == nil {
+			ch <- nil
+			continue
+		}
+		c := *final
+		ch <- &c
 	}
 }
 
@@ -301,7 +353,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*airlock.Job, error) {
 	switch status {
 	case airlock.StatusCancelled:
 		s.takeSession(id)
-		s.notify(id)
+		s.notify(id, nil)
 	case airlock.StatusRunning:
 		s.mu.Lock()
 		if cancel := s.running[id]; cancel != nil {
@@ -331,9 +383,13 @@ func (s *Service) Workers() (total, busy int) {
 	return s.opt.Workers, len(s.running)
 }
 
-// LoadRequest fills in j.Request, which lives in the blob store.
+// LoadRequest fills in j.Request unless it is there already, from the
+// job's inline request or the blob store.
 func (s *Service) LoadRequest(ctx context.Context, j *airlock.Job) error {
-	data, err := s.blobs.Get(ctx, requestKey(j.ID))
+	if j.Request != nil {
+		return nil
+	}
+	data, err := s.payload(ctx, j.InlineRequest, requestKey(j.ID))
 	if err != nil {
 		return fmt.Errorf("request of %s: %w", j.ID, err)
 	}
@@ -351,8 +407,8 @@ func (s *Service) List(ctx context.Context, face string, offset, limit int) ([]*
 	if err != nil {
 		return nil, 0, err
 	}
-	for i, j := range list {
-		if list[i], err = s.Get(ctx, j.ID); err != nil {
+	for _, j := range list {
+		if err := s.loadResult(ctx, j); err != nil {
 			return nil, 0, err
 		}
 	}

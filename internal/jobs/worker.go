@@ -111,7 +111,7 @@ func (s *Service) runOne(ctx, hard context.Context, id string) {
 		s.mu.Unlock()
 	}()
 
-	res, err := s.execute(jobCtx, id)
+	res, err := s.execute(jobCtx, j)
 	switch {
 	case err != nil && hard.Err() != nil:
 		// Shutdown outlasted the grace period: run it again next time.
@@ -131,47 +131,31 @@ func (s *Service) runOne(ctx, hard context.Context, id string) {
 	s.finish(context.WithoutCancel(ctx), j, res)
 }
 
-func (s *Service) execute(ctx context.Context, id string) (airlock.Result, error) {
-	data, err := s.blobs.Get(ctx, requestKey(id))
-	if err != nil {
+// execute runs a started job. Its request came with it from Start when
+// inline, so only a large one is read, from the blob store.
+func (s *Service) execute(ctx context.Context, j *airlock.Job) (airlock.Result, error) {
+	if err := s.LoadRequest(ctx, j); err != nil {
 		return airlock.Result{}, fmt.Errorf("load request: %w", err)
 	}
-	var req airlock.Request
-	if err := json.Unmarshal(data, &req); err != nil {
-		return airlock.Result{}, fmt.Errorf("load request: %w", err)
-	}
-	return s.engine.ExecuteLive(ctx, req, s.takeSession(id))
+	return s.engine.ExecuteLive(ctx, *j.Request, s.takeSession(j.ID))
 }
 
-// finish records the result, then the status (so a finished job always
-// has its result), then tells waiters, the audit log, metrics and the
-// callback. Waiters are told last, on every path out, so what they read
-// (metrics included) is complete.
+// finish records the result and the status, then tells the audit log,
+// metrics, the callback and waiters. Waiters are told last, on every path
+// out, so what they read (metrics included) is complete; they are handed
+// the finished job rather than reading it back.
 func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result) {
+	var final *airlock.Job // nil until recorded: waiters then read the store
 	defer s.release(j.KeyID)
-	defer s.notify(j.ID)
+	defer func() { s.notify(j.ID, final) }()
 	if res.Language == "" {
 		res.Language = j.Language
 	}
-	data, err := json.Marshal(res)
-	if err == nil {
-		err = s.blobs.Put(ctx, resultKey(j.ID), data)
-	}
-	if err != nil {
-		s.log.Error("store result", "job", j.ID, "err", err)
+	var err error
+	if final, err = s.record(ctx, j, res); err != nil {
+		s.log.Error("record result", "job", j.ID, "err", err)
 		return
 	}
-	if err := s.store.Finish(ctx, j.ID, res.Status, time.Now().UTC()); err != nil {
-		s.log.Error("finish job", "job", j.ID, "err", err)
-		return
-	}
-	final, err := s.store.Get(ctx, j.ID)
-	if err != nil {
-		s.log.Error("read finished job", "job", j.ID, "err", err)
-		return
-	}
-	res.Status = final.Status // a cancel requested during the run wins
-	final.Result = &res
 	s.log.Info("job finished", "job", j.ID, "language", final.Language, "status", final.Status, "wall_ms", res.Usage.WallMillis)
 	if s.audit != nil {
 		if err := s.audit.Write(final, res.Usage); err != nil {
@@ -183,8 +167,30 @@ func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result
 		s.metrics.RunSeconds.WithLabelValues(final.Language).Observe(final.FinishedAt.Sub(final.StartedAt).Seconds())
 	}
 	if final.CallbackURL != "" && s.hooks != nil {
-		go s.callback(final)
+		c := *final // the callback's own: a format may fill in its request while waiters are handed theirs
+		go s.callback(&c)
 	}
+}
+
+// record stores the result with the final status in one write when it is
+// small, else in the blob store first, so a finished job always has its
+// result. It returns the finished job, result and request filled in.
+func (s *Service) record(ctx context.Context, j *airlock.Job, res airlock.Result) (*airlock.Job, error) {
+	data, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	inline, err := s.place(ctx, resultKey(j.ID), data)
+	if err != nil {
+		return nil, fmt.Errorf("store result: %w", err)
+	}
+	final, err := s.store.Finish(ctx, j.ID, res.Status, time.Now().UTC(), inline)
+	if err != nil {
+		return nil, fmt.Errorf("finish job: %w", err)
+	}
+	res.Status = final.Status // a cancel requested during the run wins
+	final.Result, final.Request = &res, j.Request
+	return final, nil
 }
 
 func (s *Service) callback(j *airlock.Job) {

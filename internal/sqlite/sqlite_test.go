@@ -1,7 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
+	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,6 +26,106 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) airlock.JobStore {
 		return open(t, filepath.Join(t.TempDir(), "airlock.db"))
 	})
+}
+
+// oldSchema is the database as versions before inline payloads made it.
+const oldSchema = `
+CREATE TABLE jobs (
+	id           TEXT PRIMARY KEY,
+	face         TEXT NOT NULL DEFAULT '',
+	status       TEXT NOT NULL,
+	language     TEXT NOT NULL,
+	key_id       TEXT NOT NULL DEFAULT '',
+	client_addr  TEXT NOT NULL DEFAULT '',
+	callback_url TEXT NOT NULL DEFAULT '',
+	code_sha256  TEXT NOT NULL DEFAULT '',
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	cancel       INTEGER NOT NULL DEFAULT 0,
+	created_at   INTEGER NOT NULL,
+	started_at   INTEGER NOT NULL DEFAULT 0,
+	finished_at  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_unfinished ON jobs(status, created_at) WHERE status IN ('queued', 'running');
+CREATE INDEX jobs_created ON jobs(created_at);
+CREATE INDEX jobs_face ON jobs(face, created_at);
+`
+
+// oldDatabase makes a database file as an older version left it, running
+// the statements given after its schema.
+func oldDatabase(t *testing.T, statements ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, stmt := range append([]string{oldSchema}, statements...) {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	return path
+}
+
+// The whole contract holds on a database an older version created.
+func TestContractMigrated(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) airlock.JobStore { return open(t, oldDatabase(t)) })
+}
+
+// An older version's jobs survive the upgrade, with their payloads still
+// in the blob store, and run on; opening again changes nothing.
+func TestMigrate(t *testing.T) {
+	ctx := t.Context()
+	created := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	path := oldDatabase(t,
+		`INSERT INTO jobs (id, status, language, created_at) VALUES ('q', 'queued', 'python', `+fmt.Sprint(created)+`)`,
+		`INSERT INTO jobs (id, face, status, language, attempts, created_at, started_at, finished_at)
+			VALUES ('f', 'judge0', 'ok', 'c', 1, `+fmt.Sprint(created)+`, `+fmt.Sprint(created+1)+`, `+fmt.Sprint(created+2)+`)`)
+	s := open(t, path)
+	for _, id := range []string{"q", "f"} {
+		got, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("Get(%s) after the upgrade: %v", id, err)
+		}
+		if got.InlineRequest != nil || got.InlineResult != nil {
+			t.Errorf("job %s of the old version has inline payloads %q, %q", id, got.InlineRequest, got.InlineResult)
+		}
+	}
+	if got, err := s.Get(ctx, "f"); err != nil || got.Status != airlock.StatusOK || got.Face != "judge0" || got.Attempts != 1 ||
+		got.FinishedAt.UnixNano() != created+2 {
+		t.Errorf("finished job after the upgrade: %+v, %v", got, err)
+	}
+	if _, err := s.Start(ctx, "q", time.Now()); err != nil {
+		t.Fatalf("Start of an old queued job: %v", err)
+	}
+	result := []byte(`{"status":"ok"}`)
+	if done, err := s.Finish(ctx, "q", airlock.StatusOK, time.Now(), result); err != nil || !bytes.Equal(done.InlineResult, result) {
+		t.Fatalf("Finish of an old job with an inline result: %+v, %v", done, err)
+	}
+	request := []byte(`{"language":"python"}`)
+	if err := s.Create(ctx, &airlock.Job{ID: "n", Status: airlock.StatusQueued, Language: "python", CreatedAt: time.Now(), InlineRequest: request}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path)
+	defer s.Close()
+	if got, err := s.Get(ctx, "q"); err != nil || !bytes.Equal(got.InlineResult, result) {
+		t.Errorf("old job finished after the upgrade, reopened: %+v, %v", got, err)
+	}
+	if got, err := s.Get(ctx, "n"); err != nil || !bytes.Equal(got.InlineRequest, request) {
+		t.Errorf("new job, reopened: %+v, %v", got, err)
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM pragma_table_info('jobs') WHERE name IN ('request', 'result')`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("after two opens the table has %d of the columns request and result, want 2", n)
+	}
 }
 
 // What was committed before Close is there after a reopen, with the
@@ -51,7 +154,7 @@ func TestReopen(t *testing.T) {
 	if _, err := s.Start(ctx, f.ID, created.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Finish(ctx, f.ID, airlock.StatusTimeLimit, created.Add(3*time.Minute)); err != nil {
+	if _, err := s.Finish(ctx, f.ID, airlock.StatusTimeLimit, created.Add(3*time.Minute), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

@@ -5,6 +5,7 @@
 package storetest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -47,6 +48,10 @@ func Run(t *testing.T, open func(t *testing.T) airlock.JobStore) {
 		{"List", testList},
 		{"Delete", testDelete},
 		{"Stats", testStats},
+		{"InlineRequest", testInlineRequest},
+		{"InlineResult", testInlineResult},
+		{"InlineResultOnlyOnce", testInlineResultOnlyOnce},
+		{"DeleteForgetsPayloads", testDeleteForgetsPayloads},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,11 +130,22 @@ func start(t *testing.T, s airlock.JobStore, id string, at time.Time) *airlock.J
 	return j
 }
 
-func finish(t *testing.T, s airlock.JobStore, id string, status airlock.Status, at time.Time) {
+// finish finishes a job whose result is in the blob store.
+func finish(t *testing.T, s airlock.JobStore, id string, status airlock.Status, at time.Time) *airlock.Job {
 	t.Helper()
-	if err := s.Finish(t.Context(), id, status, at); err != nil {
+	return finishWith(t, s, id, status, at, nil)
+}
+
+func finishWith(t *testing.T, s airlock.JobStore, id string, status airlock.Status, at time.Time, result []byte) *airlock.Job {
+	t.Helper()
+	j, err := s.Finish(t.Context(), id, status, at, result)
+	if err != nil {
 		t.Fatalf("Finish(%s, %s): %v", id, status, err)
 	}
+	if j == nil {
+		t.Fatalf("Finish(%s, %s) returned a nil job and no error", id, status)
+	}
+	return j
 }
 
 func cancel(t *testing.T, s airlock.JobStore, id string, at time.Time) airlock.Status {
@@ -307,32 +323,41 @@ func testFinish(t *testing.T, s airlock.JobStore) {
 		started := base.Add(time.Second)
 		finished := base.Add(3 * time.Second)
 		start(t, s, want.ID, started)
-		finish(t, s, want.ID, status, finished)
-		got := wantStatus(t, s, want.ID, status)
-		sameMeta(t, got, want)
-		if got.Attempts != 1 {
-			t.Errorf("Attempts = %d after one run, want 1", got.Attempts)
-		}
-		wantTime(t, "StartedAt", got.StartedAt, started)
-		wantTime(t, "FinishedAt", got.FinishedAt, finished)
-		if !got.Status.Finished() {
-			t.Errorf("status %q is not final", got.Status)
+		// Finish's answer is what the service reports and audits: the
+		// whole job, as a Get would read it.
+		done := finish(t, s, want.ID, status, finished)
+		for what, got := range map[string]*airlock.Job{"returned by Finish": done, "stored": wantStatus(t, s, want.ID, status)} {
+			sameMeta(t, got, want)
+			if got.Status != status {
+				t.Errorf("%s: Status = %q, want %q", what, got.Status, status)
+			}
+			if got.Attempts != 1 {
+				t.Errorf("%s: Attempts = %d after one run, want 1", what, got.Attempts)
+			}
+			wantTime(t, what+": StartedAt", got.StartedAt, started)
+			wantTime(t, what+": FinishedAt", got.FinishedAt, finished)
+			if !got.Status.Finished() {
+				t.Errorf("%s: status %q is not final", what, got.Status)
+			}
 		}
 	}
 }
 
 func testFinishOnlyFromRunning(t *testing.T, s airlock.JobStore) {
 	j := create(t, s, queued(t, base))
-	wantConflict(t, "Finish of a queued job", s.Finish(t.Context(), j.ID, airlock.StatusOK, base))
+	_, err := s.Finish(t.Context(), j.ID, airlock.StatusOK, base, nil)
+	wantConflict(t, "Finish of a queued job", err)
 	wantStatus(t, s, j.ID, airlock.StatusQueued)
 
 	start(t, s, j.ID, base.Add(time.Second))
 	finish(t, s, j.ID, airlock.StatusRuntimeError, base.Add(2*time.Second))
-	wantConflict(t, "second Finish", s.Finish(t.Context(), j.ID, airlock.StatusOK, base.Add(5*time.Second)))
+	_, err = s.Finish(t.Context(), j.ID, airlock.StatusOK, base.Add(5*time.Second), nil)
+	wantConflict(t, "second Finish", err)
 	got := wantStatus(t, s, j.ID, airlock.StatusRuntimeError)
 	wantTime(t, "FinishedAt after a refused second Finish", got.FinishedAt, base.Add(2*time.Second))
 
-	wantRefused(t, "Finish", s.Finish(t.Context(), newID(t), airlock.StatusOK, base))
+	_, err = s.Finish(t.Context(), newID(t), airlock.StatusOK, base, nil)
+	wantRefused(t, "Finish", err)
 }
 
 func testCancelQueued(t *testing.T, s airlock.JobStore) {
@@ -371,14 +396,18 @@ func testCancelRunning(t *testing.T, s airlock.JobStore) {
 		t.Errorf("second Cancel of a running job returned %q, want running", st)
 	}
 	finished := base.Add(4 * time.Second)
-	finish(t, s, j.ID, airlock.StatusOK, finished)
+	if done := finish(t, s, j.ID, airlock.StatusOK, finished); done.Status != airlock.StatusCancelled {
+		t.Errorf("Finish of a job cancelled while running returned status %q, want cancelled", done.Status)
+	}
 	got := wantStatus(t, s, j.ID, airlock.StatusCancelled)
 	wantTime(t, "FinishedAt", got.FinishedAt, finished)
 
 	// Without a cancel the run's status stands.
 	k := create(t, s, queued(t, base))
 	start(t, s, k.ID, base.Add(time.Second))
-	finish(t, s, k.ID, airlock.StatusOK, finished)
+	if done := finish(t, s, k.ID, airlock.StatusOK, finished); done.Status != airlock.StatusOK {
+		t.Errorf("Finish returned status %q, want ok", done.Status)
+	}
 	wantStatus(t, s, k.ID, airlock.StatusOK)
 }
 
@@ -792,4 +821,164 @@ func wantCounts[K comparable](t *testing.T, what string, got, want map[K]int) {
 			t.Errorf("%s has %v: %d, want none (all: %v)", what, k, n, got)
 		}
 	}
+}
+
+// payload makes n bytes of every value, NUL and invalid UTF-8 included:
+// a store keeps payloads as bytes, not text. Each call's differ.
+func payload(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range min(n, 256) {
+		b[i] = byte(i)
+	}
+	return b
+}
+
+// wantPayload checks a payload read back is the one stored, nil for none.
+func wantPayload(t *testing.T, what string, got, want []byte) {
+	t.Helper()
+	switch {
+	case want == nil && got != nil:
+		t.Errorf("%s: %d bytes, want none", what, len(got))
+	case want != nil && !bytes.Equal(got, want):
+		t.Errorf("%s: %d bytes (nil: %t), want the %d stored", what, len(got), got == nil, len(want))
+	}
+}
+
+// A request stored with the job comes back with it from every read, through
+// every transition; a job whose request is in the blob store has none. The
+// jobs service chooses the size; a store keeps whatever it is given.
+func testInlineRequest(t *testing.T, s airlock.JobStore) {
+	small := queued(t, base)
+	small.InlineRequest = payload(t, 300)
+	large := queued(t, base.Add(time.Second))
+	large.InlineRequest = payload(t, 256<<10)
+	blob := queued(t, base.Add(2*time.Second))
+	jobs := []*airlock.Job{small, large, blob}
+	for _, j := range jobs {
+		create(t, s, j)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, j := range jobs {
+			wantPayload(t, "request read by Get "+when, get(t, s, j.ID).InlineRequest, j.InlineRequest)
+		}
+		list, _, err := s.List(t.Context(), "judge0", 0, 10)
+		if err != nil || len(list) != len(jobs) {
+			t.Fatalf("List %s = %v, %v", when, ids(list), err)
+		}
+		for i, got := range list {
+			wantPayload(t, "request read by List "+when, got.InlineRequest, jobs[len(jobs)-1-i].InlineRequest)
+		}
+		if got := get(t, s, blob.ID); got.InlineResult != nil {
+			t.Errorf("InlineResult %s is %d bytes, want none", when, len(got.InlineResult))
+		}
+	}
+	check("after Create")
+	unfinished, err := s.Unfinished(t.Context())
+	if err != nil || len(unfinished) != len(jobs) {
+		t.Fatalf("Unfinished = %v, %v", ids(unfinished), err)
+	}
+	for i, got := range unfinished {
+		wantPayload(t, "request read by Unfinished", got.InlineRequest, jobs[i].InlineRequest)
+	}
+	for _, j := range jobs {
+		wantPayload(t, "request returned by Start", start(t, s, j.ID, base.Add(time.Minute)).InlineRequest, j.InlineRequest)
+	}
+	check("after Start")
+	if err := s.Requeue(t.Context(), small.ID); err != nil {
+		t.Fatalf("Requeue: %v", err)
+	}
+	wantPayload(t, "request returned by a second Start", start(t, s, small.ID, base.Add(2*time.Minute)).InlineRequest, small.InlineRequest)
+	for _, j := range jobs {
+		wantPayload(t, "request returned by Finish", finish(t, s, j.ID, airlock.StatusOK, base.Add(time.Hour)).InlineRequest, j.InlineRequest)
+	}
+	check("after Finish")
+}
+
+// A result given to Finish is stored in the same write as the final status:
+// Finish returns it and every later read has it. A result in the blob store
+// (nil) leaves none, and so does a job cancelled before it ran.
+func testInlineResult(t *testing.T, s airlock.JobStore) {
+	cases := []struct {
+		name   string
+		result []byte
+		cancel bool // requested while running: the job ends cancelled, with the result of the run
+	}{
+		{"small", payload(t, 200), false},
+		{"large", payload(t, 256<<10), false},
+		{"in the blob store", nil, false},
+		{"cancelled while running", payload(t, 100), true},
+	}
+	for i, c := range cases {
+		at := base.Add(time.Duration(i) * time.Hour) // each case's job is the newest
+		j := queued(t, at)
+		j.InlineRequest = payload(t, 50)
+		create(t, s, j)
+		if got := start(t, s, j.ID, at.Add(time.Second)); got.InlineResult != nil {
+			t.Errorf("%s: a running job has a %d-byte result", c.name, len(got.InlineResult))
+		}
+		want := airlock.StatusRuntimeError
+		if c.cancel {
+			cancel(t, s, j.ID, at.Add(2*time.Second))
+			want = airlock.StatusCancelled
+		}
+		done := finishWith(t, s, j.ID, airlock.StatusRuntimeError, at.Add(3*time.Second), c.result)
+		if done.Status != want {
+			t.Errorf("%s: Finish returned status %q, want %q", c.name, done.Status, want)
+		}
+		wantPayload(t, c.name+": result returned by Finish", done.InlineResult, c.result)
+		wantPayload(t, c.name+": request returned by Finish", done.InlineRequest, j.InlineRequest)
+		got := wantStatus(t, s, j.ID, want)
+		wantPayload(t, c.name+": result read by Get", got.InlineResult, c.result)
+		list, _, err := s.List(t.Context(), "judge0", 0, 1)
+		if err != nil || len(list) != 1 || list[0].ID != j.ID {
+			t.Fatalf("%s: List = %v, %v", c.name, ids(list), err)
+		}
+		wantPayload(t, c.name+": result read by List", list[0].InlineResult, c.result)
+	}
+
+	q := create(t, s, queued(t, base))
+	cancel(t, s, q.ID, base.Add(time.Second))
+	if got := get(t, s, q.ID); got.InlineResult != nil {
+		t.Errorf("a job cancelled while queued has a %d-byte result", len(got.InlineResult))
+	}
+}
+
+// A refused Finish stores nothing: not a result for a job that is not
+// running, nor a second result over the first.
+func testInlineResultOnlyOnce(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	_, err := s.Finish(t.Context(), j.ID, airlock.StatusOK, base, payload(t, 10))
+	wantConflict(t, "Finish of a queued job", err)
+	if got := get(t, s, j.ID); got.InlineResult != nil {
+		t.Errorf("a refused Finish of a queued job stored a %d-byte result", len(got.InlineResult))
+	}
+	start(t, s, j.ID, base.Add(time.Second))
+	first := payload(t, 10)
+	finishWith(t, s, j.ID, airlock.StatusOK, base.Add(2*time.Second), first)
+	_, err = s.Finish(t.Context(), j.ID, airlock.StatusOK, base.Add(3*time.Second), payload(t, 20))
+	wantConflict(t, "second Finish", err)
+	wantPayload(t, "result after a refused second Finish", get(t, s, j.ID).InlineResult, first)
+}
+
+// A job re-created under a deleted job's id has only its own payloads.
+func testDeleteForgetsPayloads(t *testing.T, s airlock.JobStore) {
+	j := queued(t, base)
+	j.InlineRequest = payload(t, 40)
+	create(t, s, j)
+	start(t, s, j.ID, base.Add(time.Second))
+	finishWith(t, s, j.ID, airlock.StatusOK, base.Add(2*time.Second), payload(t, 40))
+	if err := s.Delete(t.Context(), j.ID); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	again := queued(t, base.Add(time.Minute))
+	again.ID = j.ID
+	create(t, s, again)
+	got := get(t, s, again.ID)
+	wantPayload(t, "request of a job re-created in the blob store", got.InlineRequest, nil)
+	wantPayload(t, "result of a re-created job", got.InlineResult, nil)
 }

@@ -1,0 +1,272 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/localblob"
+	"github.com/airlock-dev/airlock/internal/memqueue"
+	"github.com/airlock-dev/airlock/internal/sandbox/native"
+	"github.com/airlock-dev/airlock/internal/servicetest"
+	"github.com/airlock-dev/airlock/internal/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	native.Stage()
+	code := m.Run()
+	servicetest.Close()
+	os.Exit(code)
+}
+
+// blobs is a blob store that remembers the keys put and read.
+type blobs struct {
+	airlock.BlobStore
+	mu         sync.Mutex
+	puts, gets []string
+}
+
+func (b *blobs) Put(ctx context.Context, key string, data []byte) error {
+	b.mu.Lock()
+	b.puts = append(b.puts, key)
+	b.mu.Unlock()
+	return b.BlobStore.Put(ctx, key, data)
+}
+
+func (b *blobs) Get(ctx context.Context, key string) ([]byte, error) {
+	b.mu.Lock()
+	b.gets = append(b.gets, key)
+	b.mu.Unlock()
+	return b.BlobStore.Get(ctx, key)
+}
+
+// seen says which of the keys of a job the blob store was asked to put and
+// to read.
+func (b *blobs) seen(id string) (puts, gets []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mine := func(keys []string) []string {
+		return slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return !strings.Contains(k, id) })
+	}
+	return mine(b.puts), mine(b.gets)
+}
+
+// reads is a job store that counts the service's reads of jobs.
+type reads struct {
+	airlock.JobStore
+	gets atomic.Int64
+}
+
+func (r *reads) Get(ctx context.Context, id string) (*airlock.Job, error) {
+	r.gets.Add(1)
+	return r.JobStore.Get(ctx, id)
+}
+
+// env is a service on a data dir; two envs on one dir are a restart.
+type env struct {
+	store *sqlite.Store
+	reads *reads
+	blobs *blobs
+	svc   *jobs.Service
+}
+
+func newEnv(t *testing.T, dir string, opt jobs.Options) *env {
+	t.Helper()
+	store, err := sqlite.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	local, err := localblob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, catalog := servicetest.Runner(t)
+	b, counted := &blobs{BlobStore: local}, &reads{JobStore: store}
+	svc := jobs.New(jobs.Deps{Store: counted, Blobs: b, Queue: memqueue.New(), Engine: engine.New(r, catalog, engine.Options{})}, opt)
+	return &env{store: store, reads: counted, blobs: b, svc: svc}
+}
+
+// run runs the service's workers until the test ends.
+func (e *env) run(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		e.svc.Run(ctx)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+}
+
+func (e *env) submit(t *testing.T, code string) *airlock.Job {
+	t.Helper()
+	j, err := e.svc.Submit(t.Context(), airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte(code)}}}, jobs.Meta{})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	return j
+}
+
+func (e *env) wait(t *testing.T, id, stdout string) *airlock.Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	j, err := e.svc.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("Wait(%s): %v", id, err)
+	}
+	if j.Status != airlock.StatusOK || j.Result == nil || string(j.Result.Stdout) != stdout {
+		t.Fatalf("job %s: %s, result %+v; want ok with %d bytes of stdout", id, j.Status, j.Result, len(stdout))
+	}
+	return j
+}
+
+// readBack checks the job reads back whole through the service: its result
+// and its request.
+func (e *env) readBack(t *testing.T, id, code, stdout string) {
+	t.Helper()
+	j, err := e.svc.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	if j.Result == nil || string(j.Result.Stdout) != stdout {
+		t.Errorf("Get(%s): result %+v, want %d bytes of stdout", id, j.Result, len(stdout))
+	}
+	if err := e.svc.LoadRequest(t.Context(), j); err != nil {
+		t.Fatalf("LoadRequest(%s): %v", id, err)
+	}
+	if len(j.Request.Files) != 1 || string(j.Request.Files[0].Content) != code {
+		t.Errorf("LoadRequest(%s): files %+v", id, j.Request.Files)
+	}
+}
+
+// row is the job as the store keeps it.
+func (e *env) row(t *testing.T, id string) *airlock.Job {
+	t.Helper()
+	j, err := e.store.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("store Get(%s): %v", id, err)
+	}
+	return j
+}
+
+// A hello world, with the default threshold, never touches the blob store:
+// its request and result live in the job's row.
+func TestSmallPayloadsInline(t *testing.T) {
+	e := newEnv(t, t.TempDir(), jobs.Options{Workers: 1})
+	e.run(t)
+	const code = `print("hello")`
+	j := e.submit(t, code)
+	e.wait(t, j.ID, "hello\n")
+	e.readBack(t, j.ID, code, "hello\n")
+	if puts, gets := e.blobs.seen(j.ID); len(puts)+len(gets) > 0 {
+		t.Errorf("blob store used for a small job: put %v, read %v", puts, gets)
+	}
+	if row := e.row(t, j.ID); row.InlineRequest == nil || row.InlineResult == nil {
+		t.Errorf("store row: inline request %d bytes, result %d bytes; want both", len(row.InlineRequest), len(row.InlineResult))
+	}
+}
+
+// Above the threshold a request and a result go to the blob store, read
+// back from there, and go with the job when it is deleted. Below it, in
+// the same service, they stay out of it.
+func TestLargePayloadsInBlobs(t *testing.T) {
+	e := newEnv(t, t.TempDir(), jobs.Options{Workers: 1, InlineMax: 2 << 10})
+	e.run(t)
+	large := "# " + strings.Repeat("a", 3<<10) + "\nprint('x' * 3000)\n"
+	bigOut := strings.Repeat("x", 3000) + "\n"
+	big := e.submit(t, large)
+	e.wait(t, big.ID, bigOut)
+	e.readBack(t, big.ID, large, bigOut)
+	puts, _ := e.blobs.seen(big.ID)
+	if want := []string{"requests/" + big.ID + ".json", "results/" + big.ID + ".json"}; !slices.Equal(puts, want) {
+		t.Errorf("blob puts for a large job: %v, want %v", puts, want)
+	}
+	if row := e.row(t, big.ID); row.InlineRequest != nil || row.InlineResult != nil {
+		t.Errorf("store row of a large job: inline request %d bytes, result %d bytes; want none", len(row.InlineRequest), len(row.InlineResult))
+	}
+
+	const code = `print("hello")`
+	small := e.submit(t, code)
+	e.wait(t, small.ID, "hello\n")
+	e.readBack(t, small.ID, code, "hello\n")
+	if puts, gets := e.blobs.seen(small.ID); len(puts)+len(gets) > 0 {
+		t.Errorf("blob store used for a small job: put %v, read %v", puts, gets)
+	}
+
+	if err := e.svc.Delete(t.Context(), big.ID); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	for _, key := range puts {
+		if _, err := e.blobs.BlobStore.Get(t.Context(), key); !errors.Is(err, airlock.ErrNotFound) {
+			t.Errorf("blob %s after Delete: %v, want ErrNotFound", key, err)
+		}
+	}
+}
+
+// Jobs accepted by a process that stopped before running them run after a
+// restart, their requests read from the store: inline or in the blob store.
+func TestRestartReadsRequestsFromStore(t *testing.T) {
+	dir := t.TempDir()
+	opt := jobs.Options{Workers: 1, InlineMax: 2 << 10}
+	before := newEnv(t, dir, opt)
+	small := `print("small")`
+	large := "# " + strings.Repeat("a", 3<<10) + "\nprint('large')\n"
+	ids := []string{before.submit(t, small).ID, before.submit(t, large).ID}
+
+	after := newEnv(t, dir, opt)
+	after.run(t)
+	after.wait(t, ids[0], "small\n")
+	after.wait(t, ids[1], "large\n")
+	if _, gets := after.blobs.seen(ids[1]); !slices.Contains(gets, "requests/"+ids[1]+".json") {
+		t.Errorf("the large request was not read from the blob store after the restart: %v", gets)
+	}
+}
+
+// Waiters in the process that ran a job are handed it, each their own
+// copy, instead of reading it back: one read each, the one that found the
+// job still running.
+func TestWaitersHandedTheJob(t *testing.T) {
+	e := newEnv(t, t.TempDir(), jobs.Options{Workers: 1})
+	e.run(t)
+	j := e.submit(t, "import time\ntime.sleep(0.5)\nprint('hello')")
+	got := make([]*airlock.Job, 3)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			var err error
+			if got[i], err = e.svc.Wait(ctx, j.ID); err != nil {
+				t.Errorf("Wait: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, w := range got {
+		if w == nil || w.Status != airlock.StatusOK || w.Result == nil || string(w.Result.Stdout) != "hello\n" {
+			t.Fatalf("waiter %d: %+v", i, w)
+		}
+		for _, other := range got[:i] {
+			if w == other {
+				t.Errorf("waiters share one *Job")
+			}
+		}
+	}
+	if n := e.reads.gets.Load(); n != int64(len(got)) {
+		t.Errorf("%d waiters read the job %d times, want once each", len(got), n)
+	}
+}
