@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -31,15 +32,17 @@ var benchPrograms = map[string]string{
 	"javascript": "console.log('hello')\n",
 }
 
-// cmdBench measures a hello world per language run bare, in a sandbox
-// and through a local server's HTTP API, at several concurrencies, and
-// prints each against bare exec.
+// cmdBench measures a hello world per language run bare, in a new
+// sandbox, in a warm-pool sandbox and through a local server's HTTP API
+// (with its warm pool), at several concurrencies, and prints each against
+// bare exec.
 func cmdBench(args []string, out io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	n := fs.Int("n", 40, "runs per measurement")
 	levels := fs.String("concurrency", "1,2,8,32", "concurrency levels, comma-separated")
 	languages := fs.String("languages", "python,javascript", "languages to measure")
 	limit := fs.Duration("max-time", 10*time.Minute, "stop (and fail) after this long")
+	poolSize := fs.Int("pool", 4, "warm pool size per language for the warm-pool and HTTP paths")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -54,6 +57,9 @@ func cmdBench(args []string, out io.Writer) int {
 	if *n <= 0 || *n > 10000 {
 		return usageErr(fmt.Errorf("--n: want 1 to 10000 runs"))
 	}
+	if *poolSize <= 0 || *poolSize > 256 {
+		return usageErr(fmt.Errorf("--pool: want 1 to 256 sandboxes"))
+	}
 	catalog, err := lang.Load("")
 	if err != nil {
 		return fail(err)
@@ -67,7 +73,7 @@ func cmdBench(args []string, out io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *limit)
 	defer cancel()
-	if err := runBench(ctx, out, catalog, ids, *n, concurrency); err != nil {
+	if err := runBench(ctx, out, catalog, ids, *n, *poolSize, concurrency); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -78,21 +84,32 @@ func fail(err error) int {
 	return 1
 }
 
-func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []string, n int, concurrency []int) error {
+func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []string, n, poolSize int, concurrency []int) error {
 	runner, err := newRunner(catalog)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w (run `airlock doctor`)", err)
 	}
 	defer runner.Close()
-	eng := engine.New(runner, catalog, engine.Options{})
-	server, stop, err := startBenchServer(ctx)
+	cold := engine.New(runner, catalog, engine.Options{})
+	warm := engine.New(runner, catalog, engine.Options{})
+	pools := map[string]engine.PoolConfig{}
+	var sizes []string
+	for _, id := range ids {
+		pools[id] = engine.PoolConfig{Size: poolSize}
+		sizes = append(sizes, fmt.Sprintf("%s=%d", id, poolSize))
+	}
+	if err := warm.StartPools(pools, slog.New(slog.DiscardHandler)); err != nil {
+		return err
+	}
+	defer warm.Close()
+	server, stop, err := startBenchServer(ctx, strings.Join(sizes, ","))
 	if err != nil {
 		return err
 	}
 	defer stop()
 
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "program\tpath\tconcurrency\tn\tp50 ms\tp95 ms\tp99 ms\truns/s\tp50 ÷ bare\truns/s ÷ bare\t")
+	fmt.Fprintln(w, "program\tpath\tconcurrency\tn\tp50 ms\tp95 ms\tp99 ms\truns/s\tp50 ÷ bare\truns/s ÷ bare\tfrom pool\t")
 	for _, id := range ids {
 		l, err := catalog.Lookup(id)
 		if err != nil {
@@ -113,11 +130,17 @@ func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []s
 		argv := lang.Expand(l.Run, lang.Vars{Entry: l.File, Sources: []string{l.File}})
 		req := airlock.Request{Language: id, Files: []airlock.File{{Name: l.File, Content: []byte(code)}}}
 		body, _ := json.Marshal(map[string]string{"language": id, "code": code})
-		paths := []struct {
-			name string
-			op   func(context.Context) error
-		}{
-			{"bare exec", func(ctx context.Context) error {
+		execute := func(e *engine.Engine) func(context.Context) error {
+			return func(ctx context.Context) error {
+				res, err := e.Execute(ctx, req)
+				if err == nil && (res.Status != airlock.StatusOK || string(res.Stdout) != "hello\n") {
+					err = fmt.Errorf("%s %q", res.Status, res.Stderr)
+				}
+				return err
+			}
+		}
+		paths := []benchPath{
+			{name: "bare exec", op: func(ctx context.Context) error {
 				cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 				cmd.Dir, cmd.Env = dir, l.Env
 				if out, err := cmd.CombinedOutput(); err != nil || string(out) != "hello\n" {
@@ -125,14 +148,13 @@ func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []s
 				}
 				return nil
 			}},
-			{"sandbox", func(ctx context.Context) error {
-				res, err := eng.Execute(ctx, req)
-				if err == nil && (res.Status != airlock.StatusOK || string(res.Stdout) != "hello\n") {
-					err = fmt.Errorf("%s %q", res.Status, res.Stderr)
-				}
-				return err
+			{name: "cold sandbox", op: execute(cold)},
+			{name: "warm pool", op: execute(warm), pool: func() (poolCounts, error) {
+				s := warm.PoolStats()[id]
+				return poolCounts{float64(s.Hits), float64(s.Misses), s.Ready == s.Size}, nil
 			}},
-			{"HTTP ?wait=true", func(ctx context.Context) error { return postAndCheck(ctx, server, body) }},
+			{name: "HTTP ?wait=true", op: func(ctx context.Context) error { return postAndCheck(ctx, server, body) },
+				pool: func() (poolCounts, error) { return scrapePool(ctx, server, id) }},
 		}
 		// Warm both the interpreter's files in the page cache and the
 		// sandbox keepers before anything is timed.
@@ -144,27 +166,112 @@ func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []s
 		for _, c := range concurrency {
 			var bare bench.Stats
 			for i, p := range paths {
-				s, err := bench.Measure(ctx, n, c, p.op)
+				s, fromPool, err := p.measure(ctx, n, c)
 				if err != nil {
 					return fmt.Errorf("%s %s at %d: %w", id, p.name, c, err)
 				}
 				if i == 0 {
 					bare = s
 				}
-				fmt.Fprintf(w, "%s hello\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.0f\t%.2f\t%.2f\t\n", id, p.name, c, s.N,
+				fmt.Fprintf(w, "%s hello\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.0f\t%.2f\t%.2f\t%s\t\n", id, p.name, c, s.N,
 					millis(s.P50), millis(s.P95), millis(s.P99), s.PerSecond,
-					float64(s.P50)/float64(bare.P50), s.PerSecond/bare.PerSecond)
+					float64(s.P50)/float64(bare.P50), s.PerSecond/bare.PerSecond, fromPool)
 			}
 		}
 	}
 	return w.Flush()
 }
 
+// benchPath is one way of running the program; pool, when set, reads the
+// warm pool the path uses.
+type benchPath struct {
+	name string
+	op   func(context.Context) error
+	pool func() (poolCounts, error)
+}
+
+// poolCounts are a warm pool's hit and miss counters, and whether it is
+// full now.
+type poolCounts struct {
+	hits, misses float64
+	full         bool
+}
+
+// measure times p. A path with a pool starts each measurement with the
+// pool full, and says how many runs took a ready sandbox.
+func (p benchPath) measure(ctx context.Context, n, c int) (bench.Stats, string, error) {
+	if p.pool == nil {
+		s, err := bench.Measure(ctx, n, c, p.op)
+		return s, "-", err
+	}
+	before, err := waitPoolFull(ctx, p.pool)
+	if err != nil {
+		return bench.Stats{}, "", err
+	}
+	s, err := bench.Measure(ctx, n, c, p.op)
+	if err != nil {
+		return s, "", err
+	}
+	after, err := p.pool()
+	if err != nil {
+		return s, "", err
+	}
+	return s, fmt.Sprintf("%.0f/%.0f", after.hits-before.hits, after.hits-before.hits+after.misses-before.misses), nil
+}
+
+func waitPoolFull(ctx context.Context, pool func() (poolCounts, error)) (poolCounts, error) {
+	for {
+		c, err := pool()
+		if err != nil || c.full {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// scrapePool reads a language's warm pool counters from the server's
+// /metrics.
+func scrapePool(ctx context.Context, server, id string) (poolCounts, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/metrics", nil)
+	if err != nil {
+		return poolCounts{}, err
+	}
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		return poolCounts{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return poolCounts{}, err
+	}
+	values := map[string]float64{}
+	suffix := `{language="` + id + `"}`
+	for line := range strings.SplitSeq(string(data), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if metric, ok2 := strings.CutSuffix(name, suffix); ok && ok2 {
+			values[metric], _ = strconv.ParseFloat(value, 64)
+		}
+	}
+	if _, ok := values["airlock_pool_size"]; !ok {
+		return poolCounts{}, fmt.Errorf("the server's /metrics has no warm pool for %s", id)
+	}
+	return poolCounts{
+		hits: values["airlock_pool_hits_total"], misses: values["airlock_pool_misses_total"],
+		full: values["airlock_pool_ready"] == values["airlock_pool_size"],
+	}, nil
+}
+
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // startBenchServer runs `airlock serve` as a separate process on a free
-// loopback port with a throwaway data dir, as a client would find it.
-func startBenchServer(ctx context.Context) (string, func(), error) {
+// loopback port with a throwaway data dir and the given warm pools, as a
+// client would find it.
+func startBenchServer(ctx context.Context, pools string) (string, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", nil, err
@@ -180,7 +287,7 @@ func startBenchServer(ctx context.Context) (string, func(), error) {
 		return "", nil, err
 	}
 	var logs bytes.Buffer
-	cmd := exec.Command(exe, "serve", "--addr", addr, "--data", data)
+	cmd := exec.Command(exe, "serve", "--addr", addr, "--data", data, "--pool", pools)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {

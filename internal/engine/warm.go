@@ -22,16 +22,18 @@ type PoolConfig struct {
 }
 
 // bootstrap is how a language's interpreter starts in a pooled sandbox:
-// the flag that runs a program given on the command line, and the program
-// (see the bootstrap directory), which waits for the job on sandbox.JobFD.
+// the flag that runs a program given on the command line, the program (see
+// the bootstrap directory), which waits for the job on sandbox.JobFD, and
+// the modules it always preloads.
 type bootstrap struct {
 	flag    string
 	program string
+	preload []string // what the function-mode harness imports
 }
 
 var bootstraps = map[string]bootstrap{
-	"python":     {"-c", string(mustRead("bootstrap/python.py"))},
-	"javascript": {"-e", string(mustRead("bootstrap/javascript.js"))},
+	"python":     {"-c", string(mustRead("bootstrap/python.py")), []string{"runpy", "traceback"}},
+	"javascript": {"-e", string(mustRead("bootstrap/javascript.js")), []string{"url"}},
 }
 
 // warmPool is a language's pool and the spec its sandboxes were prepared
@@ -45,9 +47,16 @@ type warmPool struct {
 // fails on a language without a bootstrap, and when the sandbox cannot
 // prepare; a language this host lacks gets no pool and a warning. Call it
 // once, before the first Execute.
-func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) error {
+func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) (err error) {
 	preparer, ok := e.runner.(sandbox.Preparer)
 	pools := map[string]*warmPool{}
+	defer func() {
+		if err != nil {
+			for _, p := range pools {
+				p.Close()
+			}
+		}
+	}()
 	for name, c := range cfg {
 		l, err := e.catalog.Lookup(name)
 		if err != nil {
@@ -73,7 +82,7 @@ func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) error {
 		limits := l.LimitsOver(e.defaults)
 		limits.CPU = l.MaxOver(e.max).CPU // the most a job may ask
 		spec := sandbox.Spec{
-			Argv:    append([]string{l.Run[0], boot.flag, boot.program}, c.Preload...),
+			Argv:    slices.Concat([]string{l.Run[0], boot.flag, boot.program}, boot.preload, c.Preload),
 			Env:     l.Env,
 			Limits:  limits,
 			Collect: []string{resultFile},
@@ -132,22 +141,35 @@ func (wp *warmPool) fits(spec sandbox.Spec) bool {
 		!slices.ContainsFunc(spec.Collect, func(c string) bool { return !slices.Contains(wp.spec.Collect, c) })
 }
 
-// jobFile is a file as a bootstrap reads it.
+// jobFile is a file as a bootstrap reads it; its content follows the job's
+// JSON line.
 type jobFile struct {
-	Name    string `json:"name"`
-	Content []byte `json:"content"` // base64 in JSON
-	Mode    uint32 `json:"mode,omitempty"`
+	Name string `json:"name"`
+	Size int    `json:"size"`
+	Mode uint32 `json:"mode,omitempty"`
 }
 
-// jobInput is the job a bootstrap waits for: the command line it stands
-// for and the files to write first.
+// jobInput is the job a bootstrap waits for: a JSON line with the command
+// line it stands for and the files to write first, then the files'
+// contents back to back.
 func jobInput(spec sandbox.Spec) ([]byte, error) {
 	job := struct {
 		Argv  []string  `json:"argv"`
 		Files []jobFile `json:"files"`
 	}{Argv: spec.Argv, Files: make([]jobFile, len(spec.Files))}
+	size := 0
 	for i, f := range spec.Files {
-		job.Files[i] = jobFile{Name: f.Name, Content: f.Content, Mode: f.Mode}
+		job.Files[i] = jobFile{Name: f.Name, Size: len(f.Content), Mode: f.Mode}
+		size += len(f.Content)
 	}
-	return json.Marshal(job)
+	head, err := json.Marshal(job)
+	if err != nil {
+		return nil, err
+	}
+	input := make([]byte, 0, len(head)+1+size)
+	input = append(append(input, head...), '\n')
+	for _, f := range spec.Files {
+		input = append(input, f.Content...)
+	}
+	return input, nil
 }

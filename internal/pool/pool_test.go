@@ -16,9 +16,11 @@ type fake struct {
 	closed atomic.Bool
 }
 
-func (f *fake) Run(context.Context, sandbox.Job) (sandbox.Result, error) { return sandbox.Result{}, nil }
-func (f *fake) Close()                                                  { f.closed.Store(true) }
-func (f *fake) MemoryBytes() int64                                      { return 1000 }
+func (f *fake) Run(context.Context, sandbox.Job) (sandbox.Result, error) {
+	return sandbox.Result{}, nil
+}
+func (f *fake) Close()             { f.closed.Store(true) }
+func (f *fake) MemoryBytes() int64 { return 1000 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

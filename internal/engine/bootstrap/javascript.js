@@ -1,8 +1,10 @@
 // airlock warm-pool bootstrap for Node.js, run as `node -e <this> [preload...]`
-// in a sandbox prepared ahead of its job. It loads the preloads, waits for
-// the job on descriptor 3, writes the job's files, and then runs the
-// script as `node script args...` would, through Node's own entry point
-// (CommonJS or ES module), with the eval-mode globals and flags removed.
+// in a sandbox prepared ahead of its job. It loads the preloads, says it is
+// ready on descriptor 3 and reads its job there: a JSON line (the command
+// line it stands for, the files' names, sizes and modes), then the files'
+// contents back to back. It writes the files and runs the script as
+// `node script args...` would, through Node's own entry point (CommonJS or
+// ES module), with the eval-mode globals and flags removed.
 (() => {
   'use strict';
   const fs = require('fs');
@@ -20,7 +22,9 @@
   fs.readFile(3, (err, data) => {
     if (err) throw err;
     fs.closeSync(3);
-    const job = JSON.parse(data);
+    const newline = data.indexOf(10);
+    const job = JSON.parse(data.subarray(0, newline));
+    let at = newline + 1;
     for (const f of job.files) {
       const name = path.join('/box', f.name);
       if (f.name.endsWith('/')) {
@@ -29,7 +33,8 @@
       }
       fs.mkdirSync(path.dirname(name), { recursive: true });
       const mode = f.mode || 0o644;
-      fs.writeFileSync(name, Buffer.from(f.content || '', 'base64'), { mode, flag: 'wx' });
+      fs.writeFileSync(name, data.subarray(at, at + f.size), { mode, flag: 'wx' });
+      at += f.size;
       fs.chmodSync(name, mode);
     }
     process.argv = [process.execPath, path.resolve(job.argv[1]), ...job.argv.slice(2)];
