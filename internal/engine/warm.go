@@ -2,12 +2,12 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/airlock-dev/airlock/internal/lang"
@@ -22,18 +22,16 @@ type PoolConfig struct {
 }
 
 // bootstrap is how a language's interpreter starts in a pooled sandbox:
-// the flag that runs a program given on the command line, the program (see
-// the bootstrap directory), which waits for the job on sandbox.JobFD, and
-// the modules it always preloads.
+// the flag that runs a program given on the command line, and the program
+// (see the bootstrap directory), which waits for the job on sandbox.JobFD.
 type bootstrap struct {
 	flag    string
 	program string
-	preload []string // what the function-mode harness imports
 }
 
 var bootstraps = map[string]bootstrap{
-	"python":     {"-c", string(mustRead("bootstrap/python.py")), []string{"runpy", "traceback"}},
-	"javascript": {"-e", string(mustRead("bootstrap/javascript.js")), []string{"url"}},
+	"python":     {"-c", string(mustRead("bootstrap/python.py"))},
+	"javascript": {"-e", string(mustRead("bootstrap/javascript.js"))},
 }
 
 // warmPool is a language's pool and the spec its sandboxes were prepared
@@ -82,7 +80,7 @@ func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) (err er
 		limits := l.LimitsOver(e.defaults)
 		limits.CPU = l.MaxOver(e.max).CPU // the most a job may ask
 		spec := sandbox.Spec{
-			Argv:    slices.Concat([]string{l.Run[0], boot.flag, boot.program}, boot.preload, c.Preload),
+			Argv:    append([]string{l.Run[0], boot.flag, boot.program}, c.Preload...),
 			Env:     l.Env,
 			Limits:  limits,
 			Collect: []string{resultFile},
@@ -115,13 +113,8 @@ func (e *Engine) Close() {
 func (e *Engine) run(ctx context.Context, l *lang.Language, spec sandbox.Spec) (sandbox.Result, error) {
 	if wp := e.pools[l.ID]; wp != nil && wp.fits(spec) {
 		if s := wp.Get(); s != nil {
-			input, err := jobInput(spec)
-			if err != nil {
-				s.Close()
-				return sandbox.Result{}, err
-			}
 			out, err := s.Run(ctx, sandbox.Job{
-				Input: input, Stdin: spec.Stdin, Limits: spec.Limits, Interleave: spec.Interleave,
+				Input: jobInput(spec), Stdin: spec.Stdin, Limits: spec.Limits, Interleave: spec.Interleave,
 				Collect: spec.Collect, Live: spec.Live,
 			})
 			if !errors.Is(err, sandbox.ErrStale) {
@@ -141,35 +134,30 @@ func (wp *warmPool) fits(spec sandbox.Spec) bool {
 		!slices.ContainsFunc(spec.Collect, func(c string) bool { return !slices.Contains(wp.spec.Collect, c) })
 }
 
-// jobFile is a file as a bootstrap reads it; its content follows the job's
-// JSON line.
-type jobFile struct {
-	Name string `json:"name"`
-	Size int    `json:"size"`
-	Mode uint32 `json:"mode,omitempty"`
-}
-
-// jobInput is the job a bootstrap waits for: a JSON line with the command
-// line it stands for and the files to write first, then the files'
-// contents back to back.
-func jobInput(spec sandbox.Spec) ([]byte, error) {
-	job := struct {
-		Argv  []string  `json:"argv"`
-		Files []jobFile `json:"files"`
-	}{Argv: spec.Argv, Files: make([]jobFile, len(spec.Files))}
+// jobInput is the job a bootstrap waits for, in a form it can read
+// without importing anything: NUL-terminated fields — the number of
+// arguments, the command line it stands for, the number of files, then
+// each file's name, mode and size — then the files' contents back to
+// back. Neither arguments nor names hold a NUL (see plan).
+func jobInput(spec sandbox.Spec) []byte {
 	size := 0
-	for i, f := range spec.Files {
-		job.Files[i] = jobFile{Name: f.Name, Size: len(f.Content), Mode: f.Mode}
-		size += len(f.Content)
+	for _, f := range spec.Files {
+		size += len(f.Name) + len(f.Content) + 24
 	}
-	head, err := json.Marshal(job)
-	if err != nil {
-		return nil, err
+	input := make([]byte, 0, size+64*(len(spec.Argv)+1))
+	field := func(s string) { input = append(append(input, s...), 0) }
+	field(strconv.Itoa(len(spec.Argv)))
+	for _, a := range spec.Argv {
+		field(a)
 	}
-	input := make([]byte, 0, len(head)+1+size)
-	input = append(append(input, head...), '\n')
+	field(strconv.Itoa(len(spec.Files)))
+	for _, f := range spec.Files {
+		field(f.Name)
+		field(strconv.FormatUint(uint64(f.Mode), 10))
+		field(strconv.Itoa(len(f.Content)))
+	}
 	for _, f := range spec.Files {
 		input = append(input, f.Content...)
 	}
-	return input, nil
+	return input
 }

@@ -1,8 +1,7 @@
 # airlock warm-pool bootstrap for Python, run as `python3 -c <this> [preload...]`
 # in a sandbox prepared ahead of its job. It imports the preloads, says it
-# is ready on descriptor 3 and reads its job there: a JSON line (the
-# command line it stands for, the files' names, sizes and modes), then the
-# files' contents back to back. It writes the files and runs the script as
+# is ready on descriptor 3 and reads its job there (see jobInput in
+# warm.go). It writes the files and runs the script as
 # `python3 script args...` would: as __main__, with the same sys.argv,
 # sys.path[0], __file__, exit status and tracebacks. Everything lives in
 # one function, so the script's globals start as empty as a cold
@@ -10,7 +9,6 @@
 def _airlock_boot():
     import atexit
     import builtins
-    import json
     import os
     import sys
     from importlib.machinery import SourceFileLoader
@@ -48,23 +46,31 @@ def _airlock_boot():
             break
         chunks.append(chunk)
     os.close(3)
-    head, _, body = b"".join(chunks).partition(b"\n")
-    job = json.loads(head)
+    data = b"".join(chunks)
+    del chunks
     at = 0
-    for f in job["files"]:
-        name = os.path.join("/box", f["name"])
+
+    def field():
+        nonlocal at
+        end = data.index(b"\0", at)
+        value, at = data[at:end], end + 1
+        return value
+
+    argv = [os.fsdecode(field()) for _ in range(int(field()))]
+    files = [(os.fsdecode(field()), int(field()), int(field())) for _ in range(int(field()))]
+    for name, mode, size in files:
+        name = os.path.join("/box", name)
         if name.endswith("/"):
             os.makedirs(name, exist_ok=True)
             continue
         os.makedirs(os.path.dirname(name), exist_ok=True)
-        mode = f.get("mode") or 0o644
+        mode = mode or 0o644
         with open(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as out:
-            out.write(body[at:at + f["size"]])
-        at += f["size"]
+            out.write(data[at:at + size])
+        at += size
         os.chmod(name, mode)
-    del chunks, body
+    del data
 
-    argv = job["argv"]
     path = os.path.abspath(argv[1])
     sys.argv[:] = argv[1:]
     sys.path[0] = os.path.dirname(path)
