@@ -63,7 +63,36 @@ func Measure(ctx context.Context, n, concurrency int, op func(context.Context) e
 	if err := ctx.Err(); err != nil {
 		return Stats{}, err
 	}
+	s := summarize(latencies)
+	s.PerSecond = float64(n) / elapsed.Seconds()
+	return s, nil
+}
+
+// MeasurePaced calls op n times, one at a time, each once ready has
+// returned, and summarises the latencies of op alone: what a call costs
+// when it finds the system ready for it. The rate is set by the pacing,
+// so PerSecond is zero.
+func MeasurePaced(ctx context.Context, n int, ready, op func(context.Context) error) (Stats, error) {
+	if n <= 0 {
+		return Stats{}, fmt.Errorf("bench: n %d must be positive", n)
+	}
+	latencies := make([]time.Duration, n)
+	for i := range latencies {
+		if err := ready(ctx); err != nil {
+			return Stats{}, err
+		}
+		t0 := time.Now()
+		if err := op(ctx); err != nil {
+			return Stats{}, err
+		}
+		latencies[i] = time.Since(t0)
+	}
+	return summarize(latencies), nil
+}
+
+func summarize(latencies []time.Duration) Stats {
+	n := len(latencies)
 	slices.Sort(latencies)
 	at := func(q float64) time.Duration { return latencies[min(int(q*float64(n)), n-1)] }
-	return Stats{N: n, P50: at(0.50), P95: at(0.95), P99: at(0.99), PerSecond: float64(n) / elapsed.Seconds()}, nil
+	return Stats{N: n, P50: at(0.50), P95: at(0.95), P99: at(0.99)}
 }

@@ -55,3 +55,30 @@ func TestMeasureStopsAtTheFirstError(t *testing.T) {
 		t.Fatal("n 0 accepted")
 	}
 }
+
+func TestMeasurePaced(t *testing.T) {
+	var readies, calls atomic.Int64
+	ready := func(context.Context) error {
+		readies.Add(1)
+		time.Sleep(5 * time.Millisecond) // not counted
+		return nil
+	}
+	op := func(context.Context) error {
+		if calls.Add(1) != readies.Load() {
+			t.Error("a call did not wait for ready")
+		}
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	s, err := MeasurePaced(context.Background(), 20, ready, op)
+	if err != nil || s.N != 20 || calls.Load() != 20 || s.PerSecond != 0 {
+		t.Fatalf("%v %+v calls %d", err, s, calls.Load())
+	}
+	if s.P50 < time.Millisecond || s.P50 >= 5*time.Millisecond {
+		t.Errorf("p50 %v counts the waits", s.P50)
+	}
+	boom := errors.New("boom")
+	if _, err := MeasurePaced(context.Background(), 5, func(context.Context) error { return boom }, op); !errors.Is(err, boom) {
+		t.Errorf("ready's error: %v", err)
+	}
+}
