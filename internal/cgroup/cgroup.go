@@ -319,6 +319,16 @@ func (g *Group) setLimits(lim Limits) error {
 	return nil
 }
 
+// Tighten lowers the group's memory and process limits to lim's non-zero
+// ones (a prepared sandbox taking a job that asks less than it was
+// prepared with). Memory below what the group holds fails or reclaims.
+func (g *Group) Tighten(lim Limits) error {
+	return g.setLimits(Limits{MemoryBytes: lim.MemoryBytes, Pids: lim.Pids})
+}
+
+// Procs lists the processes in the group.
+func (g *Group) Procs() ([]int, error) { return procs(g.paths[0]) }
+
 // Paths are the group's directories.
 func (g *Group) Paths() []string { return append([]string(nil), g.paths...) }
 

@@ -77,8 +77,11 @@ func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) (err er
 			log.Warn("no warm pool: language not available", "language", l.ID, "err", err)
 			continue
 		}
-		limits := l.LimitsOver(e.defaults)
-		limits.CPU = l.MaxOver(e.max).CPU // the most a job may ask
+		// Prepared with the most a job may ask, so that any job fits
+		// (the sandbox lowers them to the job's); only the size of the
+		// writable space is set at the start.
+		limits := l.MaxOver(e.max)
+		limits.TmpBytes = l.LimitsOver(e.defaults).TmpBytes
 		spec := sandbox.Spec{
 			Argv:    append([]string{l.Run[0], boot.flag, boot.program}, c.Preload...),
 			Env:     l.Env,

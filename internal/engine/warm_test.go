@@ -124,10 +124,18 @@ func TestPoolLimits(t *testing.T) {
 		t.Fatalf("CPU limit: %v %s %+v", err, res.Status, e.PoolStats())
 	}
 	waitFull(t, e)
-	res, err = e.Execute(context.Background(), airlock.Request{Language: "python", Limits: airlock.Limits{Memory: 64 << 20},
+	res, err = e.Execute(context.Background(), airlock.Request{Language: "python", Limits: airlock.Limits{TmpBytes: 1 << 20},
 		Files: []airlock.File{src("main.py", "print('cold')")}})
 	if err != nil || string(res.Stdout) != "cold\n" || e.PoolStats()["python"].Hits != 1 {
-		t.Fatalf("other memory limit: %v %q %+v", err, res.Stdout, e.PoolStats())
+		t.Fatalf("other writable space: %v %q %+v", err, res.Stdout, e.PoolStats())
+	}
+	// Judge0's defaults, say: less memory, fewer processes, a bigger stack
+	// than this server's defaults.
+	res, err = e.Execute(context.Background(), airlock.Request{Language: "python",
+		Limits: airlock.Limits{Memory: 64 << 20, Pids: 60, Stack: 64 << 20, FileSize: 1 << 20},
+		Files:  []airlock.File{src("main.py", "import resource\nprint(resource.getrlimit(resource.RLIMIT_STACK)[0] >> 20)\nb = bytearray(100 << 20)")}})
+	if err != nil || string(res.Stdout) != "64\n" || res.Status != airlock.StatusMemoryLimit || e.PoolStats()["python"].Hits != 2 {
+		t.Fatalf("own limits in a pooled sandbox: %v %s %q %+v", err, res.Status, res.Stdout, e.PoolStats())
 	}
 	res, err = e.Execute(context.Background(), airlock.Request{Language: "python", Files: []airlock.File{src("main.py", "import time\nt = time.process_time()\nprint(t < 0.05)")}})
 	if err != nil || string(res.Stdout) != "True\n" || res.Usage.CPUMillis > 50 {

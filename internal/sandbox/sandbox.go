@@ -49,8 +49,8 @@ type Prepared interface {
 type Job struct {
 	Input []byte // written to the program's JobFD, which is then closed
 	Stdin []byte
-	// Limits: Wall, CPU (at most the prepared spec's) and Output apply
-	// from the job on; every other field must equal the prepared spec's.
+	// Limits apply from the job on; they must fit the prepared spec's
+	// (see Fits).
 	Limits     airlock.Limits
 	Interleave bool
 	Collect    []string // of the prepared spec's Collect, what to hand back
@@ -58,14 +58,13 @@ type Job struct {
 }
 
 // Fits says whether a job's limits can apply in a sandbox prepared with
-// the limits prepared: only Wall, CPU (up to the prepared one) and Output
-// may differ.
+// the limits prepared: the same writable space, and no more memory,
+// processes, CPU time, open files, file size or stack. Wall time and
+// output are the job's own.
 func Fits(job, prepared airlock.Limits) bool {
-	fixed := func(l airlock.Limits) airlock.Limits {
-		l.Wall, l.CPU, l.Output = 0, 0, 0
-		return l
-	}
-	return fixed(job) == fixed(prepared) && job.CPU <= prepared.CPU
+	return job.TmpBytes == prepared.TmpBytes && job.Memory <= prepared.Memory && job.Pids <= prepared.Pids &&
+		job.CPU <= prepared.CPU && job.OpenFiles <= prepared.OpenFiles && job.FileSize <= prepared.FileSize &&
+		job.Stack <= prepared.Stack
 }
 
 // ErrStale is a prepared sandbox whose program ended before its job.

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/cgroup"
 	"github.com/airlock-dev/airlock/internal/sandbox"
 )
 
@@ -96,7 +98,7 @@ func (p *prepared) Run(ctx context.Context, job sandbox.Job) (sandbox.Result, er
 			return sandbox.Result{}, fmt.Errorf("job collects %q, which the sandbox was not prepared to collect", name)
 		}
 	}
-	if b.ended() {
+	if b.ended() || b.tighten(lim) != nil {
 		b.abort()
 		return sandbox.Result{}, sandbox.ErrStale
 	}
@@ -122,6 +124,41 @@ func (p *prepared) MemoryBytes() int64 {
 	}
 	n, _ := p.b.cg.Memory()
 	return n
+}
+
+// tighten puts the job's limits on the waiting program: the cgroup's where
+// they are lower than those it was prepared with, and the rlimits of its
+// processes, which it cannot raise again.
+func (b *booted) tighten(lim airlock.Limits) error {
+	lower := cgroup.Limits{}
+	if lim.Memory < b.lim.Memory {
+		lower.MemoryBytes = lim.Memory
+	}
+	if lim.Pids < b.lim.Pids {
+		lower.Pids = lim.Pids
+	}
+	if err := b.cg.Tighten(lower); err != nil {
+		return err
+	}
+	// The CPU backstop counts from the process's birth: what it spent
+	// waiting is added to the job's allowance.
+	spent, err := b.cg.CPU()
+	if err != nil {
+		return err
+	}
+	lim.CPU += spent
+	pids, err := b.cg.Procs()
+	if err != nil {
+		return err
+	}
+	for _, rl := range rlimits(lim) {
+		for _, pid := range pids {
+			if err := unix.Prlimit(pid, rl.Resource, &unix.Rlimit{Cur: rl.Cur, Max: rl.Max}, nil); err != nil {
+				return fmt.Errorf("rlimit %d of %d: %w", rl.Resource, pid, err)
+			}
+		}
+	}
+	return nil
 }
 
 // collected keeps the files under the job's Collect names.

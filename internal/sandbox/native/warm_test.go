@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -62,9 +63,13 @@ func runPrepared(ctx context.Context, r *Runner, spec sandbox.Spec) (sandbox.Res
 	if err != nil {
 		return sandbox.Result{}, err
 	}
+	// Prepared as the engine prepares its pools, with the most any job may
+	// ask: the job's own limits are put in place when it comes.
 	boot := spec
 	boot.Argv = []string{"/usr/bin/python3", "-c", execBootstrap}
 	boot.Files = nil
+	boot.Limits = airlock.MaxLimits
+	boot.Limits.TmpBytes = spec.Limits.TmpBytes
 	p, err := r.Prepare(ctx, boot)
 	if err != nil {
 		return sandbox.Result{}, err
@@ -122,6 +127,45 @@ func TestPreparedLimits(t *testing.T) {
 	}
 }
 
+// TestPreparedTightened: a job that asks less than its sandbox was
+// prepared with gets its own limits.
+func TestPreparedTightened(t *testing.T) {
+	r := runner(t)
+	check := `
+import os, resource
+print([resource.getrlimit(r) for r in (resource.RLIMIT_NOFILE, resource.RLIMIT_FSIZE, resource.RLIMIT_STACK)], flush=True)
+pids = 0
+try:
+    for _ in range(20):
+        if os.fork() == 0:
+            os._exit(0)
+        pids += 1
+except OSError:
+    pass
+print(pids, flush=True)
+b = bytearray(100 << 20)
+print("allocated")
+`
+	p, err := r.Prepare(t.Context(), sandbox.Spec{Argv: []string{"/usr/bin/python3", "-c", waitJob + "exec(os.read(3, 10000))"}, Limits: airlock.Limits{CPU: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := airlock.Limits{CPU: time.Second, Memory: 48 << 20, Pids: 4, OpenFiles: 32, FileSize: 1 << 20, Stack: 4 << 20}
+	res, err := p.Run(t.Context(), sandbox.Job{Input: []byte(check), Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[(32, 32), (1048576, 1048576), (4194304, 4194304)]\n"
+	if res.Status != airlock.StatusMemoryLimit || !strings.HasPrefix(string(res.Stdout), want) || strings.Contains(string(res.Stdout), "allocated") {
+		t.Fatalf("%s %q %q", res.Status, res.Stdout, res.Stderr)
+	}
+	var forked int
+	fmt.Sscan(strings.TrimPrefix(string(res.Stdout), want), &forked)
+	if forked >= 4 {
+		t.Errorf("forked %d under a limit of 4 processes", forked)
+	}
+}
+
 // TestPreparedRefusals: a job whose limits the sandbox was not prepared
 // with is refused, and a program that ended before its job is stale; both
 // leave the host clean.
@@ -133,8 +177,8 @@ func TestPreparedRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Run(t.Context(), sandbox.Job{Limits: airlock.Limits{CPU: time.Second, Memory: 32 << 20}}); err == nil || errors.Is(err, sandbox.ErrStale) {
-		t.Errorf("other memory limit: %v", err)
+	if _, err := p.Run(t.Context(), sandbox.Job{Limits: airlock.Limits{CPU: time.Second, Memory: 512 << 20}}); err == nil || errors.Is(err, sandbox.ErrStale) {
+		t.Errorf("more memory than prepared: %v", err)
 	}
 	if _, err := r.Prepare(t.Context(), sandbox.Spec{Argv: []string{"/bin/sh", "-c", "echo cannot start >&2"}}); err == nil || !strings.Contains(err.Error(), "cannot start") {
 		t.Errorf("a program that never gets ready: %v", err)
