@@ -126,16 +126,21 @@ func TestBench(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
 	t.Logf("\n%s", out)
-	for _, path := range []string{"bare exec", "sandbox", "HTTP ?wait=true"} {
+	for path, want := range map[string]int{
+		"bare exec": 2, "cold sandbox": 2, "warm pool": 2, "HTTP ?wait=true": 2, "warm pool, paced": 1, "HTTP ?wait=true, paced": 1,
+	} {
 		n := 0
 		for line := range strings.Lines(string(out)) {
-			if strings.Contains(line, "python hello") && strings.Contains(line, path) {
+			if strings.Contains(line, "python hello") && strings.Contains(line, "  "+path+"  ") {
 				n++
 			}
 		}
-		if n != 2 {
-			t.Errorf("%q appears %d times, want once per concurrency", path, n)
+		if n != want {
+			t.Errorf("%q appears %d times, want %d", path, n, want)
 		}
+	}
+	if !strings.Contains(string(out), "memory of an idle pooled python sandbox: ") {
+		t.Error("no idle memory figure")
 	}
 	for _, args := range [][]string{{"--concurrency", "0"}, {"--languages", "cobol"}, {"--n", "-1"}, {"--nope"}} {
 		cmd := exec.Command(bin, append([]string{"bench"}, args...)...)

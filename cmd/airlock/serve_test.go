@@ -172,7 +172,9 @@ func TestServeKillRestart(t *testing.T) {
 	marker := "airlock-restart-" + hex.EncodeToString(b[:])
 	sleeper := "import sys, time\ntime.sleep(float(sys.argv[1]))\nprint('slept')"
 
-	s := startServer(t, bin, data, "--workers", "1")
+	// No warm pool: the job's process is found by its command line, and a
+	// pooled interpreter's is the bootstrap's.
+	s := startServer(t, bin, data, "--workers", "1", "--pool", "python=0")
 	interrupted := s.submit(sleeper, "2", marker)
 	s.waitStatus(interrupted, "running")
 	var queued []string
@@ -197,7 +199,7 @@ func TestServeKillRestart(t *testing.T) {
 		t.Fatalf("processes %v survived the kill", left)
 	}
 
-	s = startServer(t, bin, data, "--workers", "1", "--grace", "300ms")
+	s = startServer(t, bin, data, "--workers", "1", "--grace", "300ms", "--pool", "python=0")
 	job := s.waitStatus(interrupted, "ok", "runtime_error", "internal_error", "cancelled")
 	if job["status"] != "ok" || job["stdout"] != "slept\n" || job["attempts"] != 2.0 {
 		t.Fatalf("interrupted job after restart: %v", job)
