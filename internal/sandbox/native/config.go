@@ -66,8 +66,9 @@ type rlimit struct {
 	Cur, Max uint64
 }
 
-// report answers keeperConfig (ready, or why not) and each runRequest (how
-// the program ended).
+// report answers keeperConfig (ready, or why not) and, twice, each
+// runRequest: an empty one once the program is started (or failed to
+// start), then how it ended.
 type report struct {
 	Error    string         `json:"error,omitempty"`
 	Exited   bool           `json:"exited"`

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -132,6 +133,18 @@ func (k *keeper) start(req *runRequest, fds []int) error {
 		return fmt.Errorf("keeper: %w", err)
 	}
 	return nil
+}
+
+// spawnGrace is how long a keeper may take to fork a program.
+const spawnGrace = 10 * time.Second
+
+// spawned waits for the keeper to say the run's program has started; a
+// keeper that does not say so in time is killed.
+func (k *keeper) spawned() error {
+	hung := time.AfterFunc(spawnGrace, func() { k.proc.Kill() })
+	defer hung.Stop()
+	var rep report
+	return k.wait(&rep)
 }
 
 func (k *keeper) wait(rep *report) error {

@@ -296,7 +296,7 @@ func (b *booted) start(req *runRequest) error {
 		return err
 	}
 	b.pipes.closeProgramEnds()
-	return nil
+	return b.k.spawned()
 }
 
 // release gives back what boot took; the run, if any, has returned.

@@ -62,7 +62,7 @@ func keeperMain() int {
 		if err != nil {
 			return 1
 		}
-		rep := sp.serve(&req, fds)
+		rep := sp.serve(&req, fds, func() { send(controlFD, report{}, nil) })
 		err = send(controlFD, rep, nil)
 		// Off the caller's path: the next request waits for this anyway.
 		clearBox()
@@ -127,8 +127,21 @@ func (s *spawner) loop(filter []unix.SockFilter, ready chan<- error) {
 	}
 }
 
-// serve runs one request and reports how its program ended.
-func (s *spawner) serve(req *runRequest, fds []int) report {
+// serve runs one request, says when its program has started (spawned),
+// and reports how it ended.
+func (s *spawner) serve(req *runRequest, fds []int, spawned func()) report {
+	// The first answer comes once the fork is over and the keeper is out
+	// of the run's group with the program's limits set, or the run ended
+	// before: nothing the parent does to the program's processes races the
+	// keeper's own.
+	announced := false
+	announce := func() {
+		if !announced {
+			announced = true
+			spawned()
+		}
+	}
+	defer announce()
 	parts, err := req.split(fds)
 	if err != nil {
 		closeAll(fds)
@@ -147,6 +160,7 @@ func (s *spawner) serve(req *runRequest, fds []int) report {
 		close(done)
 	}
 	<-done
+	announce()
 	var notStarted execError
 	if errors.As(err, &notStarted) {
 		// Say so on the program's stderr and end the way a shell does.

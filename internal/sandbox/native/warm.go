@@ -153,9 +153,6 @@ func (b *booted) tighten(lim airlock.Limits) error {
 	}
 	for _, rl := range rlimits(lim) {
 		for _, pid := range pids {
-			if pid == b.k.proc.Pid {
-				continue // still on its way out of the group after the fork: never ours to limit
-			}
 			if err := unix.Prlimit(pid, rl.Resource, &unix.Rlimit{Cur: rl.Cur, Max: rl.Max}, nil); err != nil {
 				return fmt.Errorf("rlimit %d of %d: %w", rl.Resource, pid, err)
 			}
