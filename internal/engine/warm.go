@@ -115,7 +115,7 @@ func (e *Engine) Close() {
 // new one.
 func (e *Engine) run(ctx context.Context, l *lang.Language, spec sandbox.Spec) (sandbox.Result, error) {
 	if wp := e.pools[l.ID]; wp != nil && wp.fits(spec) {
-		if s := wp.Get(); s != nil {
+		if s := wp.Get(ctx); s != nil {
 			out, err := s.Run(ctx, sandbox.Job{
 				Input: jobInput(spec), Stdin: spec.Stdin, Limits: spec.Limits, Interleave: spec.Interleave,
 				Collect: spec.Collect, Live: spec.Live,

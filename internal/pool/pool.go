@@ -7,6 +7,7 @@ package pool
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ type Pool struct {
 	mu       sync.Mutex
 	idle     []sandbox.Prepared // oldest first
 	starting int
+	waiters  []chan sandbox.Prepared // callers promised a sandbox now starting, first come first
 	wake     chan struct{}
 
 	ctx    context.Context
@@ -52,26 +54,80 @@ func New(size, parallel int, prepare func(context.Context) (sandbox.Prepared, er
 	return p
 }
 
-// Get hands out a ready sandbox, or nil when none is: the caller then
-// runs cold rather than wait. Either way a replacement is on its way.
-func (p *Pool) Get() sandbox.Prepared {
+// Get hands out a ready sandbox. With none ready it waits for one being
+// prepared that no other caller is waiting for, which is sooner than a
+// cold start that would compete with it for the CPU; with none of those
+// either it returns nil at once and the caller runs cold. Either way a
+// replacement is on its way.
+func (p *Pool) Get(ctx context.Context) sandbox.Prepared {
 	p.mu.Lock()
-	var s sandbox.Prepared
 	if len(p.idle) > 0 {
-		s = p.idle[0]
+		s := p.idle[0]
 		p.idle = p.idle[1:]
+		p.mu.Unlock()
+		p.taken()
+		return s
 	}
-	p.mu.Unlock()
-	if s == nil {
+	if p.starting <= len(p.waiters) {
+		p.mu.Unlock()
 		p.misses.Add(1)
 		return nil
 	}
+	ch := make(chan sandbox.Prepared, 1)
+	p.waiters = append(p.waiters, ch)
+	p.mu.Unlock()
+	select {
+	case s := <-ch:
+		if s == nil {
+			p.misses.Add(1) // its preparation failed
+			return nil
+		}
+		p.taken()
+		return s
+	case <-ctx.Done():
+		p.mu.Lock()
+		if i := slices.Index(p.waiters, ch); i >= 0 {
+			p.waiters = slices.Delete(p.waiters, i, i+1)
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		if s := <-ch; s != nil { // handed over meanwhile
+			p.put(s)
+		}
+		return nil
+	}
+}
+
+func (p *Pool) taken() {
 	p.hits.Add(1)
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
-	return s
+}
+
+// give hands a prepared sandbox to the first waiter, or keeps it ready;
+// p.mu is held.
+func (p *Pool) give(s sandbox.Prepared) {
+	if len(p.waiters) > 0 {
+		ch := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		ch <- s
+		return
+	}
+	p.idle = append(p.idle, s)
+}
+
+// put is give for a caller that does not hold p.mu.
+func (p *Pool) put(s sandbox.Prepared) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx.Err() != nil {
+		s.Close() // the pool is closed
+		return
+	}
+	p.give(s)
 }
 
 // Stats are a pool's counters.
@@ -130,9 +186,14 @@ func (p *Pool) refill() {
 		s, err := p.prepare(p.ctx)
 		p.mu.Lock()
 		p.starting--
-		if err == nil && p.ctx.Err() == nil {
-			p.idle = append(p.idle, s)
+		switch {
+		case err == nil && p.ctx.Err() == nil:
+			p.give(s)
 			s = nil
+		case len(p.waiters) > p.starting:
+			// A waiter counted on this one: let it run cold.
+			p.waiters[0] <- nil
+			p.waiters = p.waiters[1:]
 		}
 		p.mu.Unlock()
 		if s != nil {

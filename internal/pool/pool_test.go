@@ -47,7 +47,7 @@ func TestPoolRefillsAndCloses(t *testing.T) {
 	if s := p.Stats(); s.MemoryBytes != 3000 || s.Size != 3 {
 		t.Errorf("stats %+v", s)
 	}
-	first := p.Get()
+	first := p.Get(context.Background())
 	if first == nil {
 		t.Fatal("a full pool gave nothing")
 	}
@@ -60,7 +60,7 @@ func TestPoolRefillsAndCloses(t *testing.T) {
 	waitFor(t, "refilled", func() bool { return p.Stats().Ready == 3 })
 	taken := map[sandbox.Prepared]bool{first: true}
 	for range 3 {
-		taken[p.Get()] = true
+		taken[p.Get(context.Background())] = true
 	}
 	p.Close()
 	mu.Lock()
@@ -103,7 +103,7 @@ func TestPoolMissesAndBacksOff(t *testing.T) {
 		return nil, errors.New("no")
 	}, slog.New(slog.DiscardHandler))
 	defer p.Close()
-	if p.Get() != nil {
+	if p.Get(context.Background()) != nil {
 		t.Fatal("a failing pool gave a sandbox")
 	}
 	time.Sleep(350 * time.Millisecond)
@@ -113,5 +113,87 @@ func TestPoolMissesAndBacksOff(t *testing.T) {
 	}
 	if s := p.Stats(); s.Misses != 1 {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestPoolWaitsForOneStarting: with nothing ready, a caller takes a
+// sandbox being prepared that nobody else waits for; a second caller runs
+// cold at once; a caller that gives up leaves the sandbox to the pool.
+func TestPoolWaitsForOneStarting(t *testing.T) {
+	release := make(chan struct{})
+	p := New(1, 1, func(ctx context.Context) (sandbox.Prepared, error) {
+		select {
+		case <-release:
+			return &fake{}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}, slog.New(slog.DiscardHandler))
+	defer p.Close()
+	waitFor(t, "a preparation under way", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.starting == 1
+	})
+	got := make(chan sandbox.Prepared)
+	go func() { got <- p.Get(context.Background()) }()
+	waitFor(t, "a waiter", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.waiters) == 1
+	})
+	start := time.Now()
+	if p.Get(context.Background()) != nil || time.Since(start) > 100*time.Millisecond {
+		t.Error("a second caller waited for the same sandbox")
+	}
+	release <- struct{}{}
+	if <-got == nil {
+		t.Fatal("the waiter got nothing")
+	}
+	// Next preparation: the caller gives up, the sandbox stays for later.
+	waitFor(t, "the next preparation", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.starting == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if p.Get(ctx) != nil {
+		t.Error("a caller whose context ended got a sandbox")
+	}
+	release <- struct{}{}
+	waitFor(t, "the sandbox ready", func() bool { return p.Stats().Ready == 1 })
+	if s := p.Stats(); s.Hits != 1 || s.Misses != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestPoolWaiterOfAFailure runs cold when the preparation it waited for
+// fails.
+func TestPoolWaiterOfAFailure(t *testing.T) {
+	fail := make(chan struct{})
+	p := New(1, 1, func(ctx context.Context) (sandbox.Prepared, error) {
+		select {
+		case <-fail:
+		case <-ctx.Done():
+		}
+		return nil, errors.New("no")
+	}, slog.New(slog.DiscardHandler))
+	defer p.Close()
+	waitFor(t, "a preparation under way", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.starting == 1
+	})
+	got := make(chan sandbox.Prepared)
+	go func() { got <- p.Get(context.Background()) }()
+	waitFor(t, "a waiter", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.waiters) == 1
+	})
+	close(fail)
+	if <-got != nil {
+		t.Error("a failed preparation handed out a sandbox")
 	}
 }
