@@ -45,6 +45,9 @@ var (
 	ErrNotFound  = errors.New("not found")
 	ErrQueueFull = errors.New("queue full")
 	ErrConflict  = errors.New("the job is not in the state this needs")
+	// ErrUnavailable wraps the failure of a server the service depends
+	// on (queue, store): the request may succeed later.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // JobStore keeps jobs: their metadata, and their payloads when small
@@ -100,9 +103,27 @@ type BlobStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Queue hands job ids to workers.
+// Queue hands job ids to workers, at least once. A job taken is leased
+// to its taker, who acks it when done with it; a lease neither acked nor
+// extended in time runs out and the job is handed out again (its taker
+// died). The JobStore's conditional transitions keep a job handed out
+// twice from finishing twice.
 type Queue interface {
+	// Push adds a job id.
 	Push(ctx context.Context, id string) error
-	Pop(ctx context.Context) (string, error) // blocks; ctx ends the wait
-	Len() int
+	// Pop blocks until a job is available or ctx ends, and leases it.
+	Pop(ctx context.Context) (Lease, error)
+	// Len counts the jobs waiting to be taken.
+	Len(ctx context.Context) (int, error)
+}
+
+// Lease is a worker's hold on a job taken from a Queue.
+type Lease interface {
+	// JobID is the job leased.
+	JobID() string
+	// Extend keeps the lease from running out while the job runs; a worker
+	// calls it well within the queue's lease time.
+	Extend(ctx context.Context) error
+	// Ack ends the lease and removes the job from the queue for good.
+	Ack(ctx context.Context) error
 }

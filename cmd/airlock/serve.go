@@ -112,7 +112,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	}
 	defer eng.Close()
 	queue := memqueue.New()
-	m := metrics.New(func() float64 { return float64(queue.Len()) }, func() float64 { return float64(runner.Keepers()) })
+	m := metrics.New(metrics.QueueDepth(queue), func() float64 { return float64(runner.Keepers()) })
 	m.WatchPools(eng.PoolStats)
 	svc := jobs.New(jobs.Deps{
 		Store: store, Blobs: blobs, Queue: queue, Engine: eng,

@@ -264,6 +264,9 @@ func (s *Server) refuse(w http.ResponseWriter, err error) {
 	case errors.Is(err, airlock.ErrQueueFull):
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusServiceUnavailable, "the queue is full; try again later")
+	case errors.Is(err, airlock.ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "%v", err)
 	case errors.Is(err, jobs.ErrTooManyActive):
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusTooManyRequests, "%v", err)
@@ -310,6 +313,11 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, s.svc.Engine().Languages(r.Context(), false))
 }
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	reply(w, http.StatusOK, map[string]any{"status": "ok", "queue": s.svc.QueueLen()})
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	n, err := s.svc.QueueLen(r.Context())
+	if err != nil {
+		reply(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	reply(w, http.StatusOK, map[string]any{"status": "ok", "queue": n})
 }

@@ -172,7 +172,11 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 	if err := s.engine.Check(ctx, req); err != nil {
 		return nil, err
 	}
-	if s.queue.Len() >= s.opt.MaxQueue {
+	waiting, err := s.QueueLen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if waiting >= s.opt.MaxQueue {
 		return nil, airlock.ErrQueueFull
 	}
 	s.mu.Lock()
@@ -373,8 +377,15 @@ func (s *Service) takeSession(id string) *engine.Session {
 	return sess
 }
 
-// QueueLen is the number of jobs waiting for a worker.
-func (s *Service) QueueLen() int { return s.queue.Len() }
+// QueueLen is the number of jobs waiting for a worker. An error is
+// airlock.ErrUnavailable: the queue cannot be reached.
+func (s *Service) QueueLen(ctx context.Context) (int, error) {
+	n, err := s.queue.Len(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: queue: %v", airlock.ErrUnavailable, err)
+	}
+	return n, nil
+}
 
 // Workers says how many workers this process runs and how many are busy.
 func (s *Service) Workers() (total, busy int) {

@@ -270,3 +270,25 @@ func TestWaitersHandedTheJob(t *testing.T) {
 		t.Errorf("%d waiters read the job %d times, want once each", len(got), n)
 	}
 }
+
+// downQueue is a queue whose server cannot be reached.
+type downQueue struct{ airlock.Queue }
+
+func (downQueue) Len(context.Context) (int, error) {
+	return 0, errors.New("dial tcp: connection refused")
+}
+
+// TestQueueUnavailable: a queue that cannot be reached refuses the job as
+// unavailable (the APIs answer 503 with the reason) and stores nothing.
+func TestQueueUnavailable(t *testing.T) {
+	e := newEnv(t, t.TempDir(), jobs.Options{})
+	r, catalog := servicetest.Runner(t)
+	svc := jobs.New(jobs.Deps{Store: e.store, Blobs: e.blobs, Queue: downQueue{memqueue.New()}, Engine: engine.New(r, catalog, engine.Options{})}, jobs.Options{})
+	_, err := svc.Submit(t.Context(), airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print(1)")}}}, jobs.Meta{})
+	if !errors.Is(err, airlock.ErrUnavailable) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Submit: %v", err)
+	}
+	if list, n, err := e.store.List(t.Context(), "", 0, 10); err != nil || n != 0 || len(list) != 0 {
+		t.Errorf("stored %d jobs (%v)", n, err)
+	}
+}

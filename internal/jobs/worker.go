@@ -74,27 +74,63 @@ func (s *Service) recover(ctx context.Context) error {
 
 func (s *Service) work(ctx, hard context.Context) {
 	for {
-		id, err := s.queue.Pop(ctx)
-		if err != nil {
-			return // ctx ended: shutting down
+		lease, err := s.queue.Pop(ctx)
+		if ctx.Err() != nil {
+			return // shutting down
 		}
-		s.runOne(ctx, hard, id)
+		if err != nil {
+			s.log.Error("take a job", "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if s.runOne(ctx, hard, lease) {
+			if err := lease.Ack(context.WithoutCancel(ctx)); err != nil {
+				s.log.Error("ack job", "job", lease.JobID(), "err", err)
+			}
+		}
 	}
 }
 
-// runOne runs a job once. The job's context ends when the job is
-// cancelled or when the grace period of a shutdown is over; in the second
-// case the job goes back to the queue instead of finishing.
-func (s *Service) runOne(ctx, hard context.Context, id string) {
+// leaseRenewal is how often a running job's lease is extended.
+const leaseRenewal = 5 * time.Second
+
+// keepLease extends a running job's lease until done is closed.
+func (s *Service) keepLease(lease airlock.Lease, done <-chan struct{}) {
+	tick := time.NewTicker(leaseRenewal)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			if err := lease.Extend(context.Background()); err != nil {
+				s.log.Error("extend the lease of a running job", "job", lease.JobID(), "err", err)
+			}
+		}
+	}
+}
+
+// runOne runs a job once and says whether the queue is done with it. The
+// job's context ends when the job is cancelled or when the grace period of
+// a shutdown is over; in the second case the job goes back to the queue
+// instead of finishing.
+func (s *Service) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
+	id := lease.JobID()
 	start := time.Now().UTC()
 	j, err := s.store.Start(hard, id, start)
 	if errors.Is(err, airlock.ErrConflict) {
-		return // cancelled while queued
+		return true // cancelled while queued
 	}
 	if err != nil {
 		s.log.Error("start job", "job", id, "err", err)
-		return
+		return false
 	}
+	leased := make(chan struct{})
+	defer close(leased)
+	go s.keepLease(lease, leased)
 	if s.metrics != nil {
 		s.metrics.WaitSecs.Observe(start.Sub(j.CreatedAt).Seconds())
 		s.metrics.Running.Inc()
@@ -118,7 +154,7 @@ func (s *Service) runOne(ctx, hard context.Context, id string) {
 		if err := s.store.Requeue(context.WithoutCancel(ctx), id); err != nil {
 			s.log.Error("requeue job", "job", id, "err", err)
 		}
-		return
+		return false
 	case err != nil && jobCtx.Err() != nil:
 		res.Status, res.Message = airlock.StatusCancelled, "cancelled"
 	case err != nil:
@@ -129,6 +165,7 @@ func (s *Service) runOne(ctx, hard context.Context, id string) {
 		res.Status, res.Message = airlock.StatusInternalError, err.Error()
 	}
 	s.finish(context.WithoutCancel(ctx), j, res)
+	return true
 }
 
 // execute runs a started job. Its request came with it from Start when

@@ -243,6 +243,9 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		fail(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, airlock.ErrQueueFull):
 		fail(w, http.StatusServiceUnavailable, "queue is full")
+	case errors.Is(err, airlock.ErrUnavailable):
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, jobs.ErrTooManyActive):
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusTooManyRequests, err.Error())
@@ -364,7 +367,13 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 	case n == 0:
 		fail(w, http.StatusBadRequest, "there should be at least one submission in a batch")
 		return
-	case s.svc.QueueLen()+n > s.opt.MaxQueue:
+	}
+	waiting, err := s.svc.QueueLen(r.Context())
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	if waiting+len(body.Submissions) > s.opt.MaxQueue {
 		fail(w, http.StatusServiceUnavailable, "queue is full")
 		return
 	}
@@ -677,7 +686,12 @@ func (s *Server) systemInfo(w http.ResponseWriter, _ *http.Request) {
 	reply(w, http.StatusOK, info)
 }
 
-func (s *Server) workers(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) workers(w http.ResponseWriter, r *http.Request) {
+	waiting, err := s.svc.QueueLen(r.Context())
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
 	total, busy := s.svc.Workers()
 	type queue struct {
 		Queue     string `json:"queue"`
@@ -688,7 +702,7 @@ func (s *Server) workers(w http.ResponseWriter, _ *http.Request) {
 		Paused    int    `json:"paused"`
 		Failed    int    `json:"failed"`
 	}
-	reply(w, http.StatusOK, []queue{{Version, s.svc.QueueLen(), total, total - busy, busy, 0, 0}})
+	reply(w, http.StatusOK, []queue{{Version, waiting, total, total - busy, busy, 0, 0}})
 }
 
 // statistics counts submissions of every face: Judge0 counts its whole

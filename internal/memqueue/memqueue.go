@@ -1,6 +1,7 @@
 // Package memqueue is the embedded Queue: an in-process FIFO of job ids.
 // It holds no truth of its own: the store does, and a restart refills the
-// queue from the store's unfinished jobs.
+// queue from the store's unfinished jobs. Its leases never run out: the
+// only taker that can die is this process, and the queue dies with it.
 package memqueue
 
 import (
@@ -42,7 +43,7 @@ func (q *Queue) signal() {
 }
 
 // Pop takes the oldest id, waiting for one until ctx ends.
-func (q *Queue) Pop(ctx context.Context) (string, error) {
+func (q *Queue) Pop(ctx context.Context) (airlock.Lease, error) {
 	for {
 		q.mu.Lock()
 		if len(q.ids) > 0 {
@@ -53,20 +54,27 @@ func (q *Queue) Pop(ctx context.Context) (string, error) {
 			if more {
 				q.signal() // wake the next waiter
 			}
-			return id, nil
+			return lease(id), nil
 		}
 		q.mu.Unlock()
 		select {
 		case <-q.ready:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }
 
 // Len is the number of waiting ids.
-func (q *Queue) Len() int {
+func (q *Queue) Len(context.Context) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.ids)
+	return len(q.ids), nil
 }
+
+// lease is a taken id: popping already removed it.
+type lease string
+
+func (l lease) JobID() string                { return string(l) }
+func (l lease) Extend(context.Context) error { return nil }
+func (l lease) Ack(context.Context) error    { return nil }

@@ -22,7 +22,7 @@ func pop(t *testing.T, q *Queue) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	id, err := q.Pop(ctx)
+	id, err := popID(ctx, q)
 	if err != nil {
 		t.Fatalf("Pop: %v", err)
 	}
@@ -31,11 +31,11 @@ func pop(t *testing.T, q *Queue) string {
 
 func TestFIFOAndLen(t *testing.T) {
 	q := New()
-	if n := q.Len(); n != 0 {
+	if n := length(q); n != 0 {
 		t.Fatalf("Len of a new queue = %d", n)
 	}
 	push(t, q, "a", "b", "c")
-	if n := q.Len(); n != 3 {
+	if n := length(q); n != 3 {
 		t.Fatalf("Len = %d, want 3", n)
 	}
 	if id := pop(t, q); id != "a" {
@@ -43,14 +43,14 @@ func TestFIFOAndLen(t *testing.T) {
 	}
 	push(t, q, "d", "a") // the same id twice is two entries
 	for i, want := range []string{"b", "c", "d", "a"} {
-		if n := q.Len(); n != 4-i {
+		if n := length(q); n != 4-i {
 			t.Errorf("Len = %d, want %d", n, 4-i)
 		}
 		if id := pop(t, q); id != want {
 			t.Fatalf("Pop = %s, want %s", id, want)
 		}
 	}
-	if n := q.Len(); n != 0 {
+	if n := length(q); n != 0 {
 		t.Fatalf("Len of a drained queue = %d", n)
 	}
 }
@@ -59,7 +59,7 @@ func TestPopBlocksUntilPush(t *testing.T) {
 	q := New()
 	got := make(chan string, 1)
 	go func() {
-		id, err := q.Pop(t.Context())
+		id, err := popID(t.Context(), q)
 		if err != nil {
 			id = "error: " + err.Error()
 		}
@@ -79,7 +79,7 @@ func TestPopBlocksUntilPush(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Pop did not return after Push")
 	}
-	if n := q.Len(); n != 0 {
+	if n := length(q); n != 0 {
 		t.Errorf("Len = %d after the waiter took the only id", n)
 	}
 }
@@ -92,7 +92,7 @@ func TestManyWaiters(t *testing.T) {
 	got := make(chan string, n)
 	for range n {
 		go func() {
-			id, err := q.Pop(t.Context())
+			id, err := popID(t.Context(), q)
 			if err != nil {
 				id = "error: " + err.Error()
 			}
@@ -122,7 +122,7 @@ func TestPopReturnsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := q.Pop(ctx)
+		_, err := popID(ctx, q)
 		errc <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -139,7 +139,7 @@ func TestPopReturnsOnCancel(t *testing.T) {
 	// A deadline ends the wait too.
 	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Millisecond)
 	defer cancel()
-	if _, err := q.Pop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := popID(ctx, q); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Pop with a deadline: %v, want DeadlineExceeded", err)
 	}
 
@@ -163,7 +163,7 @@ func TestConcurrentProducersConsumers(t *testing.T) {
 			got := map[string]int{}
 			defer func() { results <- got }()
 			for {
-				id, err := q.Pop(ctx)
+				id, err := popID(ctx, q)
 				if err != nil {
 					return
 				}
@@ -184,9 +184,9 @@ func TestConcurrentProducersConsumers(t *testing.T) {
 	}
 	produced.Wait()
 	deadline := time.Now().Add(10 * time.Second)
-	for q.Len() > 0 {
+	for length(q) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("consumers stalled with %d ids left", q.Len())
+			t.Fatalf("consumers stalled with %d ids left", length(q))
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -239,4 +239,17 @@ func TestOrderPerProducer(t *testing.T) {
 		}
 		next[p]++
 	}
+}
+
+func popID(ctx context.Context, q *Queue) (string, error) {
+	l, err := q.Pop(ctx)
+	if err != nil {
+		return "", err
+	}
+	return l.JobID(), nil
+}
+
+func length(q *Queue) int {
+	n, _ := q.Len(context.Background())
+	return n
 }

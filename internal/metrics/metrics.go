@@ -2,9 +2,13 @@
 package metrics
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/pool"
 )
 
@@ -46,6 +50,20 @@ func New(queueDepth, keepers func() float64) *Metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "airlock_pool_keepers", Help: "Sandbox slots kept warm (keepers alive)."}, keepers),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// QueueDepth reads a queue's length for the queue-depth gauge, within
+// a scrape's patience; an unreachable queue reads as -1.
+func QueueDepth(q airlock.Queue) func() float64 {
+	return func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := q.Len(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}
 }
 
 // WatchPools registers the warm pools' gauges and counters, by language;

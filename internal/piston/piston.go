@@ -127,6 +127,8 @@ func refusal(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, airlock.ErrQueueFull):
 		return http.StatusServiceUnavailable, "queue is full"
+	case errors.Is(err, airlock.ErrUnavailable):
+		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, jobs.ErrTooManyActive):
 		return http.StatusTooManyRequests, err.Error()
 	}

@@ -114,7 +114,7 @@ func Start(t *testing.T, opt Options) *Env {
 	}
 	e := &Env{}
 	queue := memqueue.New()
-	m := metrics.New(func() float64 { return float64(queue.Len()) }, func() float64 { return float64(r.Keepers()) })
+	m := metrics.New(metrics.QueueDepth(queue), func() float64 { return float64(r.Keepers()) })
 	// Warm pools on, as a server runs by default: the faces' tests go
 	// through pooled sandboxes whenever one is ready.
 	eng := engine.New(r, catalog, engine.Options{})
