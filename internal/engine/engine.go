@@ -340,7 +340,7 @@ func checkName(name string) string {
 		return "contains a backslash"
 	case path.Clean(name) != name:
 		return "is not a clean relative path (no ., .., // or trailing /)"
-	case name == ".." || strings.HasPrefix(name, "../"):
+	case name == "." || name == ".." || strings.HasPrefix(name, "../"):
 		return "escapes the work directory"
 	}
 	for _, part := range strings.Split(name, "/") {

@@ -250,6 +250,7 @@ func TestBadInput(t *testing.T) {
 		{"no files", airlock.Request{Language: "python"}, "files"},
 		{"escaping name", airlock.Request{Language: "python", Files: []airlock.File{src("../x.py", "")}}, "files[0].name"},
 		{"absolute name", airlock.Request{Language: "python", Files: []airlock.File{src("/etc/x.py", "")}}, "files[0].name"},
+		{"dot name", airlock.Request{Language: "python", Files: []airlock.File{src("main.py", ""), src(".", "")}}, "files[1].name"},
 		{"unclean name", airlock.Request{Language: "python", Files: []airlock.File{src("a/./b.py", "")}}, "files[0].name"},
 		{"NUL in name", airlock.Request{Language: "python", Files: []airlock.File{src("a\x00.py", "")}}, "files[0].name"},
 		{"long name", airlock.Request{Language: "python", Files: []airlock.File{src(strings.Repeat("a", 300)+".py", "")}}, "files[0].name"},
@@ -369,5 +370,16 @@ int main(void) { char name[32]; printf("name?\n"); fflush(stdout); scanf("%31s",
 	want := []string{"stage compile", "exit compile ok 0", "stage run", `run stdout "name?\n"`, `run stdout "hi Ada\n"`, "exit run runtime_error 2"}
 	if !slices.Equal(events, want) || string(res.Stdout) != "name?\nhi Ada\n" {
 		t.Fatalf("events %q, want %q; stdout %q", events, want, res.Stdout)
+	}
+}
+
+// TestDotDotPrefixedName: a name that only starts with two dots stays in
+// the work dir and is a file like any other.
+func TestDotDotPrefixedName(t *testing.T) {
+	res := execute(t, airlock.Request{Language: "python", Files: []airlock.File{
+		src("main.py", "print(open('..data').read())"), src("..data", "two dots"),
+	}})
+	if res.Status != airlock.StatusOK || string(res.Stdout) != "two dots\n" {
+		t.Fatalf("%s %q %q", res.Status, res.Stdout, res.Stderr)
 	}
 }

@@ -193,7 +193,7 @@ func bindReadOnly(root string, m sandbox.Mount) error {
 // box holds no links planted by a program.
 func placeFile(box string, f sandbox.File) error {
 	name := filepath.Clean(f.Name)
-	if name == "." || filepath.IsAbs(name) || strings.HasPrefix(name, "..") {
+	if name == "." || name == ".." || filepath.IsAbs(name) || strings.HasPrefix(name, "../") {
 		return fmt.Errorf("invalid file name %q", f.Name)
 	}
 	path := filepath.Join(box, name)
