@@ -11,6 +11,10 @@ for pair in python3:python3 node:nodejs npm:npm gcc:gcc g++:g++ javac:default-jd
   perl:perl bash:bash tsc:node-typescript rustc:rustc; do
   [ -x "/usr/bin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
+# The servers of distributed mode: the tests start their own throwaway
+# instances (internal/testserver), never the system's.
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -24,6 +28,13 @@ export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v staticcheck >/dev/null; then
   echo "== installing staticcheck"
   go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+# An S3-compatible server for internal/s3, built from the Go module proxy.
+versitygw="$PWD/.cache/bin/versitygw-v1.8.0"
+if [ ! -x "$versitygw/versitygw" ]; then
+  echo "== building versitygw (S3 server for the tests)"
+  GOBIN="$versitygw" go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi
 
 # A real Piston client for internal/piston's TestPistonClient.

@@ -28,7 +28,7 @@ func Open(dir string) (*Store, error) {
 }
 
 func (s *Store) path(key string) (string, error) {
-	if !filepath.IsLocal(key) {
+	if !filepath.IsLocal(key) || filepath.Clean(key) == "." {
 		return "", fmt.Errorf("blob key %q escapes the store", key)
 	}
 	return filepath.Join(s.dir, key), nil

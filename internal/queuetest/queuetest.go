@@ -1,0 +1,572 @@
+// Package queuetest is the contract every airlock.Queue must keep, written
+// once so that each implementation (the embedded memqueue, the Redis
+// queue) runs the same checks. It tests what the jobs service relies on:
+// order, blocking, waking, cancellation, delivery to one worker at a time,
+// leases; not how a queue keeps its ids.
+package queuetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock"
+)
+
+// Options say what a queue does beyond what every queue must.
+type Options struct {
+	// Leases, when set, says that the queue's leases run out, and runs the
+	// subtests of that. Nil for a queue whose leases never run out
+	// (memqueue: its only taker is its own process, which it dies with).
+	Leases *Leases
+}
+
+// Leases describe a queue whose leases run out.
+type Leases struct {
+	// Time is the lease time of the queues Open returns: short (a few
+	// hundred milliseconds), as the subtests wait for leases to run out.
+	Time time.Duration
+	// Open returns n handles on one new, empty queue with leases of Time,
+	// each as a separate worker process would have it (a consumer of its
+	// own), so a lease held by one is not the others'.
+	Open func(t *testing.T, n int) []airlock.Queue
+}
+
+// Run runs the Queue contract as subtests of t. open is called once per
+// subtest and must return a new, empty queue, whose leases (if they run
+// out) last far longer than a subtest: the general subtests must not see
+// a job come back because a busy machine was slow to ack it.
+func Run(t *testing.T, open func(t *testing.T) airlock.Queue, opt Options) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, q airlock.Queue)
+	}{
+		{"FIFOAndLen", testFIFOAndLen},
+		{"PopBlocksUntilPush", testPopBlocksUntilPush},
+		{"ManyWaiters", testManyWaiters},
+		{"PopReturnsOnCancel", testPopReturnsOnCancel},
+		{"ConcurrentProducersConsumers", testConcurrentProducersConsumers},
+		{"OrderPerProducer", testOrderPerProducer},
+		{"LeaseHeld", testLeaseHeld},
+		{"AckRemoves", testAckRemoves},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
+	}
+	if l := opt.Leases; l != nil {
+		leaseTests := []struct {
+			name string
+			fn   func(t *testing.T, l *Leases)
+		}{
+			{"LeaseRunsOut", testLeaseRunsOut},
+			{"ExtendKeepsLease", testExtendKeepsLease},
+			{"AckedNeverComesBack", testAckedNeverComesBack},
+			{"DeadWorkerJobsAllComeBack", testDeadWorkerJobsAllComeBack},
+		}
+		for _, tc := range leaseTests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				tc.fn(t, l)
+			})
+		}
+	}
+}
+
+// wait bounds every wait for something that should happen: generous, so
+// a loaded machine does not fail a test, and reached only when it fails.
+const wait = 10 * time.Second
+
+func push(t *testing.T, q airlock.Queue, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if err := q.Push(t.Context(), id); err != nil {
+			t.Fatalf("Push(%s): %v", id, err)
+		}
+	}
+}
+
+// take pops a lease, failing t if none comes within wait.
+func take(t *testing.T, q airlock.Queue) airlock.Lease {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	l, err := q.Pop(ctx)
+	if err != nil {
+		t.Fatalf("Pop: %v", err)
+	}
+	return l
+}
+
+// pop pops an id and acks it.
+func pop(t *testing.T, q airlock.Queue) string {
+	t.Helper()
+	l := take(t, q)
+	ack(t, l)
+	return l.JobID()
+}
+
+func ack(t *testing.T, l airlock.Lease) {
+	t.Helper()
+	if err := l.Ack(context.WithoutCancel(t.Context())); err != nil {
+		t.Fatalf("Ack(%s): %v", l.JobID(), err)
+	}
+}
+
+// popNothing checks that no Pop returns within d.
+func popNothing(t *testing.T, q airlock.Queue, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	l, err := q.Pop(ctx)
+	if err == nil {
+		t.Fatalf("Pop returned %s, want nothing within %v", l.JobID(), d)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Pop: %v, want DeadlineExceeded", err)
+	}
+}
+
+func length(t *testing.T, q airlock.Queue) int {
+	t.Helper()
+	n, err := q.Len(t.Context())
+	if err != nil {
+		t.Fatalf("Len: %v", err)
+	}
+	return n
+}
+
+func testFIFOAndLen(t *testing.T, q airlock.Queue) {
+	if n := length(t, q); n != 0 {
+		t.Fatalf("Len of a new queue = %d", n)
+	}
+	push(t, q, "a", "b", "c")
+	if n := length(t, q); n != 3 {
+		t.Fatalf("Len = %d, want 3", n)
+	}
+	if id := pop(t, q); id != "a" {
+		t.Fatalf("Pop = %s, want a", id)
+	}
+	push(t, q, "d", "a") // the same id twice is two entries
+	for i, want := range []string{"b", "c", "d", "a"} {
+		if n := length(t, q); n != 4-i {
+			t.Errorf("Len = %d, want %d", n, 4-i)
+		}
+		if id := pop(t, q); id != want {
+			t.Fatalf("Pop = %s, want %s", id, want)
+		}
+	}
+	if n := length(t, q); n != 0 {
+		t.Fatalf("Len of a drained queue = %d", n)
+	}
+}
+
+func testPopBlocksUntilPush(t *testing.T, q airlock.Queue) {
+	got := make(chan string, 1)
+	go func() {
+		l, err := q.Pop(t.Context())
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		l.Ack(context.WithoutCancel(t.Context()))
+		got <- l.JobID()
+	}()
+	select {
+	case id := <-got:
+		t.Fatalf("Pop on an empty queue returned %q", id)
+	case <-time.After(100 * time.Millisecond):
+	}
+	push(t, q, "x")
+	select {
+	case id := <-got:
+		if id != "x" {
+			t.Fatalf("Pop = %q, want x", id)
+		}
+	case <-time.After(wait):
+		t.Fatal("Pop did not return after Push")
+	}
+	if n := length(t, q); n != 0 {
+		t.Errorf("Len = %d after the waiter took the only id", n)
+	}
+}
+
+// Several blocked waiters each get one of several pushes: no wake-up is
+// lost when pushes come faster than waiters wake.
+func testManyWaiters(t *testing.T, q airlock.Queue) {
+	const n = 8
+	got := make(chan string, n)
+	for range n {
+		go func() {
+			l, err := q.Pop(t.Context())
+			if err != nil {
+				got <- "error: " + err.Error()
+				return
+			}
+			l.Ack(context.WithoutCancel(t.Context()))
+			got <- l.JobID()
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them block
+	for i := range n {
+		push(t, q, fmt.Sprint(i))
+	}
+	seen := map[string]bool{}
+	for range n {
+		select {
+		case id := <-got:
+			if seen[id] {
+				t.Fatalf("%q popped twice", id)
+			}
+			seen[id] = true
+		case <-time.After(wait):
+			t.Fatalf("only %d of %d waiters woke: %v", len(seen), n, seen)
+		}
+	}
+	for i := range n {
+		if !seen[fmt.Sprint(i)] {
+			t.Errorf("%d was not popped: %v", i, seen)
+		}
+	}
+}
+
+func testPopReturnsOnCancel(t *testing.T, q airlock.Queue) {
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := q.Pop(ctx)
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Pop after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Pop did not return after its context ended")
+	}
+
+	// A deadline ends the wait too, and on time.
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := q.Pop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Pop with a deadline: %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Pop with a deadline of 100ms returned after %v", d)
+	}
+
+	// An ended context does not wait at all.
+	if _, err := q.Pop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Pop with an expired context: %v, want DeadlineExceeded", err)
+	}
+
+	// The abandoned waits took nothing: a later push is there for the next
+	// Pop, and counted until then.
+	push(t, q, "after")
+	if n := length(t, q); n != 1 {
+		t.Errorf("Len = %d, want 1", n)
+	}
+	if id := pop(t, q); id != "after" {
+		t.Fatalf("Pop = %q, want after", id)
+	}
+}
+
+// Every id pushed by concurrent producers is delivered to exactly one of
+// concurrent consumers, which ack it at once.
+func testConcurrentProducersConsumers(t *testing.T, q airlock.Queue) {
+	const producers, consumers, perProducer = 8, 8, 500
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+
+	var consumed sync.WaitGroup
+	results := make(chan map[string]int, consumers)
+	for range consumers {
+		consumed.Go(func() {
+			got := map[string]int{}
+			defer func() { results <- got }()
+			for {
+				l, err := q.Pop(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("Pop: %v", err)
+					}
+					return
+				}
+				got[l.JobID()]++
+				if err := l.Ack(context.WithoutCancel(ctx)); err != nil {
+					t.Errorf("Ack: %v", err)
+				}
+			}
+		})
+	}
+	var produced sync.WaitGroup
+	for p := range producers {
+		produced.Go(func() {
+			for i := range perProducer {
+				if err := q.Push(ctx, fmt.Sprintf("%d-%d", p, i)); err != nil {
+					t.Errorf("Push: %v", err)
+					return
+				}
+			}
+		})
+	}
+	produced.Wait()
+	deadline := time.Now().Add(wait)
+	for length(t, q) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("consumers stalled with %d ids left", length(t, q))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// Len is 0, but the last Pops may not have been counted yet; ending
+	// ctx only stops consumers waiting on an empty queue.
+	stop()
+	consumed.Wait()
+	close(results)
+
+	total := map[string]int{}
+	for got := range results {
+		for id, n := range got {
+			total[id] += n
+		}
+	}
+	for p := range producers {
+		for i := range perProducer {
+			id := fmt.Sprintf("%d-%d", p, i)
+			if total[id] != 1 {
+				t.Errorf("%s popped %d times, want 1", id, total[id])
+			}
+		}
+	}
+	if len(total) != producers*perProducer {
+		t.Errorf("%d distinct ids popped, want %d", len(total), producers*perProducer)
+	}
+}
+
+// Per producer, ids come out in the order they went in.
+func testOrderPerProducer(t *testing.T, q airlock.Queue) {
+	const producers, perProducer = 4, 200
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range perProducer {
+				if err := q.Push(t.Context(), fmt.Sprintf("%d %d", p, i)); err != nil {
+					t.Errorf("Push: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	next := make([]int, producers)
+	for range producers * perProducer {
+		var p, i int
+		if _, err := fmt.Sscanf(pop(t, q), "%d %d", &p, &i); err != nil {
+			t.Fatal(err)
+		}
+		if i != next[p] {
+			t.Fatalf("producer %d: got item %d, want %d", p, i, next[p])
+		}
+		next[p]++
+	}
+}
+
+// A job taken is not waiting any more, and is no one else's while its
+// lease is held; Extend keeps it.
+func testLeaseHeld(t *testing.T, q airlock.Queue) {
+	push(t, q, "held", "next")
+	l := take(t, q)
+	if l.JobID() != "held" {
+		t.Fatalf("Pop = %s, want held", l.JobID())
+	}
+	if n := length(t, q); n != 1 {
+		t.Errorf("Len = %d with one job taken of two, want 1", n)
+	}
+	for range 3 {
+		if err := l.Extend(t.Context()); err != nil {
+			t.Fatalf("Extend: %v", err)
+		}
+	}
+	if id := pop(t, q); id != "next" {
+		t.Fatalf("Pop = %s, want next: the held job is leased", id)
+	}
+	popNothing(t, q, 200*time.Millisecond)
+	ack(t, l)
+	if n := length(t, q); n != 0 {
+		t.Errorf("Len = %d, want 0", n)
+	}
+}
+
+// An acked job is gone: not counted, not popped again.
+func testAckRemoves(t *testing.T, q airlock.Queue) {
+	push(t, q, "x")
+	if id := pop(t, q); id != "x" { // acked
+		t.Fatalf("Pop = %s, want x", id)
+	}
+	if n := length(t, q); n != 0 {
+		t.Errorf("Len = %d after the only job was acked", n)
+	}
+	popNothing(t, q, 200*time.Millisecond)
+	push(t, q, "y")
+	if id := pop(t, q); id != "y" {
+		t.Fatalf("Pop = %s, want y", id)
+	}
+}
+
+// A job taken by a worker that dies (never acks nor extends) comes back to
+// another, once its lease ran out and not before.
+func testLeaseRunsOut(t *testing.T, l *Leases) {
+	w := l.Open(t, 2)
+	push(t, w[0], "j")
+	dead := take(t, w[0])
+	taken := time.Now()
+	if dead.JobID() != "j" {
+		t.Fatalf("Pop = %s, want j", dead.JobID())
+	}
+	popNothing(t, w[1], l.Time/2) // not before the lease ran out
+	again := take(t, w[1])
+	if again.JobID() != "j" {
+		t.Fatalf("Pop = %s, want j again", again.JobID())
+	}
+	// Measured here, from after the delivery's reply: a little less than
+	// the server's idle time.
+	if d := time.Since(taken); d < l.Time*9/10 {
+		t.Fatalf("j came back after %v, before its lease of %v ran out", d, l.Time)
+	}
+	if n := length(t, w[1]); n != 0 {
+		t.Errorf("Len = %d with the job taken again, want 0", n)
+	}
+	ack(t, again)
+	popNothing(t, w[0], 3*l.Time/2) // time enough to come back, were it not acked
+}
+
+// A lease extended in time does not run out, however long the job runs;
+// it runs out once its worker stops extending it.
+func testExtendKeepsLease(t *testing.T, l *Leases) {
+	w := l.Open(t, 2)
+	push(t, w[0], "long")
+	held := take(t, w[0])
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(l.Time / 5)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := held.Extend(t.Context()); err != nil {
+					t.Errorf("Extend: %v", err)
+				}
+			}
+		}
+	}()
+	popNothing(t, w[1], 3*l.Time)
+	close(stop)
+	<-stopped
+	stoppedAt := time.Now()
+	again := take(t, w[1])
+	if again.JobID() != "long" {
+		t.Fatalf("Pop = %s, want long", again.JobID())
+	}
+	if d := time.Since(stoppedAt); d < l.Time/2 {
+		t.Errorf("the job came back %v after its last extension, lease time %v", d, l.Time)
+	}
+	ack(t, again)
+}
+
+// An acked job stays gone after its lease time, for every worker.
+func testAckedNeverComesBack(t *testing.T, l *Leases) {
+	w := l.Open(t, 2)
+	push(t, w[0], "done")
+	ack(t, take(t, w[0]))
+	ctx, cancel := context.WithTimeout(t.Context(), 2*l.Time)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, q := range w {
+		wg.Go(func() {
+			if l, err := q.Pop(ctx); err == nil {
+				t.Errorf("Pop returned %s, acked before", l.JobID())
+			}
+		})
+	}
+	wg.Wait()
+	if n := length(t, w[0]); n != 0 {
+		t.Errorf("Len = %d, want 0", n)
+	}
+}
+
+// Every job of a worker that died holding several comes back, each once,
+// and with the jobs pushed since, to the workers that live.
+func testDeadWorkerJobsAllComeBack(t *testing.T, l *Leases) {
+	w := l.Open(t, 3)
+	const held = 6
+	for i := range held {
+		push(t, w[0], fmt.Sprint("dead-", i))
+	}
+	for range held {
+		take(t, w[0]) // and die
+	}
+	for i := range held {
+		push(t, w[0], fmt.Sprint("new-", i))
+	}
+	var (
+		mu  sync.Mutex
+		got = map[string]int{}
+		wg  sync.WaitGroup
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	for _, q := range w[1:] {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				done := len(got) == 2*held
+				mu.Unlock()
+				if done {
+					return
+				}
+				// Short waits, so a worker sees when the other got the last.
+				pctx, pcancel := context.WithTimeout(ctx, l.Time)
+				lease, err := q.Pop(pctx)
+				pcancel()
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("Pop: %v", err)
+						return
+					}
+					continue
+				}
+				mu.Lock()
+				got[lease.JobID()]++
+				mu.Unlock()
+				if err := lease.Ack(ctx); err != nil {
+					t.Errorf("Ack: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, prefix := range []string{"dead-", "new-"} {
+		for i := range held {
+			if id := fmt.Sprint(prefix, i); got[id] != 1 {
+				t.Errorf("%s popped %d times, want 1", id, got[id])
+			}
+		}
+	}
+}
