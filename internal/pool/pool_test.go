@@ -130,18 +130,10 @@ func TestPoolWaitsForOneStarting(t *testing.T) {
 		}
 	}, slog.New(slog.DiscardHandler))
 	defer p.Close()
-	waitFor(t, "a preparation under way", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.starting == 1
-	})
+	waitFor(t, "a preparation under way", func() bool { return starting(p) == 1 })
 	got := make(chan sandbox.Prepared)
 	go func() { got <- p.Get(context.Background()) }()
-	waitFor(t, "a waiter", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.waiters) == 1
-	})
+	waitFor(t, "a waiter", func() bool { return waiting(p) == 1 })
 	start := time.Now()
 	if p.Get(context.Background()) != nil || time.Since(start) > 100*time.Millisecond {
 		t.Error("a second caller waited for the same sandbox")
@@ -151,11 +143,7 @@ func TestPoolWaitsForOneStarting(t *testing.T) {
 		t.Fatal("the waiter got nothing")
 	}
 	// Next preparation: the caller gives up, the sandbox stays for later.
-	waitFor(t, "the next preparation", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.starting == 1
-	})
+	waitFor(t, "the next preparation", func() bool { return starting(p) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if p.Get(ctx) != nil {
@@ -180,20 +168,26 @@ func TestPoolWaiterOfAFailure(t *testing.T) {
 		return nil, errors.New("no")
 	}, slog.New(slog.DiscardHandler))
 	defer p.Close()
-	waitFor(t, "a preparation under way", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.starting == 1
-	})
+	waitFor(t, "a preparation under way", func() bool { return starting(p) == 1 })
 	got := make(chan sandbox.Prepared)
 	go func() { got <- p.Get(context.Background()) }()
-	waitFor(t, "a waiter", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.waiters) == 1
-	})
+	waitFor(t, "a waiter", func() bool { return waiting(p) == 1 })
 	close(fail)
 	if <-got != nil {
 		t.Error("a failed preparation handed out a sandbox")
 	}
+}
+
+// starting and waiting read how many sandboxes are being prepared and how
+// many callers wait for them.
+func starting(p *Pool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starting
+}
+
+func waiting(p *Pool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.waiters)
 }

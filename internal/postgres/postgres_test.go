@@ -194,38 +194,6 @@ func TestNewerSchema(t *testing.T) {
 	}
 }
 
-// silentServer accepts connections and never answers, as a server that
-// hangs or a proxy in front of a dead one would.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // closedPort is a loopback address nothing listens on.
 func closedPort(t *testing.T) string {
 	t.Helper()
@@ -262,9 +230,9 @@ func TestOpenFails(t *testing.T) {
 		{"refused", "postgres://airlock:not-the-secret@" + closedPort(t) + "/x?sslmode=disable", 3 * time.Second, 0, "refused"},
 		{"wrong password", wrongPassword.String(), 3 * time.Second, 0, "password authentication failed"},
 		{"no such database", noDB.String(), 3 * time.Second, 0, "does not exist"},
-		{"silent server", "postgres://airlock:not-the-secret@" + silentServer(t) + "/x?sslmode=disable", DefaultConnectTimeout + 2*time.Second, 0, "within 5s (connect_timeout)"},
-		{"silent server, connect_timeout", "postgres://airlock:not-the-secret@" + silentServer(t) + "/x?sslmode=disable&connect_timeout=1", 3 * time.Second, 0, "within 1s (connect_timeout)"},
-		{"silent server, caller's deadline", "postgres://airlock:not-the-secret@" + silentServer(t) + "/x?sslmode=disable", 2 * time.Second, 500 * time.Millisecond, "before the caller's deadline"},
+		{"silent server", "postgres://airlock:not-the-secret@" + testserver.Silent(t) + "/x?sslmode=disable", DefaultConnectTimeout + 2*time.Second, 0, "within 5s (connect_timeout)"},
+		{"silent server, connect_timeout", "postgres://airlock:not-the-secret@" + testserver.Silent(t) + "/x?sslmode=disable&connect_timeout=1", 3 * time.Second, 0, "within 1s (connect_timeout)"},
+		{"silent server, caller's deadline", "postgres://airlock:not-the-secret@" + testserver.Silent(t) + "/x?sslmode=disable", 2 * time.Second, 500 * time.Millisecond, "before the caller's deadline"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -261,32 +261,7 @@ func TestOpenErrors(t *testing.T) {
 		return addr
 	}()
 
-	// A server that takes connections and never answers.
-	mute, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := mute.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		mute.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	mute := testserver.Silent(t) // takes connections and never answers
 
 	// A web server that is no S3 server.
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -330,7 +305,7 @@ func TestOpenErrors(t *testing.T) {
 		{"WrongSecret", withCreds(*good, access, "not-the-secret-42"), "refused the secret key", 3 * time.Second},
 		{"UnknownAccessKey", withCreds(*good, "nosuchkey", "not-the-secret-42"), `does not know access key "nosuchkey"`, 3 * time.Second},
 		{"ClosedPort", withHost(*good, closedPort), "cannot reach " + closedPort, 3 * time.Second},
-		{"NoAnswer", withHost(*good, mute.Addr().String()), "no answer from " + mute.Addr().String(), OpenTimeout + 2*time.Second},
+		{"NoAnswer", withHost(*good, mute), "no answer from " + mute, OpenTimeout + 2*time.Second},
 		{"HTTPSToHTTPServer", https.String(), "insecure=true", 3 * time.Second},
 		{"NotS3", withHost(*good, strings.TrimPrefix(web.URL, "http://")), "is " + strings.TrimPrefix(web.URL, "http://") + " an S3 server?", 3 * time.Second},
 		{"AccessDenied", withHost(*good, denyAll), "may not list bucket", 3 * time.Second},
@@ -358,24 +333,11 @@ func TestOpenErrors(t *testing.T) {
 
 // A deadline of the caller's earlier than OpenTimeout bounds Open.
 func TestOpenCallerDeadline(t *testing.T) {
-	mute, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mute.Close()
-	go func() {
-		for {
-			c, err := mute.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	mute := testserver.Silent(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = Open(ctx, "s3://ak:sk@"+mute.Addr().String()+"/bucket?insecure=true&region=us-east-1")
+	_, err := Open(ctx, "s3://ak:sk@"+mute+"/bucket?insecure=true&region=us-east-1")
 	if d := time.Since(start); err == nil || d > 2*time.Second {
 		t.Errorf("Open = %v after %s; want an error within the caller's 300ms", err, d)
 	}
