@@ -83,7 +83,8 @@ func Run(t *testing.T, open func(t *testing.T) airlock.Queue, opt Options) {
 // a loaded machine does not fail a test, and reached only when it fails.
 const wait = 10 * time.Second
 
-func push(t *testing.T, q airlock.Queue, ids ...string) {
+// Push pushes ids, failing t on an error.
+func Push(t *testing.T, q airlock.Queue, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
 		if err := q.Push(t.Context(), id); err != nil {
@@ -92,8 +93,8 @@ func push(t *testing.T, q airlock.Queue, ids ...string) {
 	}
 }
 
-// take pops a lease, failing t if none comes within wait.
-func take(t *testing.T, q airlock.Queue) airlock.Lease {
+// Take pops a lease, failing t if none comes within a generous wait.
+func Take(t *testing.T, q airlock.Queue) airlock.Lease {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
@@ -107,7 +108,7 @@ func take(t *testing.T, q airlock.Queue) airlock.Lease {
 // pop pops an id and acks it.
 func pop(t *testing.T, q airlock.Queue) string {
 	t.Helper()
-	l := take(t, q)
+	l := Take(t, q)
 	ack(t, l)
 	return l.JobID()
 }
@@ -133,7 +134,8 @@ func popNothing(t *testing.T, q airlock.Queue, d time.Duration) {
 	}
 }
 
-func length(t *testing.T, q airlock.Queue) int {
+// Len reads the queue's length, failing t on an error.
+func Len(t *testing.T, q airlock.Queue) int {
 	t.Helper()
 	n, err := q.Len(t.Context())
 	if err != nil {
@@ -143,26 +145,26 @@ func length(t *testing.T, q airlock.Queue) int {
 }
 
 func testFIFOAndLen(t *testing.T, q airlock.Queue) {
-	if n := length(t, q); n != 0 {
+	if n := Len(t, q); n != 0 {
 		t.Fatalf("Len of a new queue = %d", n)
 	}
-	push(t, q, "a", "b", "c")
-	if n := length(t, q); n != 3 {
+	Push(t, q, "a", "b", "c")
+	if n := Len(t, q); n != 3 {
 		t.Fatalf("Len = %d, want 3", n)
 	}
 	if id := pop(t, q); id != "a" {
 		t.Fatalf("Pop = %s, want a", id)
 	}
-	push(t, q, "d", "a") // the same id twice is two entries
+	Push(t, q, "d", "a") // the same id twice is two entries
 	for i, want := range []string{"b", "c", "d", "a"} {
-		if n := length(t, q); n != 4-i {
+		if n := Len(t, q); n != 4-i {
 			t.Errorf("Len = %d, want %d", n, 4-i)
 		}
 		if id := pop(t, q); id != want {
 			t.Fatalf("Pop = %s, want %s", id, want)
 		}
 	}
-	if n := length(t, q); n != 0 {
+	if n := Len(t, q); n != 0 {
 		t.Fatalf("Len of a drained queue = %d", n)
 	}
 }
@@ -183,7 +185,7 @@ func testPopBlocksUntilPush(t *testing.T, q airlock.Queue) {
 		t.Fatalf("Pop on an empty queue returned %q", id)
 	case <-time.After(100 * time.Millisecond):
 	}
-	push(t, q, "x")
+	Push(t, q, "x")
 	select {
 	case id := <-got:
 		if id != "x" {
@@ -192,7 +194,7 @@ func testPopBlocksUntilPush(t *testing.T, q airlock.Queue) {
 	case <-time.After(wait):
 		t.Fatal("Pop did not return after Push")
 	}
-	if n := length(t, q); n != 0 {
+	if n := Len(t, q); n != 0 {
 		t.Errorf("Len = %d after the waiter took the only id", n)
 	}
 }
@@ -215,7 +217,7 @@ func testManyWaiters(t *testing.T, q airlock.Queue) {
 	}
 	time.Sleep(50 * time.Millisecond) // let them block
 	for i := range n {
-		push(t, q, fmt.Sprint(i))
+		Push(t, q, fmt.Sprint(i))
 	}
 	seen := map[string]bool{}
 	for range n {
@@ -272,8 +274,8 @@ func testPopReturnsOnCancel(t *testing.T, q airlock.Queue) {
 
 	// The abandoned waits took nothing: a later push is there for the next
 	// Pop, and counted until then.
-	push(t, q, "after")
-	if n := length(t, q); n != 1 {
+	Push(t, q, "after")
+	if n := Len(t, q); n != 1 {
 		t.Errorf("Len = %d, want 1", n)
 	}
 	if id := pop(t, q); id != "after" {
@@ -322,9 +324,9 @@ func testConcurrentProducersConsumers(t *testing.T, q airlock.Queue) {
 	}
 	produced.Wait()
 	deadline := time.Now().Add(wait)
-	for length(t, q) > 0 {
+	for Len(t, q) > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("consumers stalled with %d ids left", length(t, q))
+			t.Fatalf("consumers stalled with %d ids left", Len(t, q))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -384,12 +386,12 @@ func testOrderPerProducer(t *testing.T, q airlock.Queue) {
 // A job taken is not waiting any more, and is no one else's while its
 // lease is held; Extend keeps it.
 func testLeaseHeld(t *testing.T, q airlock.Queue) {
-	push(t, q, "held", "next")
-	l := take(t, q)
+	Push(t, q, "held", "next")
+	l := Take(t, q)
 	if l.JobID() != "held" {
 		t.Fatalf("Pop = %s, want held", l.JobID())
 	}
-	if n := length(t, q); n != 1 {
+	if n := Len(t, q); n != 1 {
 		t.Errorf("Len = %d with one job taken of two, want 1", n)
 	}
 	for range 3 {
@@ -402,22 +404,22 @@ func testLeaseHeld(t *testing.T, q airlock.Queue) {
 	}
 	popNothing(t, q, 200*time.Millisecond)
 	ack(t, l)
-	if n := length(t, q); n != 0 {
+	if n := Len(t, q); n != 0 {
 		t.Errorf("Len = %d, want 0", n)
 	}
 }
 
 // An acked job is gone: not counted, not popped again.
 func testAckRemoves(t *testing.T, q airlock.Queue) {
-	push(t, q, "x")
+	Push(t, q, "x")
 	if id := pop(t, q); id != "x" { // acked
 		t.Fatalf("Pop = %s, want x", id)
 	}
-	if n := length(t, q); n != 0 {
+	if n := Len(t, q); n != 0 {
 		t.Errorf("Len = %d after the only job was acked", n)
 	}
 	popNothing(t, q, 200*time.Millisecond)
-	push(t, q, "y")
+	Push(t, q, "y")
 	if id := pop(t, q); id != "y" {
 		t.Fatalf("Pop = %s, want y", id)
 	}
@@ -427,14 +429,14 @@ func testAckRemoves(t *testing.T, q airlock.Queue) {
 // another, once its lease ran out and not before.
 func testLeaseRunsOut(t *testing.T, l *Leases) {
 	w := l.Open(t, 2)
-	push(t, w[0], "j")
-	dead := take(t, w[0])
+	Push(t, w[0], "j")
+	dead := Take(t, w[0])
 	taken := time.Now()
 	if dead.JobID() != "j" {
 		t.Fatalf("Pop = %s, want j", dead.JobID())
 	}
 	popNothing(t, w[1], l.Time/2) // not before the lease ran out
-	again := take(t, w[1])
+	again := Take(t, w[1])
 	if again.JobID() != "j" {
 		t.Fatalf("Pop = %s, want j again", again.JobID())
 	}
@@ -443,7 +445,7 @@ func testLeaseRunsOut(t *testing.T, l *Leases) {
 	if d := time.Since(taken); d < l.Time*9/10 {
 		t.Fatalf("j came back after %v, before its lease of %v ran out", d, l.Time)
 	}
-	if n := length(t, w[1]); n != 0 {
+	if n := Len(t, w[1]); n != 0 {
 		t.Errorf("Len = %d with the job taken again, want 0", n)
 	}
 	ack(t, again)
@@ -454,8 +456,8 @@ func testLeaseRunsOut(t *testing.T, l *Leases) {
 // it runs out once its worker stops extending it.
 func testExtendKeepsLease(t *testing.T, l *Leases) {
 	w := l.Open(t, 2)
-	push(t, w[0], "long")
-	held := take(t, w[0])
+	Push(t, w[0], "long")
+	held := Take(t, w[0])
 	stop := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -477,7 +479,7 @@ func testExtendKeepsLease(t *testing.T, l *Leases) {
 	close(stop)
 	<-stopped
 	stoppedAt := time.Now()
-	again := take(t, w[1])
+	again := Take(t, w[1])
 	if again.JobID() != "long" {
 		t.Fatalf("Pop = %s, want long", again.JobID())
 	}
@@ -490,8 +492,8 @@ func testExtendKeepsLease(t *testing.T, l *Leases) {
 // An acked job stays gone after its lease time, for every worker.
 func testAckedNeverComesBack(t *testing.T, l *Leases) {
 	w := l.Open(t, 2)
-	push(t, w[0], "done")
-	ack(t, take(t, w[0]))
+	Push(t, w[0], "done")
+	ack(t, Take(t, w[0]))
 	ctx, cancel := context.WithTimeout(t.Context(), 2*l.Time)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -503,7 +505,7 @@ func testAckedNeverComesBack(t *testing.T, l *Leases) {
 		})
 	}
 	wg.Wait()
-	if n := length(t, w[0]); n != 0 {
+	if n := Len(t, w[0]); n != 0 {
 		t.Errorf("Len = %d, want 0", n)
 	}
 }
@@ -514,13 +516,13 @@ func testDeadWorkerJobsAllComeBack(t *testing.T, l *Leases) {
 	w := l.Open(t, 3)
 	const held = 6
 	for i := range held {
-		push(t, w[0], fmt.Sprint("dead-", i))
+		Push(t, w[0], fmt.Sprint("dead-", i))
 	}
 	for range held {
-		take(t, w[0]) // and die
+		Take(t, w[0]) // and die
 	}
 	for i := range held {
-		push(t, w[0], fmt.Sprint("new-", i))
+		Push(t, w[0], fmt.Sprint("new-", i))
 	}
 	var (
 		mu  sync.Mutex

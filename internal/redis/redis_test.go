@@ -84,35 +84,6 @@ func raw(t *testing.T, url string) *goredis.Client {
 	return c
 }
 
-func push(t *testing.T, q airlock.Queue, ids ...string) {
-	t.Helper()
-	for _, id := range ids {
-		if err := q.Push(t.Context(), id); err != nil {
-			t.Fatalf("Push(%s): %v", id, err)
-		}
-	}
-}
-
-func take(t *testing.T, q airlock.Queue) airlock.Lease {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	l, err := q.Pop(ctx)
-	if err != nil {
-		t.Fatalf("Pop: %v", err)
-	}
-	return l
-}
-
-func length(t *testing.T, q airlock.Queue) int {
-	t.Helper()
-	n, err := q.Len(t.Context())
-	if err != nil {
-		t.Fatalf("Len: %v", err)
-	}
-	return n
-}
-
 // A job whose lease ran out goes to the other consumer, which holds it
 // now: the dead worker's late Extend fails and takes nothing back, its
 // late Ack removes the job (it was done after all).
@@ -125,9 +96,9 @@ func TestRedeliveryToAnotherConsumer(t *testing.T) {
 	if a.opt.Consumer == b.opt.Consumer {
 		t.Fatalf("two Queues share the consumer name %s", a.opt.Consumer)
 	}
-	push(t, a, "j")
-	la := take(t, a)
-	lb := take(t, b) // once la ran out
+	queuetest.Push(t, a, "j")
+	la := queuetest.Take(t, a)
+	lb := queuetest.Take(t, b) // once la ran out
 	if lb.JobID() != "j" {
 		t.Fatalf("b popped %s, want j", lb.JobID())
 	}
@@ -178,11 +149,11 @@ func TestExpiredBehindManyLeases(t *testing.T) {
 	live, dead, other := open(t, url, opt), open(t, url, opt), open(t, url, opt)
 	const nLive, nDead = 45, 3
 	for i := range nLive {
-		push(t, live, fmt.Sprint("live-", i))
+		queuetest.Push(t, live, fmt.Sprint("live-", i))
 	}
 	leases := make([]airlock.Lease, nLive)
 	for i := range leases {
-		leases[i] = take(t, live)
+		leases[i] = queuetest.Take(t, live)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -207,14 +178,14 @@ func TestExpiredBehindManyLeases(t *testing.T) {
 		wg.Wait()
 	}()
 	for i := range nDead {
-		push(t, dead, fmt.Sprint("dead-", i))
+		queuetest.Push(t, dead, fmt.Sprint("dead-", i))
 	}
 	for range nDead {
-		take(t, dead) // and die
+		queuetest.Take(t, dead) // and die
 	}
 	got := map[string]bool{}
 	for range nDead {
-		l := take(t, other)
+		l := queuetest.Take(t, other)
 		if !strings.HasPrefix(l.JobID(), "dead-") || got[l.JobID()] {
 			t.Fatalf("popped %s, had %v", l.JobID(), got)
 		}
@@ -237,8 +208,8 @@ func TestLenWithoutLag(t *testing.T) {
 	url := testserver.Redis(t)
 	opt := names(t)
 	q := open(t, url, opt)
-	push(t, q, "a", "b", "c", "d")
-	la, lb := take(t, q), take(t, q)
+	queuetest.Push(t, q, "a", "b", "c", "d")
+	la, lb := queuetest.Take(t, q), queuetest.Take(t, q)
 	if err := lb.Ack(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -249,14 +220,14 @@ func TestLenWithoutLag(t *testing.T) {
 	if groups[0].Lag != -1 {
 		t.Logf("lag is known (%d): the fallback is not exercised", groups[0].Lag)
 	}
-	if n := length(t, q); n != 2 {
+	if n := queuetest.Len(t, q); n != 2 {
 		t.Fatalf("Len = %d, want 2 (c, d)", n)
 	}
 	if err := la.Ack(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	take(t, q).Ack(t.Context())
-	if n := length(t, q); n != 1 {
+	queuetest.Take(t, q).Ack(t.Context())
+	if n := queuetest.Len(t, q); n != 1 {
 		t.Fatalf("Len = %d, want 1 (d)", n)
 	}
 }
@@ -269,12 +240,12 @@ func TestDefaults(t *testing.T) {
 	if q.opt.Stream != "airlock:queue" || q.opt.Group != "airlock:workers" || q.opt.LeaseTime != 30*time.Second || q.opt.Block != time.Second {
 		t.Fatalf("defaults: %+v", q.opt)
 	}
-	push(t, q, "x")
+	queuetest.Push(t, q, "x")
 	c := raw(t, s.URL())
 	if n, err := c.XLen(t.Context(), "airlock:queue").Result(); err != nil || n != 1 {
 		t.Fatalf("XLEN airlock:queue = %d, %v", n, err)
 	}
-	l := take(t, q)
+	l := queuetest.Take(t, q)
 	consumers, err := c.XInfoConsumers(t.Context(), "airlock:queue", "airlock:workers").Result()
 	if err != nil || len(consumers) != 1 || consumers[0].Name != q.opt.Consumer || consumers[0].Pending != 1 {
 		t.Fatalf("XINFO CONSUMERS: %+v %v", consumers, err)
@@ -356,12 +327,12 @@ func TestRestart(t *testing.T) {
 	opt := names(t)
 	opt.Block = 200 * time.Millisecond
 	q := open(t, s.URL(), opt)
-	push(t, q, "before-1", "before-2")
-	held := take(t, q)
+	queuetest.Push(t, q, "before-1", "before-2")
+	held := queuetest.Take(t, q)
 
 	// A Pop waiting when the server dies returns an error.
 	w := open(t, s.URL(), opt)
-	take(t, w) // before-2
+	queuetest.Take(t, w) // before-2
 	popErr := make(chan error, 1)
 	go func() {
 		_, err := w.Pop(t.Context())
@@ -403,11 +374,11 @@ func TestRestart(t *testing.T) {
 	if err := held.Ack(t.Context()); err != nil {
 		t.Errorf("Ack of a lease the server lost: %v", err)
 	}
-	if n := length(t, q); n != 0 {
+	if n := queuetest.Len(t, q); n != 0 {
 		t.Errorf("Len after a restart = %d, want 0", n)
 	}
-	push(t, q, "after-1")
-	if l := take(t, w); l.JobID() != "after-1" {
+	queuetest.Push(t, q, "after-1")
+	if l := queuetest.Take(t, w); l.JobID() != "after-1" {
 		t.Fatalf("Pop after a restart = %s, want after-1", l.JobID())
 	} else if err := l.Ack(t.Context()); err != nil {
 		t.Fatal(err)
@@ -430,7 +401,7 @@ func TestRestart(t *testing.T) {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond)
-	push(t, q, "after-2")
+	queuetest.Push(t, q, "after-2")
 	select {
 	case id := <-got:
 		if id != "after-2" {
