@@ -17,6 +17,9 @@ type Job struct {
 	CallbackURL string
 	CodeSHA256  string // of every file's name and content, for the audit log
 	Attempts    int    // runs started; more than one after a crash
+	// CancelRequested says a cancel came while the job ran: its worker
+	// stops it, and it ends cancelled whatever the run came to.
+	CancelRequested bool
 	CreatedAt   time.Time
 	StartedAt   time.Time
 	FinishedAt  time.Time
@@ -61,22 +64,31 @@ type JobStore interface {
 	Create(ctx context.Context, j *Job) error
 	// Get reads a job; ErrNotFound if there is none.
 	Get(ctx context.Context, id string) (*Job, error)
-	// Start moves a queued job to running, counts the attempt and returns
-	// the job as started; ErrConflict if it is not queued (cancelled
-	// meanwhile, say).
-	Start(ctx context.Context, id string, at time.Time) (*Job, error)
-	// Finish records a running job's final status together with its
-	// inline result (nil: the result is in the BlobStore) in one write,
-	// and returns the job as finished: a cancel requested while it ran
-	// wins over status. ErrConflict if it is not running.
-	Finish(ctx context.Context, id string, status Status, at time.Time, result []byte) (*Job, error)
+	// Start moves a job to running for a new attempt, counts the attempt
+	// in Attempts and returns the job as started. A queued job starts; a
+	// running one is taken over only when retake is set: the queue handed
+	// it out again because the lease of the worker running it ran out, so
+	// that worker and its attempt are gone (a late Finish of that attempt
+	// is refused). ErrConflict otherwise: finished, cancelled while
+	// queued, or running under a live lease.
+	Start(ctx context.Context, id string, at time.Time, retake bool) (*Job, error)
+	// Finish records the final status of a running job's attempt (its
+	// Attempts when it started) together with its inline result (nil: the
+	// result is in the BlobStore) in one write, and returns the job as
+	// finished: a cancel requested while it ran wins over status.
+	// ErrConflict if the job is not running that attempt.
+	Finish(ctx context.Context, id string, attempt int, status Status, at time.Time, result []byte) (*Job, error)
 	// Cancel ends a queued job as cancelled, or flags a running one;
 	// it returns the status the job is in afterwards.
 	Cancel(ctx context.Context, id string, at time.Time) (Status, error)
-	// Requeue moves a running job back to queued (shutdown, recovery).
-	Requeue(ctx context.Context, id string) error
+	// Requeue moves a running job's attempt back to queued (shutdown,
+	// recovery), or to cancelled when a cancel was requested; ErrConflict
+	// if the job is not running that attempt.
+	Requeue(ctx context.Context, id string, attempt int) error
 	// Unfinished lists queued and running jobs, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
+	// Active counts the queued and running jobs of an API key.
+	Active(ctx context.Context, keyID string) (int, error)
 	// List pages through the jobs of one API face, newest first, with
 	// their total count.
 	List(ctx context.Context, face string, offset, limit int) ([]*Job, int, error)
@@ -122,8 +134,12 @@ type Lease interface {
 	// JobID is the job leased.
 	JobID() string
 	// Extend keeps the lease from running out while the job runs; a worker
-	// calls it well within the queue's lease time.
+	// calls it well within the queue's lease time. An error wrapping
+	// ErrConflict says the lease ran out and another taker has the job.
 	Extend(ctx context.Context) error
 	// Ack ends the lease and removes the job from the queue for good.
 	Ack(ctx context.Context) error
+	// Retaken says the job was handed out before, to a taker whose lease
+	// ran out: the taker is gone, and the job's run with it.
+	Retaken() bool
 }

@@ -28,7 +28,9 @@ import (
 
 // Options configure a Service.
 type Options struct {
-	Workers  int           // concurrent executions; default the number of CPUs
+	// Workers is how many jobs this process runs at once: 0 is the number
+	// of CPUs, negative none (an API-only node of a fleet).
+	Workers  int
 	MaxQueue int           // waiting jobs before Submit refuses; default 1000
 	MaxCode  int64         // bytes of a job's files, every API alike; default 256 KiB
 	Grace    time.Duration // on shutdown, how long running jobs may finish; default 30s
@@ -36,6 +38,19 @@ type Options struct {
 	// store with the job; larger ones go to the blob store. Default
 	// DefaultInlineMax; negative: every payload goes to the blob store.
 	InlineMax int
+	// MaxAttempts is how many times a job is started before it is given
+	// up as an internal error: each start after the first follows a run
+	// whose worker died (or a shutdown that outlasted its grace), so a
+	// job that kills its worker every time does not loop for ever.
+	// Default 3.
+	MaxAttempts int
+	// Distributed says other processes share the store and the queue
+	// (a fleet): jobs left running by a dead process come back through
+	// the queue's leases instead of this process's recovery at start,
+	// cancels of jobs running here may come from other processes (the
+	// store is polled for them), and waiters poll the store for jobs run
+	// elsewhere.
+	Distributed bool
 }
 
 // DefaultInlineMax keeps a typical submission and its output out of the
@@ -57,11 +72,12 @@ type Service struct {
 
 	callbacks map[string]CallbackFormat // by job face
 
+	admit sync.Mutex // orders the count and the creation of keys' jobs
+
 	mu       sync.Mutex
-	running  map[string]context.CancelFunc  // by job id
-	sessions map[string]*engine.Session     // live clients, by job id
-	waiters  map[string][]chan *airlock.Job // each gets the finished job, or nil: read it from the store
-	perKey   map[string]int                 // unfinished jobs by API key
+	running  map[string]context.CancelCauseFunc // by job id
+	sessions map[string]*engine.Session         // live clients, by job id
+	waiters  map[string][]chan *airlock.Job     // each gets the finished job, or nil: read it from the store
 }
 
 // Deps are what a Service is built from; Audit, Metrics and Hooks may be
@@ -79,8 +95,14 @@ type Deps struct {
 
 // New makes a Service.
 func New(d Deps, opt Options) *Service {
-	if opt.Workers <= 0 {
+	switch {
+	case opt.Workers == 0:
 		opt.Workers = runtime.NumCPU()
+	case opt.Workers < 0:
+		opt.Workers = 0
+	}
+	if opt.MaxAttempts <= 0 {
+		opt.MaxAttempts = 3
 	}
 	if opt.MaxQueue <= 0 {
 		opt.MaxQueue = 1000
@@ -100,8 +122,7 @@ func New(d Deps, opt Options) *Service {
 	return &Service{
 		store: d.Store, blobs: d.Blobs, queue: d.Queue, engine: d.Engine, opt: opt, log: d.Log,
 		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks, callbacks: map[string]CallbackFormat{},
-		running: map[string]context.CancelFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan *airlock.Job{},
-		perKey: map[string]int{},
+		running: map[string]context.CancelCauseFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan *airlock.Job{},
 	}
 }
 
@@ -156,7 +177,21 @@ func (s *Service) payload(ctx context.Context, inline []byte, key string) ([]byt
 	if inline != nil {
 		return inline, nil
 	}
-	return s.blobs.Get(ctx, key)
+	data, err := s.blobs.Get(ctx, key)
+	return data, lost("blob store", err)
+}
+
+// lost marks the failure of a server the service depends on as
+// airlock.ErrUnavailable (a 503: try again later), leaving as they are
+// the answers about jobs (not found, conflict) and the end of the
+// caller's context.
+func lost(server string, err error) error {
+	switch {
+	case err == nil, errors.Is(err, airlock.ErrNotFound), errors.Is(err, airlock.ErrConflict),
+		errors.Is(err, airlock.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return fmt.Errorf("%w: %s: %v", airlock.ErrUnavailable, server, err)
 }
 
 // Submit validates, persists and queues a job. When it returns without an
@@ -179,19 +214,21 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 	if waiting >= s.opt.MaxQueue {
 		return nil, airlock.ErrQueueFull
 	}
-	s.mu.Lock()
-	if meta.MaxActive > 0 && s.perKey[meta.KeyID] >= meta.MaxActive {
-		s.mu.Unlock()
-		return nil, ErrTooManyActive
+	if meta.MaxActive > 0 {
+		// Counted in the store, so every node of a fleet sees the jobs of
+		// the others; exact within a process, which orders the count and
+		// the creation, and nearly so across processes.
+		s.admit.Lock()
+		defer s.admit.Unlock()
+		n, err := s.store.Active(ctx, meta.KeyID)
+		if err != nil {
+			return nil, lost("store", err)
+		}
+		if n >= meta.MaxActive {
+			return nil, ErrTooManyActive
+		}
 	}
-	s.perKey[meta.KeyID]++
-	s.mu.Unlock()
-	j, err := s.accept(ctx, req, meta)
-	if err != nil {
-		s.release(meta.KeyID)
-		return nil, err
-	}
-	return j, nil
+	return s.accept(ctx, req, meta)
 }
 
 func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
@@ -207,13 +244,11 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*
 	// A blob first, an inline request with the row: a job row always has
 	// its request.
 	if j.InlineRequest, err = s.place(ctx, requestKey(j.ID), data); err != nil {
-		return nil, fmt.Errorf("store request: %w", err)
+		return nil, lost("blob store", fmt.Errorf("store request: %w", err))
 	}
 	if err := s.store.Create(ctx, j); err != nil {
-		if j.InlineRequest == nil {
-			s.blobs.Delete(ctx, requestKey(j.ID))
-		}
-		return nil, fmt.Errorf("store job: %w", err)
+		s.dropRequest(j)
+		return nil, lost("store", fmt.Errorf("store job: %w", err))
 	}
 	if meta.Session != nil {
 		s.mu.Lock()
@@ -221,18 +256,35 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*
 		s.mu.Unlock()
 	}
 	if err := s.queue.Push(ctx, j.ID); err != nil {
-		// Persisted: recovery queues it at the latest on the next start.
-		s.log.Error("queue a persisted job", "job", j.ID, "err", err)
+		// Refused, so not left behind: nothing would ever run it.
+		s.takeSession(j.ID)
+		s.unaccept(j)
+		return nil, lost("queue", err)
 	}
 	return j, nil
 }
 
-func (s *Service) release(key string) {
-	s.mu.Lock()
-	if s.perKey[key]--; s.perKey[key] <= 0 {
-		delete(s.perKey, key)
+// unaccept removes a job the queue refused, which its client is told was
+// not accepted. What cannot be removed is left cancelled, never queued.
+func (s *Service) unaccept(j *airlock.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := s.store.Cancel(ctx, j.ID, time.Now().UTC())
+	if err == nil {
+		err = s.store.Delete(ctx, j.ID)
 	}
-	s.mu.Unlock()
+	if err != nil {
+		s.log.Error("remove a job the queue refused", "job", j.ID, "err", err)
+		return
+	}
+	s.dropRequest(j)
+}
+
+// dropRequest deletes the request blob of a job that was not created.
+func (s *Service) dropRequest(j *airlock.Job) {
+	if j.InlineRequest == nil {
+		s.blobs.Delete(context.Background(), requestKey(j.ID))
+	}
 }
 
 // newID makes a random (version 4) UUID: Judge0's tokens look so, and
@@ -260,7 +312,7 @@ func codeHash(files []airlock.File) string {
 func (s *Service) Get(ctx context.Context, id string) (*airlock.Job, error) {
 	j, err := s.store.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, lost("store", err)
 	}
 	if err := s.loadResult(ctx, j); err != nil {
 		return nil, err
@@ -291,6 +343,13 @@ func (s *Service) loadResult(ctx context.Context, j *airlock.Job) error {
 
 // Wait returns the job once finished, or when ctx ends.
 func (s *Service) Wait(ctx context.Context, id string) (*airlock.Job, error) {
+	// A job run here wakes its waiters; one run by another process of a
+	// fleet is seen by reading the store, soon after a short job ends
+	// and rarely for a long one.
+	poll := time.Second
+	if s.opt.Distributed {
+		poll = 20 * time.Millisecond
+	}
 	for {
 		ch := make(chan *airlock.Job, 1)
 		s.mu.Lock()
@@ -306,8 +365,9 @@ func (s *Service) Wait(ctx context.Context, id string) (*airlock.Job, error) {
 			if final != nil {
 				return final, nil // finished here: no need to read it back
 			}
-		case <-time.After(time.Second): // finished by another process (distributed mode)
+		case <-time.After(poll):
 			s.unwait(id, ch)
+			poll = min(2*poll, time.Second)
 		case <-ctx.Done():
 			s.unwait(id, ch)
 			return j, ctx.Err()
@@ -352,16 +412,17 @@ func (s *Service) notify(id string, final *airlock.Job) {
 func (s *Service) Cancel(ctx context.Context, id string) (*airlock.Job, error) {
 	status, err := s.store.Cancel(ctx, id, time.Now().UTC())
 	if err != nil {
-		return nil, err
+		return nil, lost("store", err)
 	}
 	switch status {
 	case airlock.StatusCancelled:
 		s.takeSession(id)
 		s.notify(id, nil)
 	case airlock.StatusRunning:
+		// Running here, or else its worker sees the store's flag.
 		s.mu.Lock()
 		if cancel := s.running[id]; cancel != nil {
-			cancel()
+			cancel(errCancelled)
 		}
 		s.mu.Unlock()
 	}
@@ -416,7 +477,7 @@ func (s *Service) LoadRequest(ctx context.Context, j *airlock.Job) error {
 func (s *Service) List(ctx context.Context, face string, offset, limit int) ([]*airlock.Job, int, error) {
 	list, total, err := s.store.List(ctx, face, offset, limit)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, lost("store", err)
 	}
 	for _, j := range list {
 		if err := s.loadResult(ctx, j); err != nil {
@@ -430,7 +491,7 @@ func (s *Service) List(ctx context.Context, face string, offset, limit int) ([]*
 // it has not finished.
 func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := s.store.Delete(ctx, id); err != nil {
-		return err
+		return lost("store", err)
 	}
 	// The row is gone, so nobody can reach these any more.
 	for _, key := range []string{requestKey(id), resultKey(id)} {
@@ -443,5 +504,6 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 
 // Stats counts jobs (see airlock.JobStore.Stats).
 func (s *Service) Stats(ctx context.Context, since time.Time) (*airlock.JobStats, error) {
-	return s.store.Stats(ctx, since)
+	st, err := s.store.Stats(ctx, since)
+	return st, lost("store", err)
 }

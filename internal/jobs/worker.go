@@ -14,13 +14,15 @@ import (
 	"github.com/airlock-dev/airlock/internal/wire"
 )
 
-// Run recovers what a previous process left unfinished, then runs the
-// worker pool until ctx ends. Then it stops taking jobs, lets running ones
-// finish for the grace period, cancels and re-queues the rest, and
-// returns.
+// Run recovers what a previous process left unfinished (unless the
+// queue is a fleet's, whose leases do that), then runs the worker pool
+// until ctx ends. Then it stops taking jobs, lets running ones finish for
+// the grace period, cancels and re-queues the rest, and returns.
 func (s *Service) Run(ctx context.Context) error {
-	if err := s.recover(ctx); err != nil {
-		return fmt.Errorf("recover: %w", err)
+	if !s.opt.Distributed {
+		if err := s.recover(ctx); err != nil {
+			return fmt.Errorf("recover: %w", err)
+		}
 	}
 	// Running jobs outlive ctx by the grace period.
 	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -54,14 +56,11 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 	for _, j := range jobs {
 		if j.Status == airlock.StatusRunning {
-			if err := s.store.Requeue(ctx, j.ID); err != nil && !errors.Is(err, airlock.ErrConflict) {
+			if err := s.store.Requeue(ctx, j.ID, j.Attempts); err != nil && !errors.Is(err, airlock.ErrConflict) {
 				return err
 			}
 			s.log.Info("re-running a job interrupted by a restart", "job", j.ID, "attempts", j.Attempts)
 		}
-		s.mu.Lock()
-		s.perKey[j.KeyID]++
-		s.mu.Unlock()
 		if err := s.queue.Push(ctx, j.ID); err != nil {
 			return err
 		}
@@ -73,6 +72,7 @@ func (s *Service) recover(ctx context.Context) error {
 }
 
 func (s *Service) work(ctx, hard context.Context) {
+	var failed backoff
 	for {
 		lease, err := s.queue.Pop(ctx)
 		if ctx.Err() != nil {
@@ -80,12 +80,10 @@ func (s *Service) work(ctx, hard context.Context) {
 		}
 		if err != nil {
 			s.log.Error("take a job", "err", err)
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-			}
+			failed.wait(ctx)
 			continue
 		}
+		failed.reset()
 		if s.runOne(ctx, hard, lease) {
 			if err := lease.Ack(context.WithoutCancel(ctx)); err != nil {
 				s.log.Error("ack job", "job", lease.JobID(), "err", err)
@@ -94,52 +92,133 @@ func (s *Service) work(ctx, hard context.Context) {
 	}
 }
 
-// leaseRenewal is how often a running job's lease is extended.
-const leaseRenewal = 5 * time.Second
+// backoff spaces the retries of an operation that keeps failing (a
+// server lost): 100 ms doubling up to 5 s.
+type backoff struct{ next time.Duration }
 
-// keepLease extends a running job's lease until done is closed.
-func (s *Service) keepLease(lease airlock.Lease, done <-chan struct{}) {
-	tick := time.NewTicker(leaseRenewal)
-	defer tick.Stop()
+func (b *backoff) wait(ctx context.Context) {
+	b.next = min(max(2*b.next, 100*time.Millisecond), 5*time.Second)
+	select {
+	case <-time.After(b.next):
+	case <-ctx.Done():
+	}
+}
+
+func (b *backoff) reset() { b.next = 0 }
+
+// opTimeout bounds one call of a retried operation.
+const opTimeout = 10 * time.Second
+
+// retry calls op until it succeeds or answers about the job (not found,
+// conflict), or until ctx has ended and op failed: the store or blob
+// store it needs may be back in a moment, and a worker holding a job must
+// not drop it. A call is not cut short by ctx, only by opTimeout, so an
+// operation begun just before a shutdown still completes.
+func (s *Service) retry(ctx context.Context, what string, op func(context.Context) error) error {
+	var b backoff
+	for {
+		callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+		err := op(callCtx)
+		cancel()
+		if err == nil || errors.Is(err, airlock.ErrNotFound) || errors.Is(err, airlock.ErrConflict) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (gave up: %v)", what, err, context.Cause(ctx))
+		}
+		s.log.Error(what+" (retrying)", "err", err)
+		b.wait(ctx)
+	}
+}
+
+// Why a running job's context ends, besides a shutdown.
+var (
+	errCancelled = errors.New("cancelled")
+	errLeaseLost = errors.New("the job's lease ran out and another worker took it over")
+)
+
+const (
+	// leaseRenewal is how often a running job's lease is extended.
+	leaseRenewal = 5 * time.Second
+	// cancelPoll is how often a fleet's worker reads a running job's
+	// cancel flag, which another process may have set.
+	cancelPoll = time.Second
+)
+
+// tend keeps a job's lease while it runs, and ends the run when the lease
+// is lost or, in a fleet, when a cancel is requested through another
+// process, until done is closed.
+func (s *Service) tend(lease airlock.Lease, stopRun context.CancelCauseFunc, done <-chan struct{}) {
+	renew := time.NewTicker(leaseRenewal)
+	defer renew.Stop()
+	var poll <-chan time.Time
+	if s.opt.Distributed {
+		t := time.NewTicker(cancelPoll)
+		defer t.Stop()
+		poll = t.C
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-done
+		cancel()
+	}()
 	for {
 		select {
 		case <-done:
 			return
-		case <-tick.C:
-			if err := lease.Extend(context.Background()); err != nil {
+		case <-renew.C:
+			err := lease.Extend(ctx)
+			if errors.Is(err, airlock.ErrConflict) {
+				stopRun(errLeaseLost)
+				return
+			}
+			if err != nil && ctx.Err() == nil {
 				s.log.Error("extend the lease of a running job", "job", lease.JobID(), "err", err)
+			}
+		case <-poll:
+			if j, err := s.store.Get(ctx, lease.JobID()); err == nil && j.CancelRequested {
+				stopRun(errCancelled)
 			}
 		}
 	}
 }
 
 // runOne runs a job once and says whether the queue is done with it. The
-// job's context ends when the job is cancelled or when the grace period of
-// a shutdown is over; in the second case the job goes back to the queue
-// instead of finishing.
+// job's context ends when the job is cancelled, when its lease is lost or
+// when the grace period of a shutdown is over; in the last case the job
+// goes back to the queue instead of finishing.
 func (s *Service) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 	id := lease.JobID()
+	jobCtx, stopRun := context.WithCancelCause(hard)
+	defer stopRun(nil)
+	tended := make(chan struct{})
+	defer close(tended)
+	go s.tend(lease, stopRun, tended)
+
 	start := time.Now().UTC()
-	j, err := s.store.Start(hard, id, start)
-	if errors.Is(err, airlock.ErrConflict) {
-		return true // cancelled while queued
+	var j *airlock.Job
+	retake := lease.Retaken()
+	err := s.retry(jobCtx, "start job "+id, func(ctx context.Context) (err error) {
+		j, err = s.store.Start(ctx, id, start, retake)
+		// A call that failed may have started the job all the same: the
+		// lease makes it this worker's to take over.
+		retake = true
+		return err
+	})
+	switch {
+	case errors.Is(err, airlock.ErrConflict), errors.Is(err, airlock.ErrNotFound):
+		return true // cancelled while queued, or gone: nothing to run
+	case err != nil:
+		return false // shutting down, or the lease is lost
 	}
-	if err != nil {
-		s.log.Error("start job", "job", id, "err", err)
-		return false
-	}
-	leased := make(chan struct{})
-	defer close(leased)
-	go s.keepLease(lease, leased)
 	if s.metrics != nil {
 		s.metrics.WaitSecs.Observe(start.Sub(j.CreatedAt).Seconds())
 		s.metrics.Running.Inc()
 		defer s.metrics.Running.Dec()
 	}
-	jobCtx, cancel := context.WithCancel(hard)
-	defer cancel()
 	s.mu.Lock()
-	s.running[id] = cancel
+	s.running[id] = stopRun
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -147,24 +226,51 @@ func (s *Service) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 		s.mu.Unlock()
 	}()
 
-	res, err := s.execute(jobCtx, j)
+	var res airlock.Result
 	switch {
-	case err != nil && hard.Err() != nil:
-		// Shutdown outlasted the grace period: run it again next time.
-		if err := s.store.Requeue(context.WithoutCancel(ctx), id); err != nil {
-			s.log.Error("requeue job", "job", id, "err", err)
-		}
-		return false
-	case err != nil && jobCtx.Err() != nil:
+	case j.CancelRequested: // before its last worker died
 		res.Status, res.Message = airlock.StatusCancelled, "cancelled"
-	case err != nil:
-		var bad *engine.InvalidError
-		if !errors.As(err, &bad) {
-			s.log.Error("execution failed", "job", id, "err", err)
+	case j.Attempts > s.opt.MaxAttempts:
+		s.log.Error("giving up a job whose every run ended its worker", "job", id, "attempts", j.Attempts-1)
+		res.Status = airlock.StatusInternalError
+		res.Message = fmt.Sprintf("given up after %d attempts: each run ended before it finished (its worker died or was stopped)", j.Attempts-1)
+	default:
+		res, err = s.execute(jobCtx, j)
+		switch cause := context.Cause(jobCtx); {
+		case err == nil:
+		case errors.Is(cause, errLeaseLost):
+			s.log.Warn("stopped a job another worker took over", "job", id)
+			return false
+		case hard.Err() != nil:
+			// Shutdown outlasted the grace period: back to the queue.
+			return s.requeue(context.WithoutCancel(ctx), j)
+		case errors.Is(cause, errCancelled):
+			res.Status, res.Message = airlock.StatusCancelled, "cancelled"
+		default:
+			var bad *engine.InvalidError
+			if !errors.As(err, &bad) {
+				s.log.Error("execution failed", "job", id, "err", err)
+			}
+			res.Status, res.Message = airlock.StatusInternalError, err.Error()
 		}
-		res.Status, res.Message = airlock.StatusInternalError, err.Error()
 	}
-	s.finish(context.WithoutCancel(ctx), j, res)
+	return s.finish(hard, j, res)
+}
+
+// requeue puts a job interrupted by a shutdown back in the queue, under a
+// new entry so that it is taken again at once rather than when its lease
+// runs out, and says whether the old entry may go. A crash between the
+// two leaves it queued twice, which is harmless: the second start of a
+// queued job is refused.
+func (s *Service) requeue(ctx context.Context, j *airlock.Job) bool {
+	if err := s.store.Requeue(ctx, j.ID, j.Attempts); err != nil {
+		s.log.Error("requeue job", "job", j.ID, "err", err)
+		return false
+	}
+	if err := s.queue.Push(ctx, j.ID); err != nil {
+		s.log.Error("requeue job", "job", j.ID, "err", err)
+		return false
+	}
 	return true
 }
 
@@ -178,20 +284,29 @@ func (s *Service) execute(ctx context.Context, j *airlock.Job) (airlock.Result, 
 }
 
 // finish records the result and the status, then tells the audit log,
-// metrics, the callback and waiters. Waiters are told last, on every path
-// out, so what they read (metrics included) is complete; they are handed
-// the finished job rather than reading it back.
-func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result) {
+// metrics, the callback and waiters, and says whether the queue is done
+// with the job. Waiters are told last, on every path out, so what they
+// read (metrics included) is complete; they are handed the finished job
+// rather than reading it back. A result that cannot be recorded before
+// ctx ends (the store lost until shutdown) stays with the queue, whose
+// lease hands the job to another worker.
+func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result) bool {
 	var final *airlock.Job // nil until recorded: waiters then read the store
-	defer s.release(j.KeyID)
 	defer func() { s.notify(j.ID, final) }()
 	if res.Language == "" {
 		res.Language = j.Language
 	}
-	var err error
-	if final, err = s.record(ctx, j, res); err != nil {
+	err := s.retry(ctx, "record the result of job "+j.ID, func(ctx context.Context) (err error) {
+		final, err = s.record(ctx, j, res)
+		return err
+	})
+	if errors.Is(err, airlock.ErrConflict) {
+		s.log.Warn("result not recorded: another worker took the job over", "job", j.ID)
+		return false
+	}
+	if err != nil {
 		s.log.Error("record result", "job", j.ID, "err", err)
-		return
+		return false
 	}
 	s.log.Info("job finished", "job", j.ID, "language", final.Language, "status", final.Status, "wall_ms", res.Usage.WallMillis)
 	if s.audit != nil {
@@ -207,6 +322,7 @@ func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result
 		c := *final // the callback's own: a format may fill in its request while waiters are handed theirs
 		go s.callback(&c)
 	}
+	return true
 }
 
 // record stores the result with the final status in one write when it is
@@ -221,7 +337,7 @@ func (s *Service) record(ctx context.Context, j *airlock.Job, res airlock.Result
 	if err != nil {
 		return nil, fmt.Errorf("store result: %w", err)
 	}
-	final, err := s.store.Finish(ctx, j.ID, res.Status, time.Now().UTC(), inline)
+	final, err := s.store.Finish(ctx, j.ID, j.Attempts, res.Status, time.Now().UTC(), inline)
 	if err != nil {
 		return nil, fmt.Errorf("finish job: %w", err)
 	}

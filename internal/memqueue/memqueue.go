@@ -78,3 +78,4 @@ type lease string
 func (l lease) JobID() string                { return string(l) }
 func (l lease) Extend(context.Context) error { return nil }
 func (l lease) Ack(context.Context) error    { return nil }
+func (l lease) Retaken() bool                { return false }

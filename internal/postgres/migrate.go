@@ -40,6 +40,9 @@ var migrations = []string{
 	CREATE INDEX jobs_created ON jobs (created_at);
 	-- List: one face's jobs, newest first.
 	CREATE INDEX jobs_face ON jobs (face, created_at DESC, id);`,
+	// 2: a key's unfinished jobs, counted at each submission of a key
+	// with a limit of them.
+	`CREATE INDEX jobs_key_unfinished ON jobs (key_id) WHERE status IN ('queued', 'running');`,
 }
 
 // migrateLock is the key of the advisory lock that serializes migrations:

@@ -93,7 +93,7 @@ func (s *Store) Close() error {
 }
 
 // columns are a job's columns in the order scan reads them.
-const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at, started_at, finished_at, request, result`
+const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, cancel, created_at, started_at, finished_at, request, result`
 
 // scan reads a job's columns; ErrNotFound when there is no row.
 func scan(row pgx.Row) (*airlock.Job, error) {
@@ -103,7 +103,7 @@ func scan(row pgx.Row) (*airlock.Job, error) {
 		started, finished *time.Time
 	)
 	err := row.Scan(&j.ID, &j.Face, &status, &j.Language, &j.KeyID, &j.ClientAddr, &j.CallbackURL, &j.CodeSHA256, &j.Attempts,
-		&j.CreatedAt, &started, &finished, &j.InlineRequest, &j.InlineResult)
+		&j.CancelRequested, &j.CreatedAt, &started, &finished, &j.InlineRequest, &j.InlineResult)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, airlock.ErrNotFound
 	}
@@ -162,19 +162,21 @@ func (s *Store) Get(ctx context.Context, id string) (*airlock.Job, error) {
 	return scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM jobs WHERE id = $1`, id))
 }
 
-// Start moves a queued job to running. Of several processes starting the
-// same job at once, the first to lock its row runs; the others find it
-// running when the lock is theirs, and get ErrConflict.
-func (s *Store) Start(ctx context.Context, id string, at time.Time) (*airlock.Job, error) {
+// Start moves a queued job, or a running one being retaken, to running for
+// a new attempt. Of several processes starting the same job at once, the
+// first to lock its row runs; the others find it running when the lock is
+// theirs, and get ErrConflict (unless retaking it, which only the holder
+// of a lease that ran out does).
+func (s *Store) Start(ctx context.Context, id string, at time.Time, retake bool) (*airlock.Job, error) {
 	return transition(s.pool.QueryRow(ctx, `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = $1
-		WHERE id = $2 AND status = 'queued' RETURNING `+columns, nullTime(at), id))
+		WHERE id = $2 AND (status = 'queued' OR status = 'running' AND $3) RETURNING `+columns, nullTime(at), id, retake))
 }
 
-// Finish records a running job's final status and inline result; a cancel
-// requested while it ran wins over what the run came to.
-func (s *Store) Finish(ctx context.Context, id string, status airlock.Status, at time.Time, result []byte) (*airlock.Job, error) {
+// Finish records the final status and inline result of a running job's
+// attempt; a cancel requested while it ran wins over what the run came to.
+func (s *Store) Finish(ctx context.Context, id string, attempt int, status airlock.Status, at time.Time, result []byte) (*airlock.Job, error) {
 	return transition(s.pool.QueryRow(ctx, `UPDATE jobs SET status = CASE WHEN cancel THEN 'cancelled' ELSE $1 END, finished_at = $2, result = $3
-		WHERE id = $4 AND status = 'running' RETURNING `+columns, string(status), nullTime(at), result, id))
+		WHERE id = $4 AND status = 'running' AND attempts = $5 RETURNING `+columns, string(status), nullTime(at), result, id, attempt))
 }
 
 // transition reads the job a conditional UPDATE ... RETURNING changed; no
@@ -211,11 +213,11 @@ func (s *Store) Cancel(ctx context.Context, id string, at time.Time) (airlock.St
 	return airlock.Status(status), nil
 }
 
-// Requeue moves a running job back to queued, or to cancelled when a
-// cancel was requested while it ran.
-func (s *Store) Requeue(ctx context.Context, id string) error {
+// Requeue moves a running job's attempt back to queued, or to cancelled
+// when a cancel was requested while it ran.
+func (s *Store) Requeue(ctx context.Context, id string, attempt int) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE jobs SET status = CASE WHEN cancel THEN 'cancelled' ELSE 'queued' END
-		WHERE id = $1 AND status = 'running'`, id)
+		WHERE id = $1 AND status = 'running' AND attempts = $2`, id, attempt)
 	if err != nil {
 		return err
 	}
@@ -228,6 +230,13 @@ func (s *Store) Requeue(ctx context.Context, id string) error {
 // Unfinished lists queued and running jobs, oldest first.
 func (s *Store) Unfinished(ctx context.Context) ([]*airlock.Job, error) {
 	return scanAll(s.pool.Query(ctx, `SELECT `+columns+` FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id`))
+}
+
+// Active counts the queued and running jobs of an API key.
+func (s *Store) Active(ctx context.Context, keyID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE key_id = $1 AND status IN ('queued', 'running')`, keyID).Scan(&n)
+	return n, err
 }
 
 // List pages through the jobs of one face, newest first. The count and the

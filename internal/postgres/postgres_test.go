@@ -123,7 +123,7 @@ func TestMigrateTwice(t *testing.T) {
 	if err := s.Create(ctx, j); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Start(ctx, j.ID, created.Add(time.Second)); err != nil {
+	if _, err := s.Start(ctx, j.ID, created.Add(time.Second), false); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -299,7 +299,7 @@ func TestTwoProcesses(t *testing.T) {
 			s := []*Store{a, b}[i%2]
 			wg.Go(func() {
 				<-ready
-				_, err := s.Start(ctx, id, at.Add(time.Second))
+				_, err := s.Start(ctx, id, at.Add(time.Second), false)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -322,7 +322,7 @@ func TestTwoProcesses(t *testing.T) {
 		if st, err := other.Cancel(ctx, id, at.Add(2*time.Second)); err != nil || st != airlock.StatusRunning {
 			t.Fatalf("Cancel through the other store: %q, %v", st, err)
 		}
-		done, err := winners[0].Finish(ctx, id, airlock.StatusOK, at.Add(3*time.Second), []byte("out"))
+		done, err := winners[0].Finish(ctx, id, 1, airlock.StatusOK, at.Add(3*time.Second), []byte("out"))
 		if err != nil || done.Status != airlock.StatusCancelled || done.Attempts != 1 {
 			t.Fatalf("Finish: %+v, %v; want cancelled after 1 attempt", done, err)
 		}
@@ -376,7 +376,7 @@ func TestTimePrecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := time.Now() // with a monotonic reading, which is not stored
-	j, err := s.Start(ctx, "x", started)
+	j, err := s.Start(ctx, "x", started, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,10 +432,10 @@ func TestEmptyPayload(t *testing.T) {
 	if err := s.Create(ctx, &airlock.Job{ID: "x", Status: airlock.StatusQueued, Language: "c", CreatedAt: at, InlineRequest: []byte{}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Start(ctx, "x", at); err != nil {
+	if _, err := s.Start(ctx, "x", at, false); err != nil {
 		t.Fatal(err)
 	}
-	j, err := s.Finish(ctx, "x", airlock.StatusOK, at, []byte{})
+	j, err := s.Finish(ctx, "x", 1, airlock.StatusOK, at, []byte{})
 	if err != nil {
 		t.Fatal(err)
 	}

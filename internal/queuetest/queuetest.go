@@ -391,6 +391,9 @@ func testLeaseHeld(t *testing.T, q airlock.Queue) {
 	if l.JobID() != "held" {
 		t.Fatalf("Pop = %s, want held", l.JobID())
 	}
+	if l.Retaken() {
+		t.Errorf("a job taken for the first time says Retaken")
+	}
 	if n := Len(t, q); n != 1 {
 		t.Errorf("Len = %d with one job taken of two, want 1", n)
 	}
@@ -435,10 +438,16 @@ func testLeaseRunsOut(t *testing.T, l *Leases) {
 	if dead.JobID() != "j" {
 		t.Fatalf("Pop = %s, want j", dead.JobID())
 	}
+	if dead.Retaken() {
+		t.Errorf("the first delivery of j says Retaken")
+	}
 	popNothing(t, w[1], l.Time/2) // not before the lease ran out
 	again := Take(t, w[1])
 	if again.JobID() != "j" {
 		t.Fatalf("Pop = %s, want j again", again.JobID())
+	}
+	if !again.Retaken() {
+		t.Errorf("j taken again after its lease ran out does not say Retaken")
 	}
 	// Measured here, from after the delivery's reply: a little less than
 	// the server's idle time.

@@ -390,7 +390,7 @@ func (q *Queue) claimExpired(ctx context.Context) (*lease, error) {
 		}
 		cursor = next
 		for _, m := range msgs {
-			if l := q.leaseOf(ctx, m); l != nil {
+			if l := q.leaseOf(ctx, m, true); l != nil {
 				return l, nil
 			}
 		}
@@ -436,7 +436,7 @@ func (q *Queue) readNew(ctx context.Context) (*lease, error) {
 	}
 	for _, s := range streams {
 		for _, m := range s.Messages {
-			if l := q.leaseOf(ctx, m); l != nil {
+			if l := q.leaseOf(ctx, m, false); l != nil {
 				return l, nil
 			}
 		}
@@ -447,8 +447,8 @@ func (q *Queue) readNew(ctx context.Context) (*lease, error) {
 // leaseOf makes a lease of an entry taken; nil for an entry without a job
 // id (not airlock's, or deleted under the group), which is dropped so that
 // it is not taken again and again.
-func (q *Queue) leaseOf(ctx context.Context, m goredis.XMessage) *lease {
-	l := &lease{q: q, entry: m.ID}
+func (q *Queue) leaseOf(ctx context.Context, m goredis.XMessage, retaken bool) *lease {
+	l := &lease{q: q, entry: m.ID, retaken: retaken}
 	if id, ok := m.Values[jobField].(string); ok && id != "" {
 		l.job = id
 		return l
@@ -499,13 +499,17 @@ func (q *Queue) length(ctx context.Context) (int, error) {
 
 // lease is an entry of the stream delivered to this Queue's consumer.
 type lease struct {
-	q     *Queue
-	entry string // the stream entry's id
-	job   string
+	q       *Queue
+	entry   string // the stream entry's id
+	job     string
+	retaken bool // claimed after another consumer's lease ran out
 }
 
 // JobID is the job leased.
 func (l *lease) JobID() string { return l.job }
+
+// Retaken says the entry was claimed after its lease ran out.
+func (l *lease) Retaken() bool { return l.retaken }
 
 // extendScript resets the idle time of the entry ARGV[3] if it is pending
 // for consumer ARGV[2] of group ARGV[1] of stream KEYS[1], and says

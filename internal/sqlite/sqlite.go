@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs(status, created_at) WHERE status IN ('queued', 'running');
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE INDEX IF NOT EXISTS jobs_face ON jobs(face, created_at);
+CREATE INDEX IF NOT EXISTS jobs_key_unfinished ON jobs(key_id) WHERE status IN ('queued', 'running');
 `
 
 // added are the columns later versions added to the jobs table, with
@@ -83,7 +84,7 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
-const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at, started_at, finished_at, request, result`
+const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, cancel, created_at, started_at, finished_at, request, result`
 
 // prepare prepares the statements of Store's fields.
 func (s *Store) prepare() error {
@@ -95,10 +96,10 @@ func (s *Store) prepare() error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.get, `SELECT ` + columns + ` FROM jobs WHERE id = ?`},
 		{&s.start, `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?
-			WHERE id = ? AND status = 'queued' RETURNING ` + columns},
+			WHERE id = ? AND (status = 'queued' OR status = 'running' AND ?) RETURNING ` + columns},
 		// A cancel requested while the job ran wins over what the run came to.
 		{&s.finish, `UPDATE jobs SET status = CASE WHEN cancel = 1 THEN 'cancelled' ELSE ? END, finished_at = ?, result = ?
-			WHERE id = ? AND status = 'running' RETURNING ` + columns},
+			WHERE id = ? AND status = 'running' AND attempts = ? RETURNING ` + columns},
 	} {
 		stmt, err := s.db.Prepare(p.query)
 		if err != nil {
@@ -182,7 +183,7 @@ func (s *Store) Create(ctx context.Context, j *airlock.Job) error {
 func scan(row interface{ Scan(...any) error }) (*airlock.Job, error) {
 	var j airlock.Job
 	var created, started, finished int64
-	err := row.Scan(&j.ID, &j.Face, &j.Status, &j.Language, &j.KeyID, &j.ClientAddr, &j.CallbackURL, &j.CodeSHA256, &j.Attempts, &created, &started, &finished,
+	err := row.Scan(&j.ID, &j.Face, &j.Status, &j.Language, &j.KeyID, &j.ClientAddr, &j.CallbackURL, &j.CodeSHA256, &j.Attempts, &j.CancelRequested, &created, &started, &finished,
 		&j.InlineRequest, &j.InlineResult)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, airlock.ErrNotFound
@@ -199,15 +200,16 @@ func (s *Store) Get(ctx context.Context, id string) (*airlock.Job, error) {
 	return scan(s.get.QueryRowContext(ctx, id))
 }
 
-// Start moves a queued job to running.
-func (s *Store) Start(ctx context.Context, id string, at time.Time) (*airlock.Job, error) {
-	return transition(s.start.QueryRowContext(ctx, unix(at), id))
+// Start moves a queued job, or a running one being retaken, to running for
+// a new attempt.
+func (s *Store) Start(ctx context.Context, id string, at time.Time, retake bool) (*airlock.Job, error) {
+	return transition(s.start.QueryRowContext(ctx, unix(at), id, retake))
 }
 
-// Finish records a running job's final status and inline result; a cancel
-// requested while it ran wins over what the run came to.
-func (s *Store) Finish(ctx context.Context, id string, status airlock.Status, at time.Time, result []byte) (*airlock.Job, error) {
-	return transition(s.finish.QueryRowContext(ctx, status, unix(at), result, id))
+// Finish records the final status and inline result of a running job's
+// attempt; a cancel requested while it ran wins over what the run came to.
+func (s *Store) Finish(ctx context.Context, id string, attempt int, status airlock.Status, at time.Time, result []byte) (*airlock.Job, error) {
+	return transition(s.finish.QueryRowContext(ctx, status, unix(at), result, id, attempt))
 }
 
 // transition reads the job a conditional UPDATE ... RETURNING changed; no
@@ -246,10 +248,19 @@ func (s *Store) Cancel(ctx context.Context, id string, at time.Time) (airlock.St
 	return status, tx.Commit()
 }
 
-// Requeue moves a running job back to queued.
-func (s *Store) Requeue(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET status = CASE WHEN cancel = 1 THEN 'cancelled' ELSE 'queued' END WHERE id = ? AND status = 'running'`, id)
+// Requeue moves a running job's attempt back to queued, or to cancelled
+// when a cancel was requested.
+func (s *Store) Requeue(ctx context.Context, id string, attempt int) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET status = CASE WHEN cancel = 1 THEN 'cancelled' ELSE 'queued' END
+		WHERE id = ? AND status = 'running' AND attempts = ?`, id, attempt)
 	return changedOne(res, err)
+}
+
+// Active counts the queued and running jobs of an API key.
+func (s *Store) Active(ctx context.Context, keyID string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE key_id = ? AND status IN ('queued', 'running')`, keyID).Scan(&n)
+	return n, err
 }
 
 // Unfinished lists queued and running jobs, oldest first.

@@ -96,11 +96,11 @@ func TestMigrate(t *testing.T) {
 		got.FinishedAt.UnixNano() != created+2 {
 		t.Errorf("finished job after the upgrade: %+v, %v", got, err)
 	}
-	if _, err := s.Start(ctx, "q", time.Now()); err != nil {
+	if _, err := s.Start(ctx, "q", time.Now(), false); err != nil {
 		t.Fatalf("Start of an old queued job: %v", err)
 	}
 	result := []byte(`{"status":"ok"}`)
-	if done, err := s.Finish(ctx, "q", airlock.StatusOK, time.Now(), result); err != nil || !bytes.Equal(done.InlineResult, result) {
+	if done, err := s.Finish(ctx, "q", 1, airlock.StatusOK, time.Now(), result); err != nil || !bytes.Equal(done.InlineResult, result) {
 		t.Fatalf("Finish of an old job with an inline result: %+v, %v", done, err)
 	}
 	request := []byte(`{"language":"python"}`)
@@ -145,16 +145,16 @@ func TestReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Start(ctx, r.ID, created.Add(time.Minute)); err != nil {
+	if _, err := s.Start(ctx, r.ID, created.Add(time.Minute), false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Cancel(ctx, r.ID, created.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Start(ctx, f.ID, created.Add(time.Minute)); err != nil {
+	if _, err := s.Start(ctx, f.ID, created.Add(time.Minute), false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Finish(ctx, f.ID, airlock.StatusTimeLimit, created.Add(3*time.Minute), nil); err != nil {
+	if _, err := s.Finish(ctx, f.ID, 1, airlock.StatusTimeLimit, created.Add(3*time.Minute), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -183,13 +183,13 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("Unfinished after reopen = %v", unfinished)
 	}
 	// The cancel requested before the restart still wins.
-	if err := s.Requeue(ctx, r.ID); err != nil {
+	if err := s.Requeue(ctx, r.ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Get(ctx, r.ID); err != nil || got.Status != airlock.StatusCancelled {
 		t.Errorf("job cancelled while running, requeued after reopen: %+v, %v; want cancelled", got, err)
 	}
-	if _, err := s.Start(ctx, f.ID, created.Add(time.Hour)); !errors.Is(err, airlock.ErrConflict) {
+	if _, err := s.Start(ctx, f.ID, created.Add(time.Hour), false); !errors.Is(err, airlock.ErrConflict) {
 		t.Errorf("Start of a finished job after reopen: %v, want ErrConflict", err)
 	}
 }

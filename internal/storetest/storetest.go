@@ -1,6 +1,6 @@
 // Package storetest is the contract every airlock.JobStore must keep,
-// written once so that each implementation (the embedded SQLite store, a
-// later PostgreSQL one) runs the same checks. It tests what the jobs
+// written once so that each implementation (the embedded SQLite store,
+// the PostgreSQL one) runs the same checks. It tests what the jobs
 // service relies on, not how a store keeps its rows.
 package storetest
 
@@ -33,12 +33,16 @@ func Run(t *testing.T, open func(t *testing.T) airlock.JobStore) {
 		{"Start", testStart},
 		{"StartOnlyFromQueued", testStartOnlyFromQueued},
 		{"StartUnknown", testStartUnknown},
+		{"Retake", testRetake},
+		{"StaleAttempt", testStaleAttempt},
 		{"Finish", testFinish},
 		{"FinishOnlyFromRunning", testFinishOnlyFromRunning},
 		{"CancelQueued", testCancelQueued},
 		{"CancelRunning", testCancelRunning},
 		{"CancelFinished", testCancelFinished},
 		{"CancelUnknown", testCancelUnknown},
+		{"CancelRequestedShown", testCancelRequestedShown},
+		{"Active", testActive},
 		{"Requeue", testRequeue},
 		{"RequeueOnlyFromRunning", testRequeueOnlyFromRunning},
 		{"RequeueAfterCancelRequested", testRequeueAfterCancel},
@@ -120,7 +124,7 @@ func get(t *testing.T, s airlock.JobStore, id string) *airlock.Job {
 
 func start(t *testing.T, s airlock.JobStore, id string, at time.Time) *airlock.Job {
 	t.Helper()
-	j, err := s.Start(t.Context(), id, at)
+	j, err := s.Start(t.Context(), id, at, false)
 	if err != nil {
 		t.Fatalf("Start(%s): %v", id, err)
 	}
@@ -138,7 +142,7 @@ func finish(t *testing.T, s airlock.JobStore, id string, status airlock.Status, 
 
 func finishWith(t *testing.T, s airlock.JobStore, id string, status airlock.Status, at time.Time, result []byte) *airlock.Job {
 	t.Helper()
-	j, err := s.Finish(t.Context(), id, status, at, result)
+	j, err := s.Finish(t.Context(), id, get(t, s, id).Attempts, status, at, result)
 	if err != nil {
 		t.Fatalf("Finish(%s, %s): %v", id, status, err)
 	}
@@ -296,7 +300,7 @@ func testStart(t *testing.T, s airlock.JobStore) {
 func testStartOnlyFromQueued(t *testing.T, s airlock.JobStore) {
 	j := create(t, s, queued(t, base))
 	start(t, s, j.ID, base.Add(time.Second))
-	_, err := s.Start(t.Context(), j.ID, base.Add(2*time.Second))
+	_, err := s.Start(t.Context(), j.ID, base.Add(2*time.Second), false)
 	wantConflict(t, "second Start", err)
 	got := wantStatus(t, s, j.ID, airlock.StatusRunning)
 	if got.Attempts != 1 {
@@ -305,7 +309,7 @@ func testStartOnlyFromQueued(t *testing.T, s airlock.JobStore) {
 	wantTime(t, "StartedAt after a refused second Start", got.StartedAt, base.Add(time.Second))
 
 	finish(t, s, j.ID, airlock.StatusOK, base.Add(3*time.Second))
-	_, err = s.Start(t.Context(), j.ID, base.Add(4*time.Second))
+	_, err = s.Start(t.Context(), j.ID, base.Add(4*time.Second), false)
 	wantConflict(t, "Start of a finished job", err)
 	if got := wantStatus(t, s, j.ID, airlock.StatusOK); got.Attempts != 1 {
 		t.Errorf("Attempts = %d after a refused Start, want 1", got.Attempts)
@@ -313,8 +317,82 @@ func testStartOnlyFromQueued(t *testing.T, s airlock.JobStore) {
 }
 
 func testStartUnknown(t *testing.T, s airlock.JobStore) {
-	_, err := s.Start(t.Context(), newID(t), base)
+	_, err := s.Start(t.Context(), newID(t), base, false)
 	wantRefused(t, "Start", err)
+}
+
+// A running job is taken over only by a retake (its worker's lease ran
+// out), which counts a new attempt; a retake of a queued job is a start,
+// and nothing retakes a job that has ended.
+func testRetake(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	start(t, s, j.ID, base.Add(time.Second))
+	at := base.Add(time.Minute)
+	got, err := s.Start(t.Context(), j.ID, at, true)
+	if err != nil {
+		t.Fatalf("retake of a running job: %v", err)
+	}
+	if got.Status != airlock.StatusRunning || got.Attempts != 2 {
+		t.Errorf("retaken job: status %q attempts %d, want running 2", got.Status, got.Attempts)
+	}
+	wantTime(t, "StartedAt of the retaken job", got.StartedAt, at)
+	sameMeta(t, got, j)
+
+	q := create(t, s, queued(t, base))
+	if got, err := s.Start(t.Context(), q.ID, at, true); err != nil || got.Attempts != 1 {
+		t.Errorf("retake of a queued job = %+v, %v; want it started, attempt 1", got, err)
+	}
+
+	done := create(t, s, queued(t, base))
+	start(t, s, done.ID, base.Add(time.Second))
+	finish(t, s, done.ID, airlock.StatusOK, base.Add(2*time.Second))
+	_, err = s.Start(t.Context(), done.ID, at, true)
+	wantConflict(t, "retake of a finished job", err)
+	wantStatus(t, s, done.ID, airlock.StatusOK)
+
+	c := create(t, s, queued(t, base))
+	cancel(t, s, c.ID, base.Add(time.Second))
+	_, err = s.Start(t.Context(), c.ID, at, true)
+	wantConflict(t, "retake of a job cancelled while queued", err)
+	wantStatus(t, s, c.ID, airlock.StatusCancelled)
+
+	// A cancel requested before the worker died still holds for the
+	// attempt that takes over.
+	f := create(t, s, queued(t, base))
+	start(t, s, f.ID, base.Add(time.Second))
+	cancel(t, s, f.ID, base.Add(2*time.Second))
+	if got, err := s.Start(t.Context(), f.ID, at, true); err != nil || !got.CancelRequested {
+		t.Errorf("retake of a job whose cancel was requested = %+v, %v; want it with CancelRequested", got, err)
+	}
+	if done := finish(t, s, f.ID, airlock.StatusOK, at.Add(time.Second)); done.Status != airlock.StatusCancelled {
+		t.Errorf("retaken job cancelled before: finished as %q, want cancelled", done.Status)
+	}
+
+	_, err = s.Start(t.Context(), newID(t), at, true)
+	wantRefused(t, "retake", err)
+}
+
+// Once a job is retaken, the attempt it was taken from can neither finish
+// it nor put it back in the queue: a worker that lost its lease but lived
+// on (a network partition) cannot overwrite the run that replaced its own.
+func testStaleAttempt(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	start(t, s, j.ID, base.Add(time.Second))
+	if _, err := s.Start(t.Context(), j.ID, base.Add(time.Minute), true); err != nil {
+		t.Fatalf("retake: %v", err)
+	}
+	_, err := s.Finish(t.Context(), j.ID, 1, airlock.StatusRuntimeError, base.Add(2*time.Minute), []byte("stale"))
+	wantConflict(t, "Finish of the attempt taken over", err)
+	wantConflict(t, "Requeue of the attempt taken over", s.Requeue(t.Context(), j.ID, 1))
+	got := wantStatus(t, s, j.ID, airlock.StatusRunning)
+	if got.InlineResult != nil || got.Attempts != 2 {
+		t.Errorf("after refused stale calls: result %q, attempts %d; want none, 2", got.InlineResult, got.Attempts)
+	}
+	done, err := s.Finish(t.Context(), j.ID, 2, airlock.StatusOK, base.Add(3*time.Minute), []byte("fresh"))
+	if err != nil || done.Status != airlock.StatusOK {
+		t.Fatalf("Finish of the current attempt = %+v, %v", done, err)
+	}
+	wantPayload(t, "result", get(t, s, j.ID).InlineResult, []byte("fresh"))
 }
 
 func testFinish(t *testing.T, s airlock.JobStore) {
@@ -345,18 +423,18 @@ func testFinish(t *testing.T, s airlock.JobStore) {
 
 func testFinishOnlyFromRunning(t *testing.T, s airlock.JobStore) {
 	j := create(t, s, queued(t, base))
-	_, err := s.Finish(t.Context(), j.ID, airlock.StatusOK, base, nil)
+	_, err := s.Finish(t.Context(), j.ID, 0, airlock.StatusOK, base, nil)
 	wantConflict(t, "Finish of a queued job", err)
 	wantStatus(t, s, j.ID, airlock.StatusQueued)
 
 	start(t, s, j.ID, base.Add(time.Second))
 	finish(t, s, j.ID, airlock.StatusRuntimeError, base.Add(2*time.Second))
-	_, err = s.Finish(t.Context(), j.ID, airlock.StatusOK, base.Add(5*time.Second), nil)
+	_, err = s.Finish(t.Context(), j.ID, 1, airlock.StatusOK, base.Add(5*time.Second), nil)
 	wantConflict(t, "second Finish", err)
 	got := wantStatus(t, s, j.ID, airlock.StatusRuntimeError)
 	wantTime(t, "FinishedAt after a refused second Finish", got.FinishedAt, base.Add(2*time.Second))
 
-	_, err = s.Finish(t.Context(), newID(t), airlock.StatusOK, base, nil)
+	_, err = s.Finish(t.Context(), newID(t), 1, airlock.StatusOK, base, nil)
 	wantRefused(t, "Finish", err)
 }
 
@@ -372,7 +450,7 @@ func testCancelQueued(t *testing.T, s airlock.JobStore) {
 		t.Errorf("Attempts = %d, want 0", got.Attempts)
 	}
 	// The worker that pops it later must not run it.
-	_, err := s.Start(t.Context(), j.ID, base.Add(2*time.Second))
+	_, err := s.Start(t.Context(), j.ID, base.Add(2*time.Second), false)
 	wantConflict(t, "Start of a cancelled job", err)
 	wantStatus(t, s, j.ID, airlock.StatusCancelled)
 	// Cancelling again changes nothing.
@@ -411,6 +489,59 @@ func testCancelRunning(t *testing.T, s airlock.JobStore) {
 	wantStatus(t, s, k.ID, airlock.StatusOK)
 }
 
+// A job shows whether a cancel was requested while it ran, so that a
+// worker in another process can see it and stop the run.
+func testCancelRequestedShown(t *testing.T, s airlock.JobStore) {
+	j := create(t, s, queued(t, base))
+	if get(t, s, j.ID).CancelRequested {
+		t.Errorf("a new job says CancelRequested")
+	}
+	if start(t, s, j.ID, base.Add(time.Second)).CancelRequested {
+		t.Errorf("a started job says CancelRequested")
+	}
+	cancel(t, s, j.ID, base.Add(2*time.Second))
+	if !get(t, s, j.ID).CancelRequested {
+		t.Errorf("a running job cancelled does not say CancelRequested")
+	}
+	other := create(t, s, queued(t, base))
+	start(t, s, other.ID, base.Add(time.Second))
+	if get(t, s, other.ID).CancelRequested {
+		t.Errorf("another running job says CancelRequested")
+	}
+}
+
+// Active counts a key's jobs from creation until they end, whatever
+// ends them.
+func testActive(t *testing.T, s airlock.JobStore) {
+	active := func(key string, want int) {
+		t.Helper()
+		if n, err := s.Active(t.Context(), key); err != nil || n != want {
+			t.Errorf("Active(%q) = %d, %v; want %d", key, n, err, want)
+		}
+	}
+	mine := func() *airlock.Job {
+		j := queued(t, base)
+		j.KeyID = "mine"
+		return create(t, s, j)
+	}
+	active("mine", 0)
+	a, b, c := mine(), mine(), mine()
+	create(t, s, queued(t, base)) // another key's
+	active("mine", 3)
+	start(t, s, a.ID, base.Add(time.Second))
+	active("mine", 3)
+	finish(t, s, a.ID, airlock.StatusOK, base.Add(2*time.Second))
+	active("mine", 2)
+	cancel(t, s, b.ID, base.Add(2*time.Second))
+	active("mine", 1)
+	start(t, s, c.ID, base.Add(time.Second))
+	if err := s.Requeue(t.Context(), c.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	active("mine", 1)
+	active("nobody", 0)
+}
+
 func testCancelFinished(t *testing.T, s airlock.JobStore) {
 	for _, status := range []airlock.Status{airlock.StatusOK, airlock.StatusWrongAnswer, airlock.StatusInternalError} {
 		j := create(t, s, queued(t, base))
@@ -435,7 +566,7 @@ func testCancelUnknown(t *testing.T, s airlock.JobStore) {
 func testRequeue(t *testing.T, s airlock.JobStore) {
 	want := create(t, s, queued(t, base))
 	start(t, s, want.ID, base.Add(time.Second))
-	if err := s.Requeue(t.Context(), want.ID); err != nil {
+	if err := s.Requeue(t.Context(), want.ID, 1); err != nil {
 		t.Fatalf("Requeue: %v", err)
 	}
 	got := wantStatus(t, s, want.ID, airlock.StatusQueued)
@@ -456,22 +587,22 @@ func testRequeue(t *testing.T, s airlock.JobStore) {
 
 func testRequeueOnlyFromRunning(t *testing.T, s airlock.JobStore) {
 	q := create(t, s, queued(t, base))
-	wantConflict(t, "Requeue of a queued job", s.Requeue(t.Context(), q.ID))
+	wantConflict(t, "Requeue of a queued job", s.Requeue(t.Context(), q.ID, 0))
 	wantStatus(t, s, q.ID, airlock.StatusQueued)
 
 	// A finished job never goes back to the queue: it would run twice.
 	f := create(t, s, queued(t, base))
 	start(t, s, f.ID, base.Add(time.Second))
 	finish(t, s, f.ID, airlock.StatusOK, base.Add(2*time.Second))
-	wantConflict(t, "Requeue of a finished job", s.Requeue(t.Context(), f.ID))
+	wantConflict(t, "Requeue of a finished job", s.Requeue(t.Context(), f.ID, 1))
 	wantStatus(t, s, f.ID, airlock.StatusOK)
 
 	c := create(t, s, queued(t, base))
 	cancel(t, s, c.ID, base.Add(time.Second))
-	wantConflict(t, "Requeue of a cancelled job", s.Requeue(t.Context(), c.ID))
+	wantConflict(t, "Requeue of a cancelled job", s.Requeue(t.Context(), c.ID, 0))
 	wantStatus(t, s, c.ID, airlock.StatusCancelled)
 
-	wantRefused(t, "Requeue", s.Requeue(t.Context(), newID(t)))
+	wantRefused(t, "Requeue", s.Requeue(t.Context(), newID(t), 1))
 }
 
 // A job whose cancel was requested while it ran is not run again when it
@@ -480,11 +611,11 @@ func testRequeueAfterCancel(t *testing.T, s airlock.JobStore) {
 	j := create(t, s, queued(t, base))
 	start(t, s, j.ID, base.Add(time.Second))
 	cancel(t, s, j.ID, base.Add(2*time.Second))
-	if err := s.Requeue(t.Context(), j.ID); err != nil && !errors.Is(err, airlock.ErrConflict) {
+	if err := s.Requeue(t.Context(), j.ID, 1); err != nil && !errors.Is(err, airlock.ErrConflict) {
 		t.Fatalf("Requeue: %v", err)
 	}
 	wantStatus(t, s, j.ID, airlock.StatusCancelled)
-	_, err := s.Start(t.Context(), j.ID, base.Add(3*time.Second))
+	_, err := s.Start(t.Context(), j.ID, base.Add(3*time.Second), false)
 	wantConflict(t, "Start of a job cancelled before its requeue", err)
 }
 
@@ -505,7 +636,7 @@ func testUnfinished(t *testing.T, s airlock.JobStore) {
 	finish(t, s, done.ID, airlock.StatusOK, base.Add(11*time.Second))
 	cancel(t, s, cancelled.ID, base.Add(10*time.Second))
 	start(t, s, requeued.ID, base.Add(10*time.Second))
-	if err := s.Requeue(t.Context(), requeued.ID); err != nil {
+	if err := s.Requeue(t.Context(), requeued.ID, 1); err != nil {
 		t.Fatalf("Requeue: %v", err)
 	}
 
@@ -558,7 +689,7 @@ func testConcurrentStart(t *testing.T, s airlock.JobStore) {
 		for i := range workers {
 			wg.Go(func() {
 				<-ready
-				got, err := s.Start(t.Context(), j.ID, base.Add(time.Duration(i)*time.Millisecond))
+				got, err := s.Start(t.Context(), j.ID, base.Add(time.Duration(i)*time.Millisecond), false)
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -596,7 +727,7 @@ func testConcurrentCancelAndStart(t *testing.T, s airlock.JobStore) {
 		ready := make(chan struct{})
 		wg.Go(func() {
 			<-ready
-			_, startErr = s.Start(t.Context(), j.ID, base.Add(time.Second))
+			_, startErr = s.Start(t.Context(), j.ID, base.Add(time.Second), false)
 		})
 		wg.Go(func() {
 			<-ready
@@ -889,7 +1020,7 @@ func testInlineRequest(t *testing.T, s airlock.JobStore) {
 		wantPayload(t, "request returned by Start", start(t, s, j.ID, base.Add(time.Minute)).InlineRequest, j.InlineRequest)
 	}
 	check("after Start")
-	if err := s.Requeue(t.Context(), small.ID); err != nil {
+	if err := s.Requeue(t.Context(), small.ID, 1); err != nil {
 		t.Fatalf("Requeue: %v", err)
 	}
 	wantPayload(t, "request returned by a second Start", start(t, s, small.ID, base.Add(2*time.Minute)).InlineRequest, small.InlineRequest)
@@ -952,7 +1083,7 @@ func testInlineResult(t *testing.T, s airlock.JobStore) {
 // running, nor a second result over the first.
 func testInlineResultOnlyOnce(t *testing.T, s airlock.JobStore) {
 	j := create(t, s, queued(t, base))
-	_, err := s.Finish(t.Context(), j.ID, airlock.StatusOK, base, payload(t, 10))
+	_, err := s.Finish(t.Context(), j.ID, 0, airlock.StatusOK, base, payload(t, 10))
 	wantConflict(t, "Finish of a queued job", err)
 	if got := get(t, s, j.ID); got.InlineResult != nil {
 		t.Errorf("a refused Finish of a queued job stored a %d-byte result", len(got.InlineResult))
@@ -960,7 +1091,7 @@ func testInlineResultOnlyOnce(t *testing.T, s airlock.JobStore) {
 	start(t, s, j.ID, base.Add(time.Second))
 	first := payload(t, 10)
 	finishWith(t, s, j.ID, airlock.StatusOK, base.Add(2*time.Second), first)
-	_, err = s.Finish(t.Context(), j.ID, airlock.StatusOK, base.Add(3*time.Second), payload(t, 20))
+	_, err = s.Finish(t.Context(), j.ID, 1, airlock.StatusOK, base.Add(3*time.Second), payload(t, 20))
 	wantConflict(t, "second Finish", err)
 	wantPayload(t, "result after a refused second Finish", get(t, s, j.ID).InlineResult, first)
 }
