@@ -20,11 +20,11 @@ type Job struct {
 	// CancelRequested says a cancel came while the job ran: its worker
 	// stops it, and it ends cancelled whatever the run came to.
 	CancelRequested bool
-	CreatedAt   time.Time
-	StartedAt   time.Time
-	FinishedAt  time.Time
-	Request     *Request // decoded on demand, from InlineRequest or the BlobStore
-	Result      *Result  // set once finished
+	CreatedAt       time.Time
+	StartedAt       time.Time
+	FinishedAt      time.Time
+	Request         *Request // decoded on demand, from InlineRequest or the BlobStore
+	Result          *Result  // set once finished
 
 	// InlineRequest and InlineResult are the encoded request and result
 	// when they are small enough to live with the job in the JobStore,
