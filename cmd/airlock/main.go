@@ -11,7 +11,9 @@ import (
 const usage = `usage: airlock <command> [flags]
 
 commands:
-  serve      the HTTP API and workers (embedded store and queue)
+  serve      the HTTP API and workers (embedded store and queue, or a fleet's
+             with --store, --queue, --blobs; --no-workers for the API alone)
+  worker     only workers, taking jobs from a fleet's queue
   run        run source files in a sandbox
   languages  list the languages this host can run (--all: and those it lacks)
   doctor     check that this host can sandbox safely
@@ -34,6 +36,8 @@ func main() {
 		code = cmdRun(os.Args[2:])
 	case "serve":
 		code = cmdServe(os.Args[2:])
+	case "worker":
+		code = cmdWorker(os.Args[2:])
 	case "key":
 		code = cmdKey(os.Args[2:], os.Stdout)
 	case "languages":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,17 +26,24 @@ import (
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/judge0"
 	"github.com/airlock-dev/airlock/internal/lang"
-	"github.com/airlock-dev/airlock/internal/localblob"
-	"github.com/airlock-dev/airlock/internal/memqueue"
 	"github.com/airlock-dev/airlock/internal/metrics"
 	"github.com/airlock-dev/airlock/internal/piston"
-	"github.com/airlock-dev/airlock/internal/sqlite"
+	"github.com/airlock-dev/airlock/internal/sandbox"
+	"github.com/airlock-dev/airlock/internal/sandbox/probe"
 	"github.com/airlock-dev/airlock/internal/webhook"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// cmdServe runs the API and the workers on the embedded store and queue
-// until SIGTERM or SIGINT, then drains and exits 0.
-func cmdServe(args []string) int {
+// cmdServe runs the API and the workers until SIGTERM or SIGINT, then
+// drains and exits 0; with --no-workers only the API, for a fleet whose
+// jobs run on worker nodes.
+func cmdServe(args []string) int { return start("serve", args) }
+
+// cmdWorker runs only workers, taking jobs from a fleet's queue, and
+// serves /healthz and /metrics.
+func cmdWorker(args []string) int { return start("worker", args) }
+
+func start(command string, args []string) int {
 	cfg, err := config.Load(args, os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -49,11 +57,17 @@ func cmdServe(args []string) int {
 	}
 	log := slog.New(handler)
 	slog.SetDefault(log)
-	if len(cfg.Keys) == 0 && !cfg.InsecureOpen && !loopback(cfg.Addr) {
+	worker := command == "worker"
+	switch {
+	case worker && cfg.NoWorkers:
+		return usageErr(errors.New("a worker with --no-workers would do nothing"))
+	case (worker || cfg.NoWorkers) && cfg.Queue == "":
+		return usageErr(errNoFleetQueue)
+	case !worker && len(cfg.Keys) == 0 && !cfg.InsecureOpen && !loopback(cfg.Addr):
 		return usageErr(config.ErrOpen)
 	}
-	if err := serve(cfg, log); err != nil {
-		log.Error("serve", "err", err)
+	if err := serve(cfg, log, worker); err != nil {
+		log.Error("airlock "+command+" stopped", "err", err)
 		return 1
 	}
 	return 0
@@ -71,28 +85,33 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func serve(cfg *config.Config, log *slog.Logger) error {
+// serve runs a process of one of three kinds: the API with workers (the
+// embedded default), the API alone (--no-workers), or workers alone.
+func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	catalog, err := lang.Load(cfg.Languages)
 	if err != nil {
 		return err
 	}
-	runner, err := newRunner(catalog)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w (run `airlock doctor`)", err)
+	runsJobs := !cfg.NoWorkers
+	var runner sandbox.Runner
+	keepers := func() float64 { return 0 }
+	if runsJobs {
+		r, err := newRunner(catalog)
+		if err != nil {
+			return fmt.Errorf("sandbox: %w (run `airlock doctor`)", err)
+		}
+		defer r.Close()
+		runner, keepers = r, func() float64 { return float64(r.Keepers()) }
+	} else {
+		runner = probe.New(versionCommands(catalog))
 	}
-	defer runner.Close()
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+	openCtx, cancelOpen := context.WithTimeout(context.Background(), time.Minute)
+	b, err := openBackends(openCtx, cfg, log)
+	cancelOpen()
+	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(filepath.Join(cfg.Data, "airlock.db"))
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	blobs, err := localblob.Open(filepath.Join(cfg.Data, "blobs"))
-	if err != nil {
-		return err
-	}
+	defer b.Close()
 	var auditLog *audit.Log
 	switch cfg.Audit {
 	case "":
@@ -107,40 +126,52 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		auditLog = audit.New(f)
 	}
 	eng := engine.New(runner, catalog, engine.Options{})
-	if err := eng.StartPools(enginePools(cfg.Pools), log); err != nil {
-		return err
+	if runsJobs {
+		if err := eng.StartPools(enginePools(cfg.Pools), log); err != nil {
+			return err
+		}
 	}
 	defer eng.Close()
-	queue := memqueue.New()
-	m := metrics.New(metrics.QueueDepth(queue), func() float64 { return float64(runner.Keepers()) })
+	m := metrics.New(metrics.QueueDepth(b.queue), keepers)
 	m.WatchPools(eng.PoolStats)
-	svc := jobs.New(jobs.Deps{
-		Store: store, Blobs: blobs, Queue: queue, Engine: eng,
-		Log: log, Audit: auditLog, Metrics: m, Hooks: webhook.New(webhook.Options{AllowLocal: cfg.AllowLocalCallbacks}),
-	}, jobs.Options{Workers: cfg.Workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace})
-	handler, err := api.New(svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, Metrics: m, Log: log})
-	if err != nil {
-		return err
+	workers := cfg.Workers
+	if !runsJobs {
+		workers = -1
 	}
-	judge0.New(svc, judge0.Options{
-		Keys: handler.Keys(), EnableDelete: cfg.Judge0Delete, MaxBody: cfg.MaxBody, MaxQueue: cfg.MaxQueue, Log: log,
-	}).Register(handler)
-	piston.New(svc, piston.Options{Keys: handler.Keys(), MaxBody: cfg.MaxBody, Log: log}).Register(handler)
+	svc := jobs.New(jobs.Deps{
+		Store: b.store, Blobs: b.blobs, Queue: b.queue, Engine: eng,
+		Log: log, Audit: auditLog, Metrics: m, Hooks: webhook.New(webhook.Options{AllowLocal: cfg.AllowLocalCallbacks}),
+	}, jobs.Options{
+		Workers: workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace,
+		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared(cfg),
+	})
+	var h http.Handler
+	if worker {
+		h = workerHandler(svc, m)
+	} else {
+		api, err := apiHandler(svc, cfg, m, log)
+		if err != nil {
+			return err
+		}
+		h = api
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	workers, stopWorkers := context.WithCancel(context.Background())
+	running, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
 	workersDone := make(chan error, 1)
-	go func() { workersDone <- svc.Run(workers) }()
+	go func() { workersDone <- svc.Run(running) }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("airlock serving", "addr", ln.Addr().String(), "data", cfg.Data, "workers", cfg.Workers, "open", handler.Open())
+	total, _ := svc.Workers()
+	log.Info("airlock serving", "addr", ln.Addr().String(), "api", !worker, "workers", total,
+		"store", kind(cfg.Store, "sqlite"), "queue", kind(cfg.Queue, "embedded"), "blobs", kind(cfg.Blobs, "local"))
 
 	select {
 	case <-ctx.Done():
@@ -158,6 +189,58 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	err = <-workersDone
 	log.Info("stopped")
 	return err
+}
+
+// kind names a backend for the log without its URL, which may hold a
+// password.
+func kind(url, embedded string) string {
+	if url == "" {
+		return embedded
+	}
+	scheme, _, _ := strings.Cut(url, "://")
+	return scheme
+}
+
+// apiHandler is every API face over svc.
+func apiHandler(svc *jobs.Service, cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*api.Server, error) {
+	handler, err := api.New(svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, Metrics: m, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	judge0.New(svc, judge0.Options{
+		Keys: handler.Keys(), EnableDelete: cfg.Judge0Delete, MaxBody: cfg.MaxBody, MaxQueue: cfg.MaxQueue, Log: log,
+	}).Register(handler)
+	piston.New(svc, piston.Options{Keys: handler.Keys(), MaxBody: cfg.MaxBody, Log: log}).Register(handler)
+	return handler, nil
+}
+
+// workerHandler is what a worker node serves: its health (the queue and
+// the store reachable) and its metrics.
+func workerHandler(svc *jobs.Service, m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if _, err := svc.Health(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": err.Error()})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// versionCommands are the command lines an API-only node runs, to learn
+// the languages' versions.
+func versionCommands(catalog *lang.Catalog) [][]string {
+	var out [][]string
+	for _, l := range catalog.All() {
+		if len(l.Version) > 0 {
+			out = append(out, l.Version)
+		}
+	}
+	return out
 }
 
 // cmdKey makes an API key: a random token to give the client, and the

@@ -314,7 +314,7 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	n, err := s.svc.QueueLen(r.Context())
+	n, err := s.svc.Health(r.Context())
 	if err != nil {
 		reply(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": err.Error()})
 		return

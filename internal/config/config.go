@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,17 @@ type Config struct {
 	Judge0Delete        bool            // DELETE /submissions/{token} for admin keys
 	Keys                []auth.Key      // from the file only
 	Pools               map[string]Pool // warm pools by language; sizes also from the pool setting
+
+	// A fleet's shared servers; each empty one is the embedded default
+	// under Data.
+	Store string // postgres://…
+	Queue string // redis://… or rediss://…
+	Blobs string // s3://…
+	// Lease is how long a job whose worker stopped extending it stays
+	// with that worker before another takes it (Redis queue only).
+	Lease       time.Duration
+	MaxAttempts int  // starts of a job before it is given up as internal_error
+	NoWorkers   bool // an API-only node: jobs run on `airlock worker` nodes
 }
 
 // Pool is one language's warm pool: sandboxes started ahead of their jobs.
@@ -77,6 +89,37 @@ var settings = []setting{
 	{"allow-local-callbacks", "let callbacks reach this host", boolSetting(func(c *Config) *bool { return &c.AllowLocalCallbacks })},
 	{"judge0-enable-delete", "let admin keys delete Judge0 submissions", boolSetting(func(c *Config) *bool { return &c.Judge0Delete })},
 	{"pool", "warm pool sizes, e.g. python=4,javascript=2 (0 disables one)", poolSizes},
+	{"store", "job store: postgres://user:password@host:5432/db (default: SQLite in the data directory)", urlSetting(func(c *Config) *string { return &c.Store }, "postgres", "postgresql")},
+	{"queue", "job queue: redis://[:password@]host:6379/0 (default: in-process)", urlSetting(func(c *Config) *string { return &c.Queue }, "redis", "rediss")},
+	{"blobs", "payload store: s3://KEY:SECRET@host:port/bucket[/prefix] (default: files in the data directory)", urlSetting(func(c *Config) *string { return &c.Blobs }, "s3")},
+	{"lease", "how long a dead worker's job waits before another worker takes it (Redis queue)", func(c *Config, v string) (err error) {
+		if c.Lease, err = time.ParseDuration(v); err == nil && c.Lease < time.Second {
+			err = fmt.Errorf("want at least 1s")
+		}
+		return
+	}},
+	{"max-attempts", "starts of a job (after its workers died) before it ends as internal_error", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("want a positive number")
+		}
+		c.MaxAttempts = n
+		return nil
+	}},
+	{"no-workers", "run no jobs here: an API-only node of a fleet (needs --queue)", boolSetting(func(c *Config) *bool { return &c.NoWorkers })},
+}
+
+// urlSetting takes a URL with one of the given schemes; the error never
+// shows the URL, which may hold a password.
+func urlSetting(field func(*Config) *string, schemes ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		scheme, _, ok := strings.Cut(v, "://")
+		if !ok || !slices.Contains(schemes, scheme) {
+			return fmt.Errorf("want a URL starting %s://", strings.Join(schemes, ":// or "))
+		}
+		*field(c) = v
+		return nil
+	}
 }
 
 // poolSizes reads "lang=n,lang=n" into the pools, keeping their preloads.
@@ -129,6 +172,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	c := &Config{
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text", Pools: DefaultPools(),
+		Lease: 30 * time.Second, MaxAttempts: 3,
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -151,7 +195,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	for _, s := range settings {
 		if v := getenv(envName(s.name)); v != "" {
 			if err := s.set(c, v); err != nil {
-				return nil, fmt.Errorf("%s=%q: %w", envName(s.name), v, err)
+				return nil, fmt.Errorf("%s=%s: %w", envName(s.name), shown(s.name, v), err)
 			}
 		}
 	}
@@ -159,11 +203,21 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	fs.Visit(func(f *flag.Flag) {
 		if s := find(f.Name); s != nil && err == nil {
 			if e := s.set(c, *flags[f.Name]); e != nil {
-				err = fmt.Errorf("--%s=%q: %w", f.Name, *flags[f.Name], e)
+				err = fmt.Errorf("--%s=%s: %w", f.Name, shown(f.Name, *flags[f.Name]), e)
 			}
 		}
 	})
 	return c, err
+}
+
+// shown is a setting's value as errors quote it: not at all for the
+// servers' URLs, which may hold passwords.
+func shown(name, v string) string {
+	switch name {
+	case "store", "queue", "blobs":
+		return "…"
+	}
+	return strconv.Quote(v)
 }
 
 func find(name string) *setting {

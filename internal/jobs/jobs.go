@@ -507,3 +507,15 @@ func (s *Service) Stats(ctx context.Context, since time.Time) (*airlock.JobStats
 	st, err := s.store.Stats(ctx, since)
 	return st, lost("store", err)
 }
+
+// Health says whether the queue and the store can be reached, and how
+// many jobs wait in the queue.
+func (s *Service) Health(ctx context.Context) (queued int, err error) {
+	if queued, err = s.QueueLen(ctx); err != nil {
+		return 0, err
+	}
+	if _, err := s.store.Get(ctx, "healthz"); err != nil && !errors.Is(err, airlock.ErrNotFound) {
+		return 0, lost("store", err)
+	}
+	return queued, nil
+}

@@ -172,9 +172,9 @@ func parseHint(rawURL string) string {
 // Open parses rawURL, connects to the server and checks, within
 // OpenTimeout (or ctx's deadline if earlier), that the credentials are
 // accepted, that the bucket can be listed, creating it if it does not
-// exist, and that a missing blob reads as missing. Its errors are one line, say what is wrong (unreachable
-// endpoint, refused credentials, missing permission, ...) and never carry
-// the secret key.
+// exist, and that a missing blob reads as missing. Its errors are one
+// line, say what is wrong (unreachable endpoint, refused credentials,
+// missing permission, ...) and never carry the secret key.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	c, err := parseURL(rawURL)
 	if err != nil {
