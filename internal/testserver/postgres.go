@@ -115,6 +115,8 @@ type pgServer struct {
 	port     int
 	password string
 	admin    *pgxpool.Pool // on the postgres database, to create and drop the tests' databases
+	bin      string        // where initdb and postgres are
+	cred     *syscall.Credential
 }
 
 // url is the URL of one of the server's databases.
@@ -147,6 +149,42 @@ func (s *pgServer) stop() {
 		s.kill()
 	}
 	os.RemoveAll(s.dir)
+}
+
+// RestartPostgres crashes this test binary's PostgreSQL server (an
+// immediate shutdown, as when its host loses it), keeps it down for down,
+// and starts it again on the same port with its data: for fault tests,
+// whose clients keep their URLs. Tests that call it must not run in
+// parallel with other tests of the binary that use the server.
+func RestartPostgres(t testing.TB, down time.Duration) {
+	t.Helper()
+	if pg == nil || pgStopped.Load() {
+		t.Fatal("testserver: RestartPostgres before Postgres or after Cleanup")
+	}
+	pg.admin.Close()
+	pg.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-pg.exited:
+	case <-time.After(10 * time.Second):
+		pg.kill()
+	}
+	time.Sleep(down)
+	log, err := os.OpenFile(filepath.Join(pg.dir, "log"), os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	for try := 1; ; try++ {
+		s, err := startServer(pg.bin, pg.cred, pg.dir, filepath.Join(pg.dir, "data"), log, pg.password, pg.port)
+		if err == nil {
+			pg.proc, pg.admin = s.proc, s.admin
+			return
+		}
+		if try == 5 || !strings.Contains(pgLogTail(pg.dir), "could not bind") {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // the port is ours: wait for it
+	}
 }
 
 // notInstalled says why the server cannot start when its binaries are
@@ -236,10 +274,12 @@ func run(cmd *exec.Cmd) error {
 
 // settings make the server fast and small for tests: its data is thrown
 // away, so nothing is ever synced or archived, and it never checkpoints on
-// a timer.
+// a timer. Commits still reach the WAL (the page cache, without fsync)
+// before they return, so a crash of the server alone (RestartPostgres)
+// loses none, as with a production server.
 var settings = []string{
 	"fsync=off",
-	"synchronous_commit=off",
+	"synchronous_commit=on",
 	"full_page_writes=off",
 	"wal_level=minimal",
 	"max_wal_senders=0",
@@ -324,7 +364,7 @@ func startPostgres() (_ *pgServer, err error) {
 // startServer starts the server of the cluster in data on port and waits
 // until it takes connections.
 func startServer(bin string, cred *syscall.Credential, dir, data string, log *os.File, password string, port int) (*pgServer, error) {
-	s := &pgServer{dir: dir, port: port, password: password}
+	s := &pgServer{dir: dir, port: port, password: password, bin: bin, cred: cred}
 	cfg, err := pgxpool.ParseConfig(s.url("postgres"))
 	if err != nil {
 		return nil, err

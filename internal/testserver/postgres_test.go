@@ -118,3 +118,22 @@ func TestNotInstalled(t *testing.T) {
 		t.Errorf("outside CI: %v, want the apt-get to run", err)
 	}
 }
+
+// A restarted server has its data, on the same URL. Not parallel: it
+// takes the shared server away from the other tests for a moment.
+func TestRestartPostgres(t *testing.T) {
+	url := Postgres(t)
+	c := connect(t, url)
+	if _, err := c.Exec(t.Context(), `CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)`); err != nil {
+		t.Fatal(err)
+	}
+	RestartPostgres(t, 100*time.Millisecond)
+	if err := c.Ping(t.Context()); err == nil {
+		t.Error("a connection made before the crash still works")
+	}
+	var n int
+	if err := connect(t, url).QueryRow(t.Context(), `SELECT n FROM kept`).Scan(&n); err != nil || n != 7 {
+		t.Fatalf("after the restart: %d, %v; want 7", n, err)
+	}
+	Postgres(t) // and databases can still be made
+}

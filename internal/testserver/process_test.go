@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,11 +12,18 @@ import (
 // startChild runs this test binary again, for the test named name alone,
 // with env (NAME=value) added to its environment, so that a test can see
 // what becomes of the servers of a binary that ends; the child is killed,
-// if it still runs, when t ends. sc reads its standard output.
-func startChild(t *testing.T, name, env string) (cmd *exec.Cmd, sc *bufio.Scanner) {
+// if it still runs, when t ends. sc reads its standard output; closing
+// stdin ends its standard input.
+func startChild(t *testing.T, name, env string) (cmd *exec.Cmd, sc *bufio.Scanner, stdin io.Closer) {
 	t.Helper()
 	cmd = exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env)
+	// Open until closed or the child is killed: a child may read it to
+	// the end to wait for its parent.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +36,7 @@ func startChild(t *testing.T, name, env string) (cmd *exec.Cmd, sc *bufio.Scanne
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	return cmd, bufio.NewScanner(out)
+	return cmd, bufio.NewScanner(out), stdin
 }
 
 func TestNamePart(t *testing.T) {

@@ -60,6 +60,10 @@ type RedisOptions struct {
 	// of what a client does with a missing or wrong one. The server's URL
 	// carries it.
 	Password string
+	// Persist makes the server keep its data as production servers of a
+	// queue must: an append-only file synced on every write, so that a
+	// stop (even SIGKILL) and start lose nothing.
+	Persist bool
 }
 
 // RedisServer is a running (or stopped) Redis server of one test, for
@@ -75,6 +79,7 @@ type RedisServer struct {
 	proc *proc     // nil while stopped
 	log  *redisLog // the output of the latest run of the server
 	argv []string  // how it was started, for messages
+	dir  string    // with Persist, the data directory every run shares
 }
 
 // StartRedis starts a Redis server of t's own on a free loopback port;
@@ -83,6 +88,9 @@ type RedisServer struct {
 func StartRedis(t testing.TB, opt RedisOptions) *RedisServer {
 	t.Helper()
 	s := &RedisServer{opt: opt}
+	if opt.Persist {
+		s.dir = t.TempDir()
+	}
 	if err := s.start(true); err != nil {
 		t.Fatal(err)
 	}
@@ -104,15 +112,15 @@ func (s *RedisServer) URL() string {
 }
 
 // Stop kills the server with SIGKILL, as a crash would, and returns once
-// it is gone: connections to it break, and its data is lost. Stopping a
-// stopped server does nothing.
+// it is gone: connections to it break, and its data is lost unless it
+// persists. Stopping a stopped server does nothing.
 func (s *RedisServer) Stop(t testing.TB) {
 	t.Helper()
 	s.stop()
 }
 
-// Start starts a stopped server again, empty, on the same port. Starting
-// a running server does nothing.
+// Start starts a stopped server again, on the same port, empty unless it
+// persists. Starting a running server does nothing.
 func (s *RedisServer) Start(t testing.TB) {
 	t.Helper()
 	if err := s.start(false); err != nil {
@@ -120,7 +128,8 @@ func (s *RedisServer) Start(t testing.TB) {
 	}
 }
 
-// Restart stops the server and starts it again, empty, on the same port.
+// Restart stops the server and starts it again on the same port, empty
+// unless it persists.
 func (s *RedisServer) Restart(t testing.TB) {
 	t.Helper()
 	s.stop()
@@ -186,15 +195,20 @@ func (s *RedisServer) start(first bool) error {
 	}
 }
 
-// redisArgs are the server's settings: nothing on disk, loopback only,
-// quiet. Given on the command line, so no configuration file of the
-// machine's is read.
-func redisArgs(dir string, port int, password string) []string {
+// redisArgs are the server's settings: loopback only, quiet, nothing on
+// disk unless it persists. Given on the command line, so no configuration
+// file of the machine's is read.
+func redisArgs(dir string, port int, password string, persist bool) []string {
+	aof := "no"
+	if persist {
+		aof = "yes"
+	}
 	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "", // no RDB snapshots
-		"--appendonly", "no", // no AOF
+		"--appendonly", aof,
+		"--appendfsync", "always",
 		"--dir", dir,
 		"--daemonize", "no",
 		"--supervised", "no",
@@ -210,16 +224,19 @@ func redisArgs(dir string, port int, password string) []string {
 
 // run starts the server's process on s.port and waits until it answers.
 func (s *RedisServer) run(bin string) error {
-	dir, err := os.MkdirTemp("", "airlock-redis-")
-	if err != nil {
-		return fmt.Errorf("testserver: %w", err)
+	dir := s.dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "airlock-redis-"); err != nil {
+			return fmt.Errorf("testserver: %w", err)
+		}
+		// Nothing is written to it: it can go as soon as the server runs
+		// in it (and must go if the server does not start).
+		defer os.RemoveAll(dir)
 	}
-	// Nothing is written to it: it can go as soon as the server runs in
-	// it (and must go if the server does not start).
-	defer os.RemoveAll(dir)
 
 	s.log = &redisLog{}
-	s.argv = append([]string{bin}, redisArgs(dir, s.port, s.opt.Password)...)
+	s.argv = append([]string{bin}, redisArgs(dir, s.port, s.opt.Password, s.opt.Persist)...)
 	cmd := exec.Command(bin, s.argv[1:]...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = s.log, s.log

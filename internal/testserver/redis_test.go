@@ -141,7 +141,7 @@ func TestStartRedisPassword(t *testing.T) {
 // binary that started two is killed with SIGKILL (no cleanup runs).
 func TestRedisDiesWithTestBinary(t *testing.T) {
 	t.Parallel()
-	cmd, sc := startChild(t, "TestRedisChild", "AIRLOCK_TESTSERVER_REDIS_CHILD=1")
+	cmd, sc, _ := startChild(t, "TestRedisChild", "AIRLOCK_TESTSERVER_REDIS_CHILD=1")
 	var pids []int
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "redis pids "); ok {
@@ -186,4 +186,26 @@ func TestRedisChild(t *testing.T) {
 	own := StartRedis(t, RedisOptions{})
 	fmt.Printf("redis pids %d %d\n", sharedRedis.PID(), own.PID())
 	time.Sleep(time.Minute) // until killed
+}
+
+// A persisting server keeps what it acknowledged through a SIGKILL.
+func TestStartRedisPersist(t *testing.T) {
+	t.Parallel()
+	s := StartRedis(t, RedisOptions{Persist: true})
+	c := redisClient(t, s.URL())
+	ctx := ctx5(t)
+	if err := c.XAdd(ctx, &goredis.XAddArgs{Stream: "q", Values: []string{"job", "1"}}).Err(); err != nil {
+		t.Fatalf("XADD: %v", err)
+	}
+	s.Restart(t)
+	var n int64
+	var err error
+	for range 3 { // the pooled connection died with the server
+		if n, err = c.XLen(ctx, "q").Result(); err == nil {
+			break
+		}
+	}
+	if err != nil || n != 1 {
+		t.Fatalf("XLEN after a kill and a start = %d, %v; want 1", n, err)
+	}
 }

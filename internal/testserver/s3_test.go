@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -52,7 +53,7 @@ func TestS3(t *testing.T) {
 func TestS3EndsWithBinary(t *testing.T) {
 	for _, how := range []string{"exit", "kill"} {
 		t.Run(how, func(t *testing.T) {
-			cmd, sc := startChild(t, "TestS3Child", "AIRLOCK_TESTSERVER_S3_CHILD="+how)
+			cmd, sc, stdin := startChild(t, "TestS3Child", "AIRLOCK_TESTSERVER_S3_CHILD="+how)
 			var dir string
 			var pid int
 			for sc.Scan() {
@@ -68,6 +69,8 @@ func TestS3EndsWithBinary(t *testing.T) {
 			}
 			if how == "kill" {
 				cmd.Process.Kill()
+			} else {
+				stdin.Close() // the child may exit now
 			}
 			go func() {
 				for sc.Scan() { // the rest of its output, so that it does not block
@@ -97,6 +100,7 @@ func TestS3Child(t *testing.T) {
 	if how == "kill" {
 		time.Sleep(time.Minute) // until killed
 	}
+	io.Copy(io.Discard, os.Stdin) // until the parent has seen the server
 }
 
 func s3Exists(path string) bool {
