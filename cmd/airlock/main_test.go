@@ -8,11 +8,14 @@ import (
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
+	"github.com/airlock-dev/airlock/internal/testserver"
 )
 
 func TestMain(m *testing.M) {
 	native.Stage() // doctor's trial run starts keepers from this binary
-	os.Exit(m.Run())
+	code := m.Run()
+	testserver.Cleanup()
+	os.Exit(code)
 }
 
 // TestDoctor: on this host (and in the cgroup-v2 guest) every check passes,

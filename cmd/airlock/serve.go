@@ -143,7 +143,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 		Log: log, Audit: auditLog, Metrics: m, Hooks: webhook.New(webhook.Options{AllowLocal: cfg.AllowLocalCallbacks}),
 	}, jobs.Options{
 		Workers: workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace,
-		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared(cfg),
+		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared(cfg), LeaseTime: cfg.Lease,
 	})
 	var h http.Handler
 	if worker {

@@ -28,13 +28,20 @@ type server struct {
 
 func startServer(t *testing.T, bin, data string, extra ...string) *server {
 	t.Helper()
+	return startNode(t, bin, "serve", data, extra...)
+}
+
+// startNode starts `airlock serve` or `airlock worker` on a free port with
+// its data and audit log in data, and waits until it answers /healthz.
+func startNode(t *testing.T, bin, command, data string, extra ...string) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"serve", "--addr", addr, "--data", data, "--audit", filepath.Join(data, "audit.log")}, extra...)
+	args := append([]string{command, "--addr", addr, "--data", data, "--audit", filepath.Join(data, "audit.log")}, extra...)
 	s := &server{t: t, cmd: exec.Command(bin, args...), url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -43,9 +50,10 @@ func startServer(t *testing.T, bin, data string, extra ...string) *server {
 	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(func() {
 		s.cmd.Process.Kill()
-		<-s.done
+		err := <-s.done
+		s.done <- err
 		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs)
+			t.Logf("%s log:\n%s", command, s.logs)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)

@@ -66,39 +66,40 @@ func DefaultPools() map[string]Pool {
 type setting struct {
 	name, usage string
 	set         func(c *Config, v string) error
+	boolean     bool // a flag that needs no value: --insecure-open
 }
 
 var settings = []setting{
-	{"addr", "listen address", func(c *Config, v string) error { c.Addr = v; return nil }},
-	{"data", "data directory (SQLite file, blobs)", func(c *Config, v string) error { c.Data = v; return nil }},
-	{"workers", "concurrent executions (default: CPUs)", intSetting(func(c *Config) *int { return &c.Workers })},
-	{"max-queue", "jobs that may wait before 503", intSetting(func(c *Config) *int { return &c.MaxQueue })},
-	{"max-code", "bytes of submitted files (K, M suffixes)", sizeSetting(func(c *Config) *int64 { return &c.MaxCode })},
-	{"max-body", "bytes of a request body (K, M suffixes)", sizeSetting(func(c *Config) *int64 { return &c.MaxBody })},
-	{"grace", "on shutdown, how long running jobs may finish", func(c *Config, v string) (err error) { c.Grace, err = time.ParseDuration(v); return }},
-	{"audit", `audit log file ("-": stdout)`, func(c *Config, v string) error { c.Audit = v; return nil }},
-	{"log-format", "json or text", func(c *Config, v string) error {
+	{name: "addr", usage: "listen address", set: func(c *Config, v string) error { c.Addr = v; return nil }},
+	{name: "data", usage: "data directory (SQLite file, blobs)", set: func(c *Config, v string) error { c.Data = v; return nil }},
+	{name: "workers", usage: "concurrent executions (default: CPUs)", set: intSetting(func(c *Config) *int { return &c.Workers })},
+	{name: "max-queue", usage: "jobs that may wait before 503", set: intSetting(func(c *Config) *int { return &c.MaxQueue })},
+	{name: "max-code", usage: "bytes of submitted files (K, M suffixes)", set: sizeSetting(func(c *Config) *int64 { return &c.MaxCode })},
+	{name: "max-body", usage: "bytes of a request body (K, M suffixes)", set: sizeSetting(func(c *Config) *int64 { return &c.MaxBody })},
+	{name: "grace", usage: "on shutdown, how long running jobs may finish", set: func(c *Config, v string) (err error) { c.Grace, err = time.ParseDuration(v); return }},
+	{name: "audit", usage: `audit log file ("-": stdout)`, set: func(c *Config, v string) error { c.Audit = v; return nil }},
+	{name: "log-format", usage: "json or text", set: func(c *Config, v string) error {
 		if v != "json" && v != "text" {
 			return fmt.Errorf("want json or text")
 		}
 		c.LogFormat = v
 		return nil
 	}},
-	{"languages", "operator language file", func(c *Config, v string) error { c.Languages = v; return nil }},
-	{"insecure-open", "serve without API keys on a non-loopback address", boolSetting(func(c *Config) *bool { return &c.InsecureOpen })},
-	{"allow-local-callbacks", "let callbacks reach this host", boolSetting(func(c *Config) *bool { return &c.AllowLocalCallbacks })},
-	{"judge0-enable-delete", "let admin keys delete Judge0 submissions", boolSetting(func(c *Config) *bool { return &c.Judge0Delete })},
-	{"pool", "warm pool sizes, e.g. python=4,javascript=2 (0 disables one)", poolSizes},
-	{"store", "job store: postgres://user:password@host:5432/db (default: SQLite in the data directory)", urlSetting(func(c *Config) *string { return &c.Store }, "postgres", "postgresql")},
-	{"queue", "job queue: redis://[:password@]host:6379/0 (default: in-process)", urlSetting(func(c *Config) *string { return &c.Queue }, "redis", "rediss")},
-	{"blobs", "payload store: s3://KEY:SECRET@host:port/bucket[/prefix] (default: files in the data directory)", urlSetting(func(c *Config) *string { return &c.Blobs }, "s3")},
-	{"lease", "how long a dead worker's job waits before another worker takes it (Redis queue)", func(c *Config, v string) (err error) {
+	{name: "languages", usage: "operator language file", set: func(c *Config, v string) error { c.Languages = v; return nil }},
+	{name: "insecure-open", usage: "serve without API keys on a non-loopback address", set: boolSetting(func(c *Config) *bool { return &c.InsecureOpen }), boolean: true},
+	{name: "allow-local-callbacks", usage: "let callbacks reach this host", set: boolSetting(func(c *Config) *bool { return &c.AllowLocalCallbacks }), boolean: true},
+	{name: "judge0-enable-delete", usage: "let admin keys delete Judge0 submissions", set: boolSetting(func(c *Config) *bool { return &c.Judge0Delete }), boolean: true},
+	{name: "pool", usage: "warm pool sizes, e.g. python=4,javascript=2 (0 disables one)", set: poolSizes},
+	{name: "store", usage: "job store: postgres://user:password@host:5432/db (default: SQLite in the data directory)", set: urlSetting(func(c *Config) *string { return &c.Store }, "postgres", "postgresql")},
+	{name: "queue", usage: "job queue: redis://[:password@]host:6379/0 (default: in-process)", set: urlSetting(func(c *Config) *string { return &c.Queue }, "redis", "rediss")},
+	{name: "blobs", usage: "payload store: s3://KEY:SECRET@host:port/bucket[/prefix] (default: files in the data directory)", set: urlSetting(func(c *Config) *string { return &c.Blobs }, "s3")},
+	{name: "lease", usage: "how long a dead worker's job waits before another worker takes it (Redis queue)", set: func(c *Config, v string) (err error) {
 		if c.Lease, err = time.ParseDuration(v); err == nil && c.Lease < time.Second {
 			err = fmt.Errorf("want at least 1s")
 		}
 		return
 	}},
-	{"max-attempts", "starts of a job (after its workers died) before it ends as internal_error", func(c *Config, v string) error {
+	{name: "max-attempts", usage: "starts of a job (after its workers died) before it ends as internal_error", set: func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			return fmt.Errorf("want a positive number")
@@ -106,7 +107,7 @@ var settings = []setting{
 		c.MaxAttempts = n
 		return nil
 	}},
-	{"no-workers", "run no jobs here: an API-only node of a fleet (needs --queue)", boolSetting(func(c *Config) *bool { return &c.NoWorkers })},
+	{name: "no-workers", usage: "run no jobs here: an API-only node of a fleet (needs --queue)", set: boolSetting(func(c *Config) *bool { return &c.NoWorkers }), boolean: true},
 }
 
 // urlSetting takes a URL with one of the given schemes; the error never
@@ -179,7 +180,9 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	file := fs.String("config", getenv("AIRLOCK_CONFIG"), "YAML config file")
 	flags := map[string]*string{}
 	for _, s := range settings {
-		flags[s.name] = fs.String(s.name, "", s.usage+" ["+envName(s.name)+"]")
+		v := &flagValue{boolean: s.boolean}
+		flags[s.name] = &v.s
+		fs.Var(v, s.name, s.usage+" ["+envName(s.name)+"]")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -219,6 +222,17 @@ func shown(name, v string) string {
 	}
 	return strconv.Quote(v)
 }
+
+// flagValue holds a flag's text until the settings are applied in order;
+// a boolean one may be given without a value.
+type flagValue struct {
+	s       string
+	boolean bool
+}
+
+func (v *flagValue) String() string     { return v.s }
+func (v *flagValue) Set(s string) error { v.s = s; return nil }
+func (v *flagValue) IsBoolFlag() bool   { return v.boolean }
 
 func find(name string) *setting {
 	for i := range settings {

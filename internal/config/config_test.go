@@ -278,3 +278,12 @@ func TestServerURLs(t *testing.T) {
 		}
 	}
 }
+
+// A boolean flag needs no value, and takes the next argument for a flag
+// of its own.
+func TestBooleanFlags(t *testing.T) {
+	c := load(t, []string{"--no-workers", "--insecure-open", "--addr", "10.0.0.1:1", "--allow-local-callbacks=false"}, nil)
+	if !c.NoWorkers || !c.InsecureOpen || c.AllowLocalCallbacks || c.Addr != "10.0.0.1:1" {
+		t.Errorf("got %+v", c)
+	}
+}

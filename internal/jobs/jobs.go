@@ -51,6 +51,9 @@ type Options struct {
 	// store is polled for them), and waiters poll the store for jobs run
 	// elsewhere.
 	Distributed bool
+	// LeaseTime is the queue's lease time: a running job's lease is
+	// extended three times within it. Default 30 s.
+	LeaseTime time.Duration
 }
 
 // DefaultInlineMax keeps a typical submission and its output out of the
@@ -103,6 +106,9 @@ func New(d Deps, opt Options) *Service {
 	}
 	if opt.MaxAttempts <= 0 {
 		opt.MaxAttempts = 3
+	}
+	if opt.LeaseTime <= 0 {
+		opt.LeaseTime = 30 * time.Second
 	}
 	if opt.MaxQueue <= 0 {
 		opt.MaxQueue = 1000

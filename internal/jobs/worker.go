@@ -137,19 +137,16 @@ var (
 	errLeaseLost = errors.New("the job's lease ran out and another worker took it over")
 )
 
-const (
-	// leaseRenewal is how often a running job's lease is extended.
-	leaseRenewal = 5 * time.Second
-	// cancelPoll is how often a fleet's worker reads a running job's
-	// cancel flag, which another process may have set.
-	cancelPoll = time.Second
-)
+// cancelPoll is how often a fleet's worker reads a running job's cancel
+// flag, which another process may have set.
+const cancelPoll = time.Second
 
 // tend keeps a job's lease while it runs, and ends the run when the lease
 // is lost or, in a fleet, when a cancel is requested through another
 // process, until done is closed.
 func (s *Service) tend(lease airlock.Lease, stopRun context.CancelCauseFunc, done <-chan struct{}) {
-	renew := time.NewTicker(leaseRenewal)
+	// Three extensions per lease time: one lost or late does not lose it.
+	renew := time.NewTicker(s.opt.LeaseTime / 3)
 	defer renew.Stop()
 	var poll <-chan time.Time
 	if s.opt.Distributed {

@@ -76,6 +76,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
@@ -193,6 +194,17 @@ type Queue struct {
 
 var _ airlock.Queue = (*Queue)(nil)
 
+// quiet takes go-redis's own log lines (a failed dial, each time its pool
+// retries) to the debug level: every failure they tell of reaches the
+// caller as an error already, and the process's log says it once.
+type quiet struct{}
+
+func (quiet) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+var quietOnce sync.Once
+
 // Open connects to the Redis at rawURL (redis://[[user]:password@]host[:port][/db],
 // rediss:// for TLS, unix:///path; go-redis's query options such as
 // pool_size are honoured), checks that it answers and is recent enough,
@@ -200,6 +212,7 @@ var _ airlock.Queue = (*Queue)(nil)
 // opt.ConnectTimeout, with an error of one line that does not show the
 // password.
 func Open(ctx context.Context, rawURL string, opt Options) (*Queue, error) {
+	quietOnce.Do(func() { goredis.SetLogger(quiet{}) })
 	opt = opt.withDefaults()
 	shown := redactURL(rawURL)
 	ro, err := goredis.ParseURL(rawURL)

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/testserver"
+)
+
+// fleet is a distributed deployment of one test: real PostgreSQL, Redis
+// (persisting, as production's must) and S3 servers, and airlock
+// processes (API-only nodes and workers) started from the built binary.
+type fleet struct {
+	t      *testing.T
+	bin    string
+	redis  *testserver.RedisServer
+	shared []string // the flags every node takes
+}
+
+// fleetLease is short, so that a dead worker's job comes back quickly.
+const fleetLease = "2s"
+
+func newFleet(t *testing.T, extra ...string) *fleet {
+	t.Helper()
+	f := &fleet{t: t, bin: build(t), redis: testserver.StartRedis(t, testserver.RedisOptions{Persist: true})}
+	f.shared = append([]string{
+		"--store", testserver.Postgres(t), "--queue", f.redis.URL(), "--blobs", testserver.S3(t),
+		"--lease", fleetLease,
+		// No warm pool: a job's process is found by its command line,
+		// and a pooled interpreter's is the bootstrap's.
+		"--pool", "python=0,javascript=0",
+	}, extra...)
+	return f
+}
+
+// api starts an API-only node.
+func (f *fleet) api(extra ...string) *server {
+	f.t.Helper()
+	return startNode(f.t, f.bin, "serve", f.t.TempDir(), append(append([]string{"--no-workers"}, f.shared...), extra...)...)
+}
+
+// worker starts a worker node; its audit log is in its data directory.
+func (f *fleet) worker(extra ...string) (*server, string) {
+	f.t.Helper()
+	data := f.t.TempDir()
+	return startNode(f.t, f.bin, "worker", data, append(slices.Clone(f.shared), extra...)...), filepath.Join(data, "audit.log")
+}
+
+// finishedJobs counts the jobs of the audit logs: one line per job
+// finished.
+func finishedJobs(t *testing.T, logs ...string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			if line == "" {
+				continue
+			}
+			var entry struct {
+				ID string `json:"job_id"`
+			}
+			if err := json.Unmarshal([]byte(line), &entry); err != nil {
+				t.Fatalf("audit line %q: %v", line, err)
+			}
+			counts[entry.ID]++
+		}
+	}
+	return counts
+}
+
+// runningIn says which of the nodes runs the process pid: the one it
+// descends from.
+func runningIn(t *testing.T, pid int, nodes ...*server) *server {
+	t.Helper()
+	for p := pid; p > 1; {
+		for _, n := range nodes {
+			if n.cmd.Process.Pid == p {
+				return n
+			}
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			break
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, not ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if p, err = strconv.Atoi(fields[1]); err != nil {
+			break
+		}
+	}
+	t.Fatalf("process %d belongs to none of the nodes", pid)
+	return nil
+}
+
+// jobProcess waits for the host process of a running job, found by a
+// marker on its command line.
+func jobProcess(t *testing.T, marker string) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if pids := processesWith(marker); len(pids) > 0 {
+			return pids[0]
+		}
+	}
+	t.Fatal("the running job's process is not visible on the host")
+	return 0
+}
+
+func newMarker() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "airlock-fleet-" + hex.EncodeToString(b[:])
+}
+
+const sleeper = "import sys, time\ntime.sleep(float(sys.argv[1]))\nprint('slept')"
+
+// TestFleetKillWorker: kill -9 of the worker running a job; another worker
+// takes it over once its lease runs out and runs it to the end, and every
+// job, the jobs queued behind it included, finishes exactly once.
+func TestFleetKillWorker(t *testing.T) {
+	f := newFleet(t)
+	api := f.api()
+	w1, audit1 := f.worker("--workers", "1")
+	w2, audit2 := f.worker("--workers", "1")
+	marker := newMarker()
+	long := api.submit(sleeper, "3", marker)
+	api.waitStatus(long, "running")
+	var short []string
+	for i := range 6 {
+		short = append(short, api.submit(fmt.Sprintf("print(%d)", i)))
+	}
+	victim := runningIn(t, jobProcess(t, marker), w1, w2)
+	killed := time.Now()
+	victim.stop(syscall.SIGKILL)
+
+	job := api.waitStatus(long, "ok", "runtime_error", "internal_error", "cancelled")
+	if job["status"] != "ok" || job["stdout"] != "slept\n" || job["attempts"] != 2.0 {
+		t.Fatalf("the job of the killed worker: %v", job)
+	}
+	if took := time.Since(killed); took < 2*time.Second {
+		t.Errorf("the job came back %v after its worker died, before its lease of %s ran out", took, fleetLease)
+	}
+	for i, id := range short {
+		job := api.waitStatus(id, "ok", "runtime_error", "internal_error")
+		if job["stdout"] != fmt.Sprintf("%d\n", i) {
+			t.Errorf("short job %d: %v", i, job)
+		}
+	}
+	// The killed worker's sandbox died with it.
+	time.Sleep(200 * time.Millisecond)
+	if left := processesWith(marker); len(left) > 0 {
+		t.Errorf("processes %v of the killed worker's job are left", left)
+	}
+	finished := finishedJobs(t, audit1, audit2)
+	for _, id := range append(short, long) {
+		if finished[id] != 1 {
+			t.Errorf("job %s finished %d times, want once", id, finished[id])
+		}
+	}
+}
+
+// TestFleetPoisonJob: a job whose every run kills its worker is given up
+// as internal_error after --max-attempts starts, rather than passed from
+// worker to worker for ever.
+func TestFleetPoisonJob(t *testing.T) {
+	f := newFleet(t, "--max-attempts", "2")
+	api := f.api()
+	marker := newMarker()
+	poison := api.submit(sleeper, "60", marker)
+	for attempt := 1.0; attempt <= 2; attempt++ {
+		w, _ := f.worker("--workers", "1")
+		job := api.waitStatus(poison, "running")
+		for job["attempts"] != attempt {
+			time.Sleep(20 * time.Millisecond)
+			job = api.waitStatus(poison, "running")
+		}
+		runningIn(t, jobProcess(t, marker), w)
+		w.stop(syscall.SIGKILL)
+	}
+	_, audit := f.worker("--workers", "1")
+	job := api.waitStatus(poison, "internal_error", "ok", "runtime_error", "cancelled")
+	if job["status"] != "internal_error" || job["attempts"] != 3.0 || !strings.Contains(fmt.Sprint(job["message"]), "given up after 2 attempts") {
+		t.Fatalf("poison job: %v", job)
+	}
+	if n := finishedJobs(t, audit)[poison]; n != 1 {
+		t.Errorf("the poison job finished %d times, want once", n)
+	}
+}
+
+// TestFleetServersRestart: Redis and then PostgreSQL crash and come back
+// while clients submit jobs; requests meanwhile get 503 with a reason,
+// nodes and workers recover by themselves, and every job accepted
+// finishes exactly once with its own output.
+func TestFleetServersRestart(t *testing.T) {
+	f := newFleet(t)
+	api := f.api()
+	_, audit1 := f.worker()
+	_, audit2 := f.worker()
+
+	var (
+		mu       sync.Mutex
+		accepted = map[string]int{} // job id → the number it prints
+		refused  = map[string]int{} // reason of a 503 → how many
+		wg       sync.WaitGroup
+	)
+	const clients, perClient = 4, 40
+	for c := range clients {
+		wg.Go(func() {
+			for i := range perClient {
+				n := c*perClient + i
+				body := fmt.Sprintf(`{"language":"python","code":"print(%d)"}`, n)
+				for {
+					code, out := post(t, api.url+"/v1/executions", body)
+					if code == http.StatusAccepted || code == http.StatusOK {
+						mu.Lock()
+						accepted[out["id"].(string)] = n
+						mu.Unlock()
+						break
+					}
+					if code != http.StatusServiceUnavailable || out["error"] == nil {
+						t.Errorf("submit: %d %v", code, out)
+						return
+					}
+					mu.Lock()
+					refused[fmt.Sprint(out["error"])]++
+					mu.Unlock()
+					time.Sleep(50 * time.Millisecond)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	f.redis.Stop(t)
+	time.Sleep(time.Second)
+	f.redis.Start(t)
+	time.Sleep(500 * time.Millisecond)
+	testserver.RestartPostgres(t, time.Second)
+	wg.Wait()
+
+	if len(accepted) != clients*perClient {
+		t.Fatalf("%d jobs accepted, want %d", len(accepted), clients*perClient)
+	}
+	for id, n := range accepted {
+		var job map[string]any
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			code, out := get(t, api.url+"/v1/executions/"+id)
+			if code == http.StatusOK && out["status"] != "queued" && out["status"] != "running" {
+				job = out
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s is still %d %v after a minute", id, code, out)
+			}
+		}
+		if job["status"] != "ok" || job["stdout"] != fmt.Sprintf("%d\n", n) {
+			t.Errorf("job %s: %v", id, job)
+		}
+	}
+	finished := finishedJobs(t, audit1, audit2)
+	for id := range accepted {
+		if finished[id] != 1 {
+			t.Errorf("job %s finished %d times, want once", id, finished[id])
+		}
+	}
+	t.Logf("refused while a server was down: %v", refused)
+	if len(refused) == 0 {
+		t.Errorf("no request was refused with 503 while the servers were down")
+	}
+	for reason := range refused {
+		if !strings.Contains(reason, "unavailable") {
+			t.Errorf("503 reason %q does not say what is unavailable", reason)
+		}
+	}
+}
+
+// withPassword is rawURL with another password.
+func withPassword(t *testing.T, rawURL, password string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	return u.String()
+}
+
+// post sends a job; code 0 is a request that failed (reported).
+func post(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	return decode(t, resp)
+}
+
+func get(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decode(t, resp)
+}
+
+func decode(t *testing.T, resp *http.Response) (int, map[string]any) {
+	t.Helper()
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Errorf("%s: %d %q is not JSON", resp.Request.URL, resp.StatusCode, data)
+	}
+	return resp.StatusCode, out
+}
+
+// TestFleetRefusesBadServers: a wrong URL, a server that is not there,
+// one that never answers, or refused credentials: one line on stderr and
+// a non-zero exit, in bounded time. So does a node that can only work in
+// a fleet started without one.
+func TestFleetRefusesBadServers(t *testing.T) {
+	bin := build(t)
+	pg, s3 := testserver.Postgres(t), testserver.S3(t)
+	redis := testserver.Redis(t)
+	closed := "127.0.0.1:1"
+	silent := testserver.Silent(t)
+	wrongPassword, wrongSecret := withPassword(t, pg, "hunter2"), withPassword(t, s3, "hunter2")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"store URL", []string{"serve", "--store", "mysql://root:hunter2@db/x"}, exitUsage, "postgres://"},
+		{"store refused", []string{"serve", "--store", "postgres://airlock:hunter2@" + closed + "/x"}, 1, "store: postgres"},
+		{"store silent", []string{"serve", "--store", "postgres://airlock:hunter2@" + silent + "/x"}, 1, "store: postgres"},
+		{"store password", []string{"serve", "--store", wrongPassword}, 1, "password authentication failed"},
+		{"queue refused", []string{"serve", "--queue", "redis://:hunter2@" + closed + "/0"}, 1, "queue: redis"},
+		{"queue silent", []string{"serve", "--queue", "redis://" + silent + "/0"}, 1, "queue: redis"},
+		{"blobs secret", []string{"serve", "--store", pg, "--queue", redis, "--blobs", wrongSecret}, 1, "blobs: s3"},
+		{"worker without a queue", []string{"worker"}, exitUsage, "--queue redis://"},
+		{"API-only without a queue", []string{"serve", "--no-workers"}, exitUsage, "--queue redis://"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(tc.args, "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--pool", "python=0,javascript=0")
+			cmd := exec.Command(bin, args...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			start := time.Now()
+			err := cmd.Run()
+			took := time.Since(start)
+			code := -1
+			if ee, ok := err.(interface{ ExitCode() int }); ok {
+				code = ee.ExitCode()
+			}
+			msg := strings.TrimSpace(stderr.String())
+			if code != tc.code || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") > 0 {
+				t.Fatalf("exit %d, want %d; stderr (want one line with %q):\n%s", code, tc.code, tc.want, msg)
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Errorf("the error shows a password: %s", msg)
+			}
+			if took > 15*time.Second {
+				t.Errorf("took %v to fail", took)
+			}
+		})
+	}
+}
