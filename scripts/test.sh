@@ -55,6 +55,8 @@ echo "== go test"
 go test -race -count=1 -timeout 10m ./...
 echo "== the sandbox suite again, every program in a prepared (warm-pool) sandbox"
 AIRLOCK_TEST_PREPARED=1 go test -count=1 -timeout 5m ./internal/sandbox/native/
+echo "== the service's API tests again, over a fleet's servers (PostgreSQL, Redis, S3) in distributed mode"
+AIRLOCK_TEST_BACKENDS=fleet go test -race -count=1 -timeout 10m ./internal/api/ ./internal/judge0/ ./internal/piston/
 echo "== fuzz the request decoders (bounded)"
 go test -run '^$' -fuzz FuzzDecode -fuzztime 10s ./internal/api/
 go test -run '^$' -fuzz FuzzSubmission -fuzztime 10s ./internal/engine/

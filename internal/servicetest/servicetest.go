@@ -1,6 +1,12 @@
 // Package servicetest runs the whole service for end-to-end tests: the
-// real sandbox, the embedded store, blobs and queue, every API face
-// behind one real HTTP server, as `airlock serve` wires them.
+// real sandbox, a store, blobs and a queue, every API face behind one
+// real HTTP server, as `airlock serve` wires them.
+//
+// The store, blobs and queue are the embedded ones (SQLite, local files,
+// in-process), or with AIRLOCK_TEST_BACKENDS=fleet a fleet's (PostgreSQL,
+// S3, Redis: real servers from testserver) with the service in
+// distributed mode, so that the same tests of every API face run over
+// both.
 package servicetest
 
 import (
@@ -9,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/engine"
@@ -26,9 +34,13 @@ import (
 	"github.com/airlock-dev/airlock/internal/memqueue"
 	"github.com/airlock-dev/airlock/internal/metrics"
 	"github.com/airlock-dev/airlock/internal/piston"
+	"github.com/airlock-dev/airlock/internal/postgres"
+	"github.com/airlock-dev/airlock/internal/redis"
+	"github.com/airlock-dev/airlock/internal/s3"
 	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
 	"github.com/airlock-dev/airlock/internal/sqlite"
+	"github.com/airlock-dev/airlock/internal/testserver"
 	"github.com/airlock-dev/airlock/internal/webhook"
 )
 
@@ -66,11 +78,13 @@ var (
 	once      sync.Once
 )
 
-// Close stops the shared sandbox runner; call it from TestMain after m.Run.
+// Close stops the shared sandbox runner and the test servers; call it
+// from TestMain after m.Run.
 func Close() {
 	if runner != nil {
 		runner.Close()
 	}
+	testserver.Cleanup()
 }
 
 // Runner is the sandbox runner every Env of the test binary shares (its
@@ -103,17 +117,8 @@ func Runner(t testing.TB) (*native.Runner, *lang.Catalog) {
 func Start(t *testing.T, opt Options) *Env {
 	t.Helper()
 	r, catalog := Runner(t)
-	dir := t.TempDir()
-	store, err := sqlite.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, blobs, queue := backends(t, &opt.Jobs)
 	e := &Env{}
-	queue := memqueue.New()
 	m := metrics.New(metrics.QueueDepth(queue), func() float64 { return float64(r.Keepers()) })
 	// Warm pools on, as a server runs by default: the faces' tests go
 	// through pooled sandboxes whenever one is ready.
@@ -149,8 +154,48 @@ func Start(t *testing.T, opt Options) *Env {
 		stop()
 		<-done
 		eng.Close()
-		store.Close()
 	})
 	e.URL = srv.URL
 	return e
+}
+
+// Fleet says whether tests run over a fleet's servers
+// (AIRLOCK_TEST_BACKENDS=fleet) rather than the embedded defaults.
+func Fleet() bool { return os.Getenv("AIRLOCK_TEST_BACKENDS") == "fleet" }
+
+// backends opens the store, blobs and queue of a test service, closed when
+// t ends, and sets the jobs options they need.
+func backends(t *testing.T, opt *jobs.Options) (airlock.JobStore, airlock.BlobStore, airlock.Queue) {
+	t.Helper()
+	if !Fleet() {
+		dir := t.TempDir()
+		store, err := sqlite.Open(filepath.Join(dir, "db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store, blobs, memqueue.New()
+	}
+	store, err := postgres.Open(t.Context(), testserver.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	blobs, err := s3.Open(t.Context(), testserver.S3(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stream of the test's own on the shared server: tests run in
+	// parallel.
+	queue, err := redis.Open(t.Context(), testserver.Redis(t), redis.Options{Stream: "airlock:" + t.Name(), Group: "workers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { queue.Close() })
+	opt.Distributed = true
+	return store, blobs, queue
 }
