@@ -394,3 +394,54 @@ func TestFleetRefusesBadServers(t *testing.T) {
 		})
 	}
 }
+
+// TestFleetScale: one API node and 1, 2, then 3 worker processes run 500
+// short jobs each time, every one of them to the end. It logs the
+// throughput for each worker count (go test -v -run TestFleetScale); on a
+// machine of two CPUs more workers cannot add much, the figures say how
+// little the fleet's own coordination costs.
+func TestFleetScale(t *testing.T) {
+	const jobs, clients = 500, 16
+	for workers := 1; workers <= 3; workers++ {
+		t.Run(fmt.Sprint(workers, "-workers"), func(t *testing.T) {
+			f := newFleet(t, "--pool", "python=2")
+			api := f.api()
+			for range workers {
+				f.worker()
+			}
+			ids := make(chan string, jobs)
+			var wg sync.WaitGroup
+			for c := range clients {
+				wg.Go(func() {
+					for i := c; i < jobs; i += clients {
+						code, out := post(t, api.url+"/v1/executions", fmt.Sprintf(`{"language":"python","code":"print(%d)"}`, i))
+						if code != http.StatusAccepted {
+							t.Errorf("submit: %d %v", code, out)
+							return
+						}
+						ids <- out["id"].(string)
+					}
+				})
+			}
+			wg.Wait()
+			close(ids)
+			var first, last time.Time
+			for id := range ids {
+				job := api.waitStatus(id, "ok", "runtime_error", "internal_error", "time_limit", "memory_limit")
+				if job["status"] != "ok" {
+					t.Fatalf("job %s: %v", id, job)
+				}
+				created, _ := time.Parse(time.RFC3339Nano, job["created_at"].(string))
+				finished, _ := time.Parse(time.RFC3339Nano, job["finished_at"].(string))
+				if first.IsZero() || created.Before(first) {
+					first = created
+				}
+				if finished.After(last) {
+					last = finished
+				}
+			}
+			took := last.Sub(first)
+			t.Logf("%d worker process(es): %d jobs in %v, %.0f jobs/s", workers, jobs, took.Round(time.Millisecond), jobs/took.Seconds())
+		})
+	}
+}
