@@ -445,3 +445,49 @@ func TestFleetScale(t *testing.T) {
 		})
 	}
 }
+
+// TestFleetCancelAndShutdown: a cancel sent to an API node stops the job
+// running on a worker (through the store's flag); a worker stopped with
+// SIGTERM while a job outlasts its grace exits 0 and the job goes back to
+// the queue, for another worker to run to the end.
+func TestFleetCancelAndShutdown(t *testing.T) {
+	f := newFleet(t)
+	api := f.api()
+	w1, _ := f.worker("--workers", "1", "--grace", "300ms")
+
+	marker := newMarker()
+	doomed := api.submit(sleeper, "60", marker)
+	api.waitStatus(doomed, "running")
+	jobProcess(t, marker)
+	cancelled := time.Now()
+	api.call("DELETE", "/v1/executions/"+doomed, "")
+	job := api.waitStatus(doomed, "cancelled", "ok", "runtime_error", "internal_error")
+	if job["status"] != "cancelled" {
+		t.Fatalf("cancelled job: %v", job)
+	}
+	if took := time.Since(cancelled); took > 5*time.Second {
+		t.Errorf("the cancel took %v to stop the job on its worker", took)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if left := processesWith(marker); len(left) > 0 {
+		t.Errorf("processes %v of the cancelled job are left", left)
+	}
+
+	long := api.submit(sleeper, "2", marker)
+	api.waitStatus(long, "running")
+	jobProcess(t, marker)
+	if err := w1.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: exit %v, want 0", err)
+	}
+	if job := api.waitStatus(long, "queued", "running"); job["status"] != "queued" {
+		t.Fatalf("job of a worker stopped past its grace: %v, want queued again", job)
+	}
+	_, audit := f.worker("--workers", "1")
+	job = api.waitStatus(long, "ok", "runtime_error", "internal_error", "cancelled")
+	if job["status"] != "ok" || job["stdout"] != "slept\n" || job["attempts"] != 2.0 {
+		t.Fatalf("requeued job: %v", job)
+	}
+	if n := finishedJobs(t, audit)[long]; n != 1 {
+		t.Errorf("the requeued job finished %d times, want once", n)
+	}
+}
