@@ -141,6 +141,13 @@ func pgLogTail(dir string) string {
 // stop ends the server at once (its data is thrown away, so an immediate
 // shutdown loses nothing that matters) and removes its directory.
 func (s *pgServer) stop() {
+	s.crash()
+	os.RemoveAll(s.dir)
+}
+
+// crash ends the server with an immediate shutdown, and returns once it
+// has ended.
+func (s *pgServer) crash() {
 	s.admin.Close()
 	s.cmd.Process.Signal(syscall.SIGQUIT)
 	select {
@@ -148,7 +155,6 @@ func (s *pgServer) stop() {
 	case <-time.After(10 * time.Second):
 		s.kill()
 	}
-	os.RemoveAll(s.dir)
 }
 
 // RestartPostgres crashes this test binary's PostgreSQL server (an
@@ -161,13 +167,7 @@ func RestartPostgres(t testing.TB, down time.Duration) {
 	if pg == nil || pgStopped.Load() {
 		t.Fatal("testserver: RestartPostgres before Postgres or after Cleanup")
 	}
-	pg.admin.Close()
-	pg.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-pg.exited:
-	case <-time.After(10 * time.Second):
-		pg.kill()
-	}
+	pg.crash()
 	time.Sleep(down)
 	log, err := os.OpenFile(filepath.Join(pg.dir, "log"), os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
