@@ -15,6 +15,8 @@ done
 # instances (internal/testserver), never the system's.
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# The playground's browser test (internal/playground) drives Chromium.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -70,3 +72,4 @@ guest=(env CGO_ENABLED=0 go test -count=1 -timeout 8m -exec "$PWD/scripts/qemu-e
 some='^TestCore(CgroupVersion|Checks|Limits|Concurrent)$'
 AIRLOCK_TEST_CGROUP=root "${guest[@]}" -run "$some" ./internal/sandbox/native/ # in the root cgroup
 AIRLOCK_TEST_CONTAINER=1 "${guest[@]}" -run "$some" ./internal/sandbox/native/ # in a container with its own cgroup namespace
+echo "== all passed; the playground's screenshot: .cache/artifacts/playground.png"

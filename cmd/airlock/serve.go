@@ -28,6 +28,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/metrics"
 	"github.com/airlock-dev/airlock/internal/piston"
+	"github.com/airlock-dev/airlock/internal/playground"
 	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/sandbox/probe"
 	"github.com/airlock-dev/airlock/internal/webhook"
@@ -211,6 +212,7 @@ func apiHandler(svc *jobs.Service, cfg *config.Config, m *metrics.Metrics, log *
 		Keys: handler.Keys(), EnableDelete: cfg.Judge0Delete, MaxBody: cfg.MaxBody, MaxQueue: cfg.MaxQueue, Log: log,
 	}).Register(handler)
 	piston.New(svc, piston.Options{Keys: handler.Keys(), MaxBody: cfg.MaxBody, Log: log}).Register(handler)
+	playground.Register(handler)
 	return handler, nil
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/memqueue"
 	"github.com/airlock-dev/airlock/internal/metrics"
 	"github.com/airlock-dev/airlock/internal/piston"
+	"github.com/airlock-dev/airlock/internal/playground"
 	"github.com/airlock-dev/airlock/internal/postgres"
 	"github.com/airlock-dev/airlock/internal/redis"
 	"github.com/airlock-dev/airlock/internal/s3"
@@ -142,6 +143,7 @@ func Start(t *testing.T, opt Options) *Env {
 	}
 	judge0.New(svc, opt.Judge0).Register(handler)
 	piston.New(svc, piston.Options{Keys: handler.Keys()}).Register(handler)
+	playground.Register(handler)
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
