@@ -115,6 +115,19 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("after Tab and Ctrl+Enter: code %q, stdout %q", code, stdout)
 	}
 
+	// Long output scrolls inside its pane; the page keeps its layout.
+	do(t, ctx, "long output",
+		chromedp.SetValue(chromedp.ID("code"), "for i in range(2000):\n    print('line', i)\n"),
+		chromedp.Click(chromedp.ID("run")),
+		waitStatus("ok"),
+	)
+	scrolls := read(t, ctx, chromedp.Evaluate[bool](`(() => { const p = document.getElementById("stdout");
+		return p.scrollHeight > p.clientHeight && p.clientHeight < window.innerHeight &&
+			document.documentElement.scrollHeight <= window.innerHeight + 1; })()`))
+	if stdout := read(t, ctx, chromedp.Text(chromedp.ID("stdout"))); !scrolls || !strings.Contains(stdout, "line 1999") {
+		t.Errorf("2000 lines of output: pane scrolls %v, last line there %v", scrolls, strings.Contains(stdout, "line 1999"))
+	}
+
 	do(t, ctx, "a C compile error",
 		chromedp.SetValue(chromedp.ID("language"), "c"),
 		evaluate(`document.getElementById("language").dispatchEvent(new Event("change"))`),
