@@ -105,9 +105,9 @@ type Options struct {
 	Consumer string
 	// LeaseTime is how long a job taken and neither acked nor extended
 	// stays with its taker before another worker may take it; default 30
-	// s. The jobs service extends every 5 s, so a lease survives a few
-	// missed extensions (a slow network, a paused VM), while the job of a
-	// dead worker runs again within about a lease time.
+	// s. The jobs service extends three times per lease time, so a lease
+	// survives a missed extension (a slow network, a paused VM), while the
+	// job of a dead worker runs again within about a lease time.
 	LeaseTime time.Duration
 	// Block is the longest one XREADGROUP waits; default 1 s. Pop notices
 	// that its context ended at most this late, since a blocked command
@@ -117,6 +117,12 @@ type Options struct {
 	// ConnectTimeout bounds Open (connecting and its first commands) and,
 	// unless the URL has a dial_timeout, each later dial; default 5 s.
 	ConnectTimeout time.Duration
+	// ForgetAfter is how long a consumer of the group that holds no job
+	// stays idle before Open removes it; default 24 h. Every process is a
+	// consumer of its own, so without it the group would keep one for
+	// each process that ever ran (a crashed one never says goodbye). A
+	// live consumer removed while it waits is made again by its next read.
+	ForgetAfter time.Duration
 }
 
 // Defaults of Options.
@@ -126,6 +132,7 @@ const (
 	DefaultLeaseTime      = 30 * time.Second
 	DefaultBlock          = time.Second
 	DefaultConnectTimeout = 5 * time.Second
+	DefaultForgetAfter    = 24 * time.Hour
 )
 
 func (o Options) withDefaults() Options {
@@ -143,6 +150,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Block <= 0 {
 		o.Block = DefaultBlock
+	}
+	if o.ForgetAfter <= 0 {
+		o.ForgetAfter = DefaultForgetAfter
 	}
 	// BLOCK counts milliseconds, and BLOCK 0 waits for ever.
 	o.Block = max(o.Block.Truncate(time.Millisecond), time.Millisecond)
@@ -256,7 +266,32 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Queue, error) {
 	if err := q.createGroup(ctx); err != nil {
 		return fail("cannot create the consumer group "+opt.Group+" of "+opt.Stream+" at", err)
 	}
+	// Housekeeping: a failure here costs nothing but a longer list.
+	q.forget(ctx, opt.ForgetAfter, "")
 	return q, nil
+}
+
+// forgetScript removes, in one step so that none of them is handed an
+// entry between the check and the removal, the consumers of group ARGV[1]
+// of stream KEYS[1] that hold no entry and have been idle for ARGV[2] ms
+// or more: every one of them, or only the one named ARGV[3] if it is set.
+var forgetScript = goredis.NewScript(`
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+	local f = {}
+	for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+	if f['pending'] == 0 and f['idle'] >= tonumber(ARGV[2]) and (ARGV[3] == '' or f['name'] == ARGV[3]) then
+		redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+		n = n + 1
+	end
+end
+return n
+`)
+
+// forget removes consumers that hold no entry and have been idle for at
+// least idle (only the one named name, if set), and says how many.
+func (q *Queue) forget(ctx context.Context, idle time.Duration, name string) (int, error) {
+	return forgetScript.Run(ctx, q.rdb, []string{q.opt.Stream}, q.opt.Group, idle.Milliseconds(), name).Int()
 }
 
 // checkVersion refuses a server without XAUTOCLAIM (before 6.2), which
@@ -284,9 +319,13 @@ func checkVersion(ctx context.Context, rdb *goredis.Client) error {
 	return nil
 }
 
-// Close closes the connections. Leases still held run out and their jobs
+// Close closes the connections, after removing this Queue's consumer from
+// the group if it holds no job. Leases still held run out and their jobs
 // go to other workers.
 func (q *Queue) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	q.forget(ctx, 0, q.opt.Consumer)
+	cancel()
 	return q.rdb.Close()
 }
 

@@ -560,3 +560,59 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// consumers are the names of the group's consumers.
+func consumers(t *testing.T, c *goredis.Client, opt Options) []string {
+	t.Helper()
+	list, err := c.XInfoConsumers(t.Context(), opt.Stream, opt.Group).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range list {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// Consumers do not pile up: Close removes its own when it holds no job,
+// and Open removes those a crashed process left idle, but never one that
+// holds a job, whose lease must still run out for it to be taken again.
+func TestForgetConsumers(t *testing.T) {
+	t.Parallel()
+	url := testserver.Redis(t)
+	c := raw(t, url)
+	opt := names(t)
+
+	crashed := opt
+	crashed.Consumer = "crashed-idle"
+	q := open(t, url, crashed)
+	queuetest.Push(t, q, "done")
+	if err := queuetest.Take(t, q).Ack(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	holding := opt
+	holding.Consumer = "crashed-holding"
+	h := open(t, url, holding)
+	queuetest.Push(t, h, "held")
+	queuetest.Take(t, h) // and never acked
+	closing := opt
+	closing.Consumer = "closing"
+	cl := open(t, url, closing)
+	queuetest.Push(t, cl, "x")
+	if err := queuetest.Take(t, cl).Ack(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	if got := consumers(t, c, opt); strings.Join(got, ",") != "crashed-holding,crashed-idle" {
+		t.Fatalf("after a Close: consumers %v, want the two others", got)
+	}
+
+	time.Sleep(20 * time.Millisecond)
+	later := opt
+	later.ForgetAfter = 10 * time.Millisecond
+	open(t, url, later)
+	if got := consumers(t, c, opt); strings.Join(got, ",") != "crashed-holding" {
+		t.Fatalf("after an Open: consumers %v, want only the one holding a job", got)
+	}
+}
