@@ -38,7 +38,12 @@ const fleetLease = "2s"
 
 func newFleet(t *testing.T, extra ...string) *fleet {
 	t.Helper()
-	f := &fleet{t: t, bin: build(t), redis: testserver.StartRedis(t, testserver.RedisOptions{Persist: true})}
+	return newFleetWith(t, testserver.RedisOptions{Persist: true}, extra...)
+}
+
+func newFleetWith(t *testing.T, redis testserver.RedisOptions, extra ...string) *fleet {
+	t.Helper()
+	f := &fleet{t: t, bin: build(t), redis: testserver.StartRedis(t, redis)}
 	f.shared = append([]string{
 		"--store", testserver.Postgres(t), "--queue", f.redis.URL(), "--blobs", testserver.S3(t),
 		"--lease", fleetLease,
@@ -489,5 +494,51 @@ func TestFleetCancelAndShutdown(t *testing.T) {
 	}
 	if n := finishedJobs(t, audit)[long]; n != 1 {
 		t.Errorf("the requeued job finished %d times, want once", n)
+	}
+}
+
+// TestFleetRedisLosesData: a Redis without persistence restarts empty with
+// a job running and others queued. The running job, which no other worker
+// took, runs on to the end; the API node pushes the queued ones again
+// (--lost-after), and each finishes once.
+func TestFleetRedisLosesData(t *testing.T) {
+	f := newFleetWith(t, testserver.RedisOptions{}, "--lost-after", "2s")
+	api := f.api()
+	w, audit := f.worker("--workers", "1")
+	marker := newMarker()
+	long := api.submit(sleeper, "4", marker)
+	api.waitStatus(long, "running")
+	jobProcess(t, marker)
+	var queued []string
+	for i := range 5 {
+		queued = append(queued, api.submit(fmt.Sprintf("print(%d)", i)))
+	}
+	f.redis.Restart(t)
+
+	job := api.waitStatus(long, "ok", "runtime_error", "internal_error", "cancelled")
+	if job["status"] != "ok" || job["stdout"] != "slept\n" || job["attempts"] != 1.0 {
+		t.Fatalf("the job running when Redis lost its data: %v", job)
+	}
+	for i, id := range queued {
+		job := api.waitStatus(id, "ok", "runtime_error", "internal_error", "cancelled")
+		if job["status"] != "ok" || job["stdout"] != fmt.Sprintf("%d\n", i) {
+			t.Errorf("queued job %d: %v", i, job)
+		}
+	}
+	finished := finishedJobs(t, audit)
+	for _, id := range append(queued, long) {
+		if finished[id] != 1 {
+			t.Errorf("job %s finished %d times, want once", id, finished[id])
+		}
+	}
+	// Read once the processes have ended: their logs are still being
+	// written until then.
+	api.stop(syscall.SIGTERM)
+	w.stop(syscall.SIGTERM)
+	if !strings.Contains(api.logs.String(), "pushed again a job the queue had lost") {
+		t.Errorf("the API node did not say it pushed lost jobs again:\n%s", api.logs)
+	}
+	if !strings.Contains(w.logs.String(), "runs on without one") {
+		t.Errorf("the worker did not say it ran on without a lease:\n%s", w.logs)
 	}
 }

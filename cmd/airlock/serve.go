@@ -144,7 +144,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 		Log: log, Audit: auditLog, Metrics: m, Hooks: webhook.New(webhook.Options{AllowLocal: cfg.AllowLocalCallbacks}),
 	}, jobs.Options{
 		Workers: workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace,
-		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared(cfg), LeaseTime: cfg.Lease,
+		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared(cfg), LeaseTime: cfg.Lease, LostAfter: cfg.LostAfter,
 	})
 	var h http.Handler
 	if worker {
@@ -168,6 +168,9 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	defer stopWorkers()
 	workersDone := make(chan error, 1)
 	go func() { workersDone <- svc.Run(running) }()
+	if !worker {
+		go svc.SweepLost(running) // the API nodes look after what they accepted
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	total, _ := svc.Workers()

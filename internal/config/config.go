@@ -47,8 +47,9 @@ type Config struct {
 	// Lease is how long a job whose worker stopped extending it stays
 	// with that worker before another takes it (Redis queue only).
 	Lease       time.Duration
-	MaxAttempts int  // starts of a job before it is given up as internal_error
-	NoWorkers   bool // an API-only node: jobs run on `airlock worker` nodes
+	LostAfter   time.Duration // a queued job missing from the queue this long is pushed again
+	MaxAttempts int           // starts of a job before it is given up as internal_error
+	NoWorkers   bool          // an API-only node: jobs run on `airlock worker` nodes
 }
 
 // Pool is one language's warm pool: sandboxes started ahead of their jobs.
@@ -76,7 +77,7 @@ var settings = []setting{
 	{name: "max-queue", usage: "jobs that may wait before 503", set: intSetting(func(c *Config) *int { return &c.MaxQueue })},
 	{name: "max-code", usage: "bytes of submitted files (K, M suffixes)", set: sizeSetting(func(c *Config) *int64 { return &c.MaxCode })},
 	{name: "max-body", usage: "bytes of a request body (K, M suffixes)", set: sizeSetting(func(c *Config) *int64 { return &c.MaxBody })},
-	{name: "grace", usage: "on shutdown, how long running jobs may finish", set: func(c *Config, v string) (err error) { c.Grace, err = time.ParseDuration(v); return }},
+	{name: "grace", usage: "on shutdown, how long running jobs may finish", set: durationSetting(func(c *Config) *time.Duration { return &c.Grace }, 0)},
 	{name: "audit", usage: `audit log file ("-": stdout)`, set: func(c *Config, v string) error { c.Audit = v; return nil }},
 	{name: "log-format", usage: "json or text", set: func(c *Config, v string) error {
 		if v != "json" && v != "text" {
@@ -93,12 +94,8 @@ var settings = []setting{
 	{name: "store", usage: "job store: postgres://user:password@host:5432/db (default: SQLite in the data directory)", set: urlSetting(func(c *Config) *string { return &c.Store }, "postgres", "postgresql")},
 	{name: "queue", usage: "job queue: redis://[:password@]host:6379/0 (default: in-process)", set: urlSetting(func(c *Config) *string { return &c.Queue }, "redis", "rediss")},
 	{name: "blobs", usage: "payload store: s3://KEY:SECRET@host:port/bucket[/prefix] (default: files in the data directory)", set: urlSetting(func(c *Config) *string { return &c.Blobs }, "s3")},
-	{name: "lease", usage: "how long a dead worker's job waits before another worker takes it (Redis queue)", set: func(c *Config, v string) (err error) {
-		if c.Lease, err = time.ParseDuration(v); err == nil && c.Lease < time.Second {
-			err = fmt.Errorf("want at least 1s")
-		}
-		return
-	}},
+	{name: "lease", usage: "how long a dead worker's job waits before another worker takes it (Redis queue)", set: durationSetting(func(c *Config) *time.Duration { return &c.Lease }, time.Second)},
+	{name: "lost-after", usage: "push again a job still queued this long after it was accepted but missing from the Redis queue (which lost its data)", set: durationSetting(func(c *Config) *time.Duration { return &c.LostAfter }, time.Second)},
 	{name: "max-attempts", usage: "starts of a job (after its workers died) before it ends as internal_error", set: func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -149,6 +146,20 @@ func intSetting(field func(*Config) *int) func(*Config, string) error {
 	}
 }
 
+func durationSetting(field func(*Config) *time.Duration, least time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < least {
+			return fmt.Errorf("want at least %v", least)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
 func sizeSetting(field func(*Config) *int64) func(*Config, string) error {
 	return func(c *Config, v string) (err error) {
 		*field(c), err = units.ParseSize(v)
@@ -173,7 +184,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 	c := &Config{
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text", Pools: DefaultPools(),
-		Lease: 30 * time.Second, MaxAttempts: 3,
+		Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)

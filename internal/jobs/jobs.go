@@ -54,6 +54,11 @@ type Options struct {
 	// LeaseTime is the queue's lease time: a running job's lease is
 	// extended three times within it. Default 30 s.
 	LeaseTime time.Duration
+	// LostAfter is how long after its acceptance a queued job may be
+	// missing from a fleet's queue before SweepLost pushes it again;
+	// default 1 minute. It must exceed the clock skew between the nodes
+	// and the queue's server.
+	LostAfter time.Duration
 }
 
 // DefaultInlineMax keeps a typical submission and its output out of the
@@ -109,6 +114,9 @@ func New(d Deps, opt Options) *Service {
 	}
 	if opt.LeaseTime <= 0 {
 		opt.LeaseTime = 30 * time.Second
+	}
+	if opt.LostAfter <= 0 {
+		opt.LostAfter = time.Minute
 	}
 	if opt.MaxQueue <= 0 {
 		opt.MaxQueue = 1000

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlock-dev/airlock"
@@ -143,11 +144,13 @@ const cancelPoll = time.Second
 
 // tend keeps a job's lease while it runs, and ends the run when the lease
 // is lost or, in a fleet, when a cancel is requested through another
-// process, until done is closed.
-func (s *Service) tend(lease airlock.Lease, stopRun context.CancelCauseFunc, done <-chan struct{}) {
+// process, until done is closed. attempt is the job's attempt once it has
+// started, 0 before.
+func (s *Service) tend(lease airlock.Lease, attempt *atomic.Int64, stopRun context.CancelCauseFunc, done <-chan struct{}) {
 	// Three extensions per lease time: one lost or late does not lose it.
 	renew := time.NewTicker(s.opt.LeaseTime / 3)
 	defer renew.Stop()
+	renewed := renew.C
 	var poll <-chan time.Time
 	if s.opt.Distributed {
 		t := time.NewTicker(cancelPoll)
@@ -160,25 +163,39 @@ func (s *Service) tend(lease airlock.Lease, stopRun context.CancelCauseFunc, don
 		<-done
 		cancel()
 	}()
+	id := lease.JobID()
 	for {
 		select {
 		case <-done:
 			return
-		case <-renew.C:
+		case <-renewed:
 			err := lease.Extend(ctx)
 			if errors.Is(err, airlock.ErrConflict) {
-				stopRun(errLeaseLost)
-				return
+				if !s.stillOurs(ctx, id, attempt.Load()) {
+					stopRun(errLeaseLost)
+					return
+				}
+				// No other worker took it: the queue forgot the entry.
+				s.log.Warn("the queue lost the lease of a running job no other worker took (did Redis lose its data?): it runs on without one", "job", id)
+				renewed = nil
+				continue
 			}
 			if err != nil && ctx.Err() == nil {
-				s.log.Error("extend the lease of a running job", "job", lease.JobID(), "err", err)
+				s.log.Error("extend the lease of a running job", "job", id, "err", err)
 			}
 		case <-poll:
-			if j, err := s.store.Get(ctx, lease.JobID()); err == nil && j.CancelRequested {
+			if j, err := s.store.Get(ctx, id); err == nil && j.CancelRequested {
 				stopRun(errCancelled)
 			}
 		}
 	}
+}
+
+// stillOurs says whether a job still runs the attempt this worker
+// started: a worker that took it over would have counted another.
+func (s *Service) stillOurs(ctx context.Context, id string, attempt int64) bool {
+	j, err := s.store.Get(ctx, id)
+	return attempt > 0 && err == nil && j.Status == airlock.StatusRunning && int64(j.Attempts) == attempt
 }
 
 // runOne runs a job once and says whether the queue is done with it. The
@@ -191,7 +208,8 @@ func (s *Service) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 	defer stopRun(nil)
 	tended := make(chan struct{})
 	defer close(tended)
-	go s.tend(lease, stopRun, tended)
+	var attempt atomic.Int64
+	go s.tend(lease, &attempt, stopRun, tended)
 
 	start := time.Now().UTC()
 	var j *airlock.Job
@@ -209,6 +227,7 @@ func (s *Service) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 	case err != nil:
 		return false // shutting down, or the lease is lost
 	}
+	attempt.Store(int64(j.Attempts))
 	if s.metrics != nil {
 		s.metrics.WaitSecs.Observe(start.Sub(j.CreatedAt).Seconds())
 		s.metrics.Running.Inc()

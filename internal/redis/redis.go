@@ -509,6 +509,24 @@ func (q *Queue) leaseOf(ctx context.Context, m goredis.XMessage, retaken bool) *
 	return nil
 }
 
+// Oldest is when the oldest entry still in the stream (waiting or taken)
+// was pushed, by the server's clock; the zero time when there is none.
+func (q *Queue) Oldest(ctx context.Context) (time.Time, error) {
+	msgs, err := q.rdb.XRangeN(ctx, q.opt.Stream, "-", "+", 1).Result()
+	if err != nil {
+		return time.Time{}, q.fail(ctx, "oldest", err)
+	}
+	if len(msgs) == 0 {
+		return time.Time{}, nil
+	}
+	ms, _, _ := strings.Cut(msgs[0].ID, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("redis queue: entry id %q: %w", msgs[0].ID, err)
+	}
+	return time.UnixMilli(n), nil
+}
+
 // Len counts the entries not yet delivered to the group: the jobs waiting
 // for a worker. Jobs taken and not acked are not counted, those whose
 // lease ran out included (few, and taken again soon).
