@@ -81,11 +81,16 @@ type Service struct {
 	callbacks map[string]CallbackFormat // by job face
 
 	admit sync.Mutex // orders the count and the creation of keys' jobs
+	// here bounds the jobs of live sessions that run in this process
+	// outside the queue (see accept).
+	here     chan struct{}
+	hereJobs sync.WaitGroup // Run waits for them as for its workers
 
-	mu       sync.Mutex
-	running  map[string]context.CancelCauseFunc // by job id
-	sessions map[string]*engine.Session         // live clients, by job id
-	waiters  map[string][]chan *airlock.Job     // each gets the finished job, or nil: read it from the store
+	mu              sync.Mutex
+	runCtx, runHard context.Context                    // set by Run (see lifetime)
+	running         map[string]context.CancelCauseFunc // by job id
+	sessions        map[string]*engine.Session         // live clients, by job id
+	waiters         map[string][]chan *airlock.Job     // each gets the finished job, or nil: read it from the store
 }
 
 // Deps are what a Service is built from; Audit, Metrics and Hooks may be
@@ -137,6 +142,7 @@ func New(d Deps, opt Options) *Service {
 		store: d.Store, blobs: d.Blobs, queue: d.Queue, engine: d.Engine, opt: opt, log: d.Log,
 		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks, callbacks: map[string]CallbackFormat{},
 		running: map[string]context.CancelCauseFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan *airlock.Job{},
+		here: make(chan struct{}, max(opt.Workers, 1)),
 	}
 }
 
@@ -221,6 +227,9 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 	if err := s.engine.Check(ctx, req); err != nil {
 		return nil, err
 	}
+	if meta.Session != nil && s.opt.Distributed && s.opt.Workers == 0 {
+		return nil, fmt.Errorf("%w: a live session runs on the node that accepts it, and this one runs no jobs (an API-only node)", airlock.ErrUnavailable)
+	}
 	waiting, err := s.QueueLen(ctx)
 	if err != nil {
 		return nil, err
@@ -268,6 +277,16 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*
 		s.mu.Lock()
 		s.sessions[j.ID] = meta.Session
 		s.mu.Unlock()
+		if s.opt.Distributed {
+			// Its client is connected here, so it runs here: a fleet's
+			// queue would hand it to any worker.
+			s.hereJobs.Add(1)
+			go func() {
+				defer s.hereJobs.Done()
+				s.runHere(j.ID)
+			}()
+			return j, nil
+		}
 	}
 	if err := s.queue.Push(ctx, j.ID); err != nil {
 		// Refused, so not left behind: nothing would ever run it.

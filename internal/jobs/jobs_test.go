@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -290,5 +291,87 @@ func TestQueueUnavailable(t *testing.T) {
 	}
 	if list, n, err := e.store.List(t.Context(), "", 0, 10); err != nil || n != 0 || len(list) != 0 {
 		t.Errorf("stored %d jobs (%v)", n, err)
+	}
+}
+
+// farQueue is a fleet's queue whose jobs go to other processes: it takes
+// pushes and never hands anything to this one.
+type farQueue struct {
+	mu     sync.Mutex
+	pushed []string
+}
+
+func (q *farQueue) Push(_ context.Context, id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pushed = append(q.pushed, id)
+	return nil
+}
+
+func (q *farQueue) Pop(ctx context.Context) (airlock.Lease, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (q *farQueue) Len(context.Context) (int, error) { return 0, nil }
+
+// In a fleet, the job of a live session runs in the process its client is
+// connected to, never through the shared queue; a node that runs no jobs
+// refuses the session rather than leave its client without output.
+func TestSessionRunsHere(t *testing.T) {
+	dir := t.TempDir()
+	store, err := sqlite.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, catalog := servicetest.Runner(t)
+	eng := engine.New(r, catalog, engine.Options{})
+	queue := &farQueue{}
+	svc := func(workers int) *jobs.Service {
+		return jobs.New(jobs.Deps{Store: store, Blobs: blobs, Queue: queue, Engine: eng}, jobs.Options{Workers: workers, Distributed: true})
+	}
+	req := airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print(input().upper())")}}}
+	stdin := make(chan []byte, 1)
+	stdin <- []byte("live\n")
+	var mu sync.Mutex
+	var out strings.Builder
+	session := &engine.Session{
+		Stdin: stdin, Signals: make(chan syscall.Signal),
+		Output: func(_, _ string, data []byte) { mu.Lock(); out.Write(data); mu.Unlock() },
+		Stage:  func(string) {}, Exit: func(string, airlock.Step) {},
+	}
+
+	here := svc(1)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { here.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	j, err := here.Submit(t.Context(), req, jobs.Meta{Session: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	final, err := here.Wait(wctx, j.ID)
+	if err != nil || final.Status != airlock.StatusOK {
+		t.Fatalf("session job: %+v, %v", final, err)
+	}
+	mu.Lock()
+	if out.String() != "LIVE\n" {
+		t.Errorf("the session saw %q, want LIVE", out.String())
+	}
+	mu.Unlock()
+	if len(queue.pushed) != 0 {
+		t.Errorf("the session's job went to the shared queue: %v", queue.pushed)
+	}
+
+	_, err = svc(-1).Submit(t.Context(), req, jobs.Meta{Session: session})
+	if !errors.Is(err, airlock.ErrUnavailable) || !strings.Contains(err.Error(), "runs no jobs") {
+		t.Errorf("a session on an API-only node: %v, want ErrUnavailable saying why", err)
 	}
 }

@@ -28,6 +28,9 @@ func (s *Service) Run(ctx context.Context) error {
 	// Running jobs outlive ctx by the grace period.
 	hard, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
+	s.mu.Lock()
+	s.runCtx, s.runHard = ctx, hard
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for range s.opt.Workers {
 		wg.Go(func() { s.work(ctx, hard) })
@@ -36,6 +39,7 @@ func (s *Service) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
+		s.hereJobs.Wait()
 		close(done)
 	}()
 	select {
@@ -45,6 +49,17 @@ func (s *Service) Run(ctx context.Context) error {
 		<-done
 	}
 	return nil
+}
+
+// lifetime is Run's context and the one its running jobs get (which
+// outlives it by the grace period); the background before Run.
+func (s *Service) lifetime() (ctx, hard context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.runCtx == nil {
+		return context.Background(), context.Background()
+	}
+	return s.runCtx, s.runHard
 }
 
 // recover puts every unfinished job back in the queue: the ones that were
@@ -71,6 +86,25 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 	return nil
 }
+
+// runHere runs a job in this process outside the queue, as soon as one
+// of its slots for them is free, under a lease of its own that never runs
+// out. Were this process to die, the job would still be in the store,
+// where SweepLost finds it if it had not started.
+func (s *Service) runHere(id string) {
+	s.here <- struct{}{}
+	defer func() { <-s.here }()
+	ctx, hard := s.lifetime()
+	s.runOne(ctx, hard, ownLease(id))
+}
+
+// ownLease is the lease of a job no queue handed out.
+type ownLease string
+
+func (l ownLease) JobID() string                { return string(l) }
+func (l ownLease) Extend(context.Context) error { return nil }
+func (l ownLease) Ack(context.Context) error    { return nil }
+func (l ownLease) Retaken() bool                { return false }
 
 func (s *Service) work(ctx, hard context.Context) {
 	var failed backoff
