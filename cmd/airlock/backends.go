@@ -24,11 +24,9 @@ type backends struct {
 	store  airlock.JobStore
 	queue  airlock.Queue
 	blobs  airlock.BlobStore
+	shared bool // the queue is a fleet's, shared with other processes
 	closes []func() error
 }
-
-// shared says whether the queue is a fleet's, shared with other processes.
-func (b *backends) shared(cfg *config.Config) bool { return cfg.Queue != "" }
 
 func (b *backends) Close() {
 	for i := len(b.closes) - 1; i >= 0; i-- {
@@ -72,7 +70,7 @@ func openBackends(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ 
 		if err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
-		b.queue, b.closes = q, append(b.closes, q.Close)
+		b.queue, b.closes, b.shared = q, append(b.closes, q.Close), true
 	}
 	if cfg.Blobs == "" {
 		s, err := localblob.Open(filepath.Join(cfg.Data, "blobs"))

@@ -144,7 +144,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 		Log: log, Audit: auditLog, Metrics: m, Hooks: webhook.New(webhook.Options{AllowLocal: cfg.AllowLocalCallbacks}),
 	}, jobs.Options{
 		Workers: workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace,
-		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared(cfg), LeaseTime: cfg.Lease, LostAfter: cfg.LostAfter,
+		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared, LeaseTime: cfg.Lease, LostAfter: cfg.LostAfter,
 	})
 	var h http.Handler
 	if worker {
@@ -174,7 +174,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	total, _ := svc.Workers()
-	log.Info("airlock serving", "addr", ln.Addr().String(), "api", !worker, "workers", total,
+	log.Info("airlock serving", "addr", ln.Addr().String(), "api", !worker, "open", !worker && len(cfg.Keys) == 0, "workers", total,
 		"store", kind(cfg.Store, "sqlite"), "queue", kind(cfg.Queue, "embedded"), "blobs", kind(cfg.Blobs, "local"))
 
 	select {
