@@ -83,6 +83,12 @@ type env struct {
 
 func newEnv(t *testing.T, dir string, opt jobs.Options) *env {
 	t.Helper()
+	return newEnvWith(t, dir, opt, memqueue.New())
+}
+
+// newEnvWith is newEnv with a queue of the test's.
+func newEnvWith(t *testing.T, dir string, opt jobs.Options, queue airlock.Queue) *env {
+	t.Helper()
 	store, err := sqlite.Open(filepath.Join(dir, "db"))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +100,7 @@ func newEnv(t *testing.T, dir string, opt jobs.Options) *env {
 	}
 	r, catalog := servicetest.Runner(t)
 	b, counted := &blobs{BlobStore: local}, &reads{JobStore: store}
-	svc := jobs.New(jobs.Deps{Store: counted, Blobs: b, Queue: memqueue.New(), Engine: engine.New(r, catalog, engine.Options{})}, opt)
+	svc := jobs.New(jobs.Deps{Store: counted, Blobs: b, Queue: queue, Engine: engine.New(r, catalog, engine.Options{})}, opt)
 	return &env{store: store, reads: counted, blobs: b, svc: svc}
 }
 
@@ -319,21 +325,9 @@ func (q *farQueue) Len(context.Context) (int, error) { return 0, nil }
 // connected to, never through the shared queue; a node that runs no jobs
 // refuses the session rather than leave its client without output.
 func TestSessionRunsHere(t *testing.T) {
-	dir := t.TempDir()
-	store, err := sqlite.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, catalog := servicetest.Runner(t)
-	eng := engine.New(r, catalog, engine.Options{})
 	queue := &farQueue{}
 	svc := func(workers int) *jobs.Service {
-		return jobs.New(jobs.Deps{Store: store, Blobs: blobs, Queue: queue, Engine: eng}, jobs.Options{Workers: workers, Distributed: true})
+		return newEnvWith(t, t.TempDir(), jobs.Options{Workers: workers, Distributed: true}, queue).svc
 	}
 	req := airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print(input().upper())")}}}
 	stdin := make(chan []byte, 1)
