@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/localblob"
@@ -367,5 +369,50 @@ func TestSessionRunsHere(t *testing.T) {
 	_, err = svc(-1).Submit(t.Context(), req, jobs.Meta{Session: session})
 	if !errors.Is(err, airlock.ErrUnavailable) || !strings.Contains(err.Error(), "runs no jobs") {
 		t.Errorf("a session on an API-only node: %v, want ErrUnavailable saying why", err)
+	}
+}
+
+// lostAnswer is a store whose first Finish is recorded but answered with
+// an error, as when the connection drops after the commit.
+type lostAnswer struct {
+	airlock.JobStore
+	lost atomic.Bool
+}
+
+func (s *lostAnswer) Finish(ctx context.Context, id string, attempt int, status airlock.Status, at time.Time, result []byte) (*airlock.Job, error) {
+	j, err := s.JobStore.Finish(ctx, id, attempt, status, at, result)
+	if err == nil && s.lost.CompareAndSwap(false, true) {
+		return nil, errors.New("read tcp: connection reset by peer")
+	}
+	return j, err
+}
+
+// A result recorded by a call whose answer was lost is known for what it
+// is when the retry finds the job finished by the same attempt: the job is
+// audited once, and its waiters get it.
+func TestFinishAnswerLost(t *testing.T) {
+	dir := t.TempDir()
+	store, err := sqlite.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, catalog := servicetest.Runner(t)
+	var log bytes.Buffer
+	e := &env{svc: jobs.New(jobs.Deps{
+		Store: &lostAnswer{JobStore: store}, Blobs: blobs, Queue: memqueue.New(),
+		Engine: engine.New(r, catalog, engine.Options{}), Audit: audit.New(&log),
+	}, jobs.Options{Workers: 1})}
+	e.run(t)
+	j := e.wait(t, e.submit(t, "print('once')").ID, "once\n")
+	if j.Status != airlock.StatusOK {
+		t.Fatalf("job: %+v", j)
+	}
+	if n := strings.Count(log.String(), j.ID); n != 1 {
+		t.Errorf("the job is audited %d times, want once:\n%s", n, log.String())
 	}
 }

@@ -388,6 +388,13 @@ func (s *Service) record(ctx context.Context, j *airlock.Job, res airlock.Result
 		return nil, fmt.Errorf("store result: %w", err)
 	}
 	final, err := s.store.Finish(ctx, j.ID, j.Attempts, res.Status, time.Now().UTC(), inline)
+	if errors.Is(err, airlock.ErrConflict) {
+		// An earlier call whose answer was lost may have recorded it: a
+		// job finished by this attempt can only have been finished here.
+		if done, gerr := s.store.Get(ctx, j.ID); gerr == nil && done.Status.Finished() && done.Attempts == j.Attempts {
+			final, err = done, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("finish job: %w", err)
 	}
