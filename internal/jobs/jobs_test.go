@@ -85,11 +85,11 @@ type env struct {
 
 func newEnv(t *testing.T, dir string, opt jobs.Options) *env {
 	t.Helper()
-	return newEnvWith(t, dir, opt, memqueue.New())
+	return newEnvWith(t, dir, opt, nil)
 }
 
-// newEnvWith is newEnv with a queue of the test's.
-func newEnvWith(t *testing.T, dir string, opt jobs.Options, queue airlock.Queue) *env {
+// newEnvWith is newEnv with what change makes of its dependencies.
+func newEnvWith(t *testing.T, dir string, opt jobs.Options, change func(*jobs.Deps)) *env {
 	t.Helper()
 	store, err := sqlite.Open(filepath.Join(dir, "db"))
 	if err != nil {
@@ -102,8 +102,11 @@ func newEnvWith(t *testing.T, dir string, opt jobs.Options, queue airlock.Queue)
 	}
 	r, catalog := servicetest.Runner(t)
 	b, counted := &blobs{BlobStore: local}, &reads{JobStore: store}
-	svc := jobs.New(jobs.Deps{Store: counted, Blobs: b, Queue: queue, Engine: engine.New(r, catalog, engine.Options{})}, opt)
-	return &env{store: store, reads: counted, blobs: b, svc: svc}
+	deps := jobs.Deps{Store: counted, Blobs: b, Queue: memqueue.New(), Engine: engine.New(r, catalog, engine.Options{})}
+	if change != nil {
+		change(&deps)
+	}
+	return &env{store: store, reads: counted, blobs: b, svc: jobs.New(deps, opt)}
 }
 
 // run runs the service's workers until the test ends.
@@ -329,7 +332,7 @@ func (q *farQueue) Len(context.Context) (int, error) { return 0, nil }
 func TestSessionRunsHere(t *testing.T) {
 	queue := &farQueue{}
 	svc := func(workers int) *jobs.Service {
-		return newEnvWith(t, t.TempDir(), jobs.Options{Workers: workers, Distributed: true}, queue).svc
+		return newEnvWith(t, t.TempDir(), jobs.Options{Workers: workers, Distributed: true}, func(d *jobs.Deps) { d.Queue = queue }).svc
 	}
 	req := airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print(input().upper())")}}}
 	stdin := make(chan []byte, 1)
@@ -391,22 +394,10 @@ func (s *lostAnswer) Finish(ctx context.Context, id string, attempt int, status 
 // is when the retry finds the job finished by the same attempt: the job is
 // audited once, and its waiters get it.
 func TestFinishAnswerLost(t *testing.T) {
-	dir := t.TempDir()
-	store, err := sqlite.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, catalog := servicetest.Runner(t)
 	var log bytes.Buffer
-	e := &env{svc: jobs.New(jobs.Deps{
-		Store: &lostAnswer{JobStore: store}, Blobs: blobs, Queue: memqueue.New(),
-		Engine: engine.New(r, catalog, engine.Options{}), Audit: audit.New(&log),
-	}, jobs.Options{Workers: 1})}
+	e := newEnvWith(t, t.TempDir(), jobs.Options{Workers: 1}, func(d *jobs.Deps) {
+		d.Store, d.Audit = &lostAnswer{JobStore: d.Store}, audit.New(&log)
+	})
 	e.run(t)
 	j := e.wait(t, e.submit(t, "print('once')").ID, "once\n")
 	if j.Status != airlock.StatusOK {
