@@ -217,7 +217,7 @@ async function run() {
 // than leaving the editor; the browser's undo keeps working.
 function indent(e) {
   const ta = ui.code;
-  const width = ["go"].includes(ui.language.value) ? "\t" : "    ";
+  const width = "    ";
   if (!e.shiftKey) {
     document.execCommand("insertText", false, width) || ta.setRangeText(width, ta.selectionStart, ta.selectionEnd, "end");
     return;
