@@ -359,7 +359,7 @@ func TestFleetRefusesBadServers(t *testing.T) {
 	bin := build(t)
 	pg, s3 := testserver.Postgres(t), testserver.S3(t)
 	redis := testserver.Redis(t)
-	closed := "127.0.0.1:1"
+	closed := testserver.ClosedPort(t)
 	silent := testserver.Silent(t)
 	wrongPassword, wrongSecret := withPassword(t, pg, "hunter2"), withPassword(t, s3, "hunter2")
 	cases := []struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -194,18 +193,6 @@ func TestNewerSchema(t *testing.T) {
 	}
 }
 
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // Open fails, and soon, whatever is wrong with where it is pointed: a
 // server's start must not hang on a typo. Its errors say what is wrong
 // and never the password.
@@ -227,7 +214,7 @@ func TestOpenFails(t *testing.T) {
 	}{
 		{"not a URL", "postgres://airlock:not-the-secret@127.0.0.1:notaport/x", time.Second, 0, "cannot parse"},
 		{"unknown setting", withParams(t, good, "sslmode", "sometimes"), time.Second, 0, "sslmode"},
-		{"refused", "postgres://airlock:not-the-secret@" + closedPort(t) + "/x?sslmode=disable", 3 * time.Second, 0, "refused"},
+		{"refused", "postgres://airlock:not-the-secret@" + testserver.ClosedPort(t) + "/x?sslmode=disable", 3 * time.Second, 0, "refused"},
 		{"wrong password", wrongPassword.String(), 3 * time.Second, 0, "password authentication failed"},
 		{"no such database", noDB.String(), 3 * time.Second, 0, "does not exist"},
 		{"silent server", "postgres://airlock:not-the-secret@" + testserver.Silent(t) + "/x?sslmode=disable", DefaultConnectTimeout + 2*time.Second, 0, "within 5s (connect_timeout)"},

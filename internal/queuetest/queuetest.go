@@ -135,6 +135,33 @@ func popNothing(t *testing.T, q airlock.Queue, d time.Duration) {
 }
 
 // Len reads the queue's length, failing t on an error.
+// KeepExtending extends leases every period, as a live worker does, until
+// the returned func is called; it returns once the extending has stopped.
+func KeepExtending(t *testing.T, every time.Duration, leases ...airlock.Lease) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				for _, l := range leases {
+					if err := l.Extend(t.Context()); err != nil {
+						t.Errorf("Extend(%s): %v", l.JobID(), err)
+					}
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 func Len(t *testing.T, q airlock.Queue) int {
 	t.Helper()
 	n, err := q.Len(t.Context())
@@ -467,26 +494,9 @@ func testExtendKeepsLease(t *testing.T, l *Leases) {
 	w := l.Open(t, 2)
 	Push(t, w[0], "long")
 	held := Take(t, w[0])
-	stop := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(l.Time / 5)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if err := held.Extend(t.Context()); err != nil {
-					t.Errorf("Extend: %v", err)
-				}
-			}
-		}
-	}()
+	stop := KeepExtending(t, l.Time/5, held)
 	popNothing(t, w[1], 3*l.Time)
-	close(stop)
-	<-stopped
+	stop()
 	stoppedAt := time.Now()
 	again := Take(t, w[1])
 	if again.JobID() != "long" {

@@ -155,28 +155,7 @@ func TestExpiredBehindManyLeases(t *testing.T) {
 	for i := range leases {
 		leases[i] = queuetest.Take(t, live)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { // the live worker extends all it holds
-		tick := time.NewTicker(leaseTime / 5)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				for _, l := range leases {
-					if err := l.Extend(t.Context()); err != nil {
-						t.Errorf("Extend(%s): %v", l.JobID(), err)
-					}
-				}
-			}
-		}
-	})
-	defer func() {
-		close(stop)
-		wg.Wait()
-	}()
+	defer queuetest.KeepExtending(t, leaseTime/5, leases...)() // the live worker extends all it holds
 	for i := range nDead {
 		queuetest.Push(t, dead, fmt.Sprint("dead-", i))
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -251,15 +250,7 @@ func TestOpenErrors(t *testing.T) {
 	// but no error may show it either.
 	secrets := []string{secret}
 
-	closedPort := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return addr
-	}()
+	closedPort := testserver.ClosedPort(t)
 
 	mute := testserver.Silent(t) // takes connections and never answers
 

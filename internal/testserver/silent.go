@@ -39,3 +39,16 @@ func Silent(t testing.TB) string {
 	})
 	return l.Addr().String()
 }
+
+// ClosedPort returns a loopback address nothing listens on: a connection
+// to it is refused at once.
+func ClosedPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
