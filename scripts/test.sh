@@ -60,10 +60,13 @@ AIRLOCK_TEST_PREPARED=1 go test -count=1 -timeout 5m ./internal/sandbox/native/
 echo "== the service's API tests again, over a fleet's servers (PostgreSQL, Redis, S3) in distributed mode"
 AIRLOCK_TEST_BACKENDS=fleet go test -race -count=1 -timeout 10m ./internal/api/ ./internal/judge0/ ./internal/piston/
 echo "== fuzz the request decoders (bounded)"
-go test -run '^$' -fuzz FuzzDecode -fuzztime 10s ./internal/api/
-go test -run '^$' -fuzz FuzzSubmission -fuzztime 10s ./internal/engine/
-go test -run '^$' -fuzz FuzzParseSubmission -fuzztime 10s ./internal/judge0/
-go test -run '^$' -fuzz FuzzParseJob -fuzztime 10s ./internal/piston/
+# Budgets are counts (about 10 s each here), not durations: with a duration,
+# Go 1.26's fuzz coordinator can fail a clean run with "context deadline
+# exceeded" when the deadline races a busy worker (go.dev/issue/75804).
+go test -run '^$' -fuzz FuzzDecode -fuzztime 50000x ./internal/api/
+go test -run '^$' -fuzz FuzzSubmission -fuzztime 500000x ./internal/engine/
+go test -run '^$' -fuzz FuzzParseSubmission -fuzztime 50000x ./internal/judge0/
+go test -run '^$' -fuzz FuzzParseJob -fuzztime 60000x ./internal/piston/
 echo "== cgroup v2 guest (qemu, pure cgroup v2 kernel)"
 guest=(env CGO_ENABLED=0 go test -count=1 -timeout 8m -exec "$PWD/scripts/qemu-exec")
 "${guest[@]}" ./internal/cgroup/
