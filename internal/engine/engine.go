@@ -110,15 +110,19 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 	}
 	res.Language, res.Version = l.ID, p.version
 	files := p.files
-	if len(l.Compile) > 0 {
+	if l.Compiles(req.Files) {
 		compileVars := p.vars
 		compileVars.Args = nil // the program's, not the compiler's
+		keep, made := lang.Artifacts, []sandbox.File{{Name: lang.Artifacts + "/"}}
+		if l.KeepWorkDir {
+			keep, made = ".", nil
+		}
 		out, err := e.runner.Run(ctx, sandbox.Spec{
 			Argv:       lang.Expand(l.Compile, compileVars),
 			Env:        append(slices.Clone(l.Env), e.cacheEnv(ctx, l)...),
-			Files:      append(slices.Clone(files), sandbox.File{Name: lang.Artifacts + "/"}),
+			Files:      append(slices.Clone(files), made...),
 			Limits:     p.compileLimits,
-			Collect:    []string{lang.Artifacts},
+			Collect:    []string{keep},
 			Interleave: req.Interleave,
 			Live:       sess.live("compile"),
 		})
@@ -138,7 +142,11 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 			}
 			return res, nil
 		}
-		files = append(files, out.Files...)
+		if l.KeepWorkDir {
+			files = slices.DeleteFunc(out.Files, func(f sandbox.File) bool { return f.Name == "./" })
+		} else {
+			files = append(files, out.Files...)
+		}
 	}
 	spec := sandbox.Spec{
 		Argv:        lang.Expand(l.Run, p.vars),
@@ -232,7 +240,7 @@ type plan struct {
 
 func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
 	p := &plan{}
-	if err := checkFiles(req.Files, len(l.Compile) > 0); err != nil {
+	if err := checkFiles(req.Files, l.Compiles(req.Files) && !l.KeepWorkDir); err != nil {
 		return nil, err
 	}
 	entry := req.Entry
@@ -292,7 +300,7 @@ const (
 // reserved are top-level names the engine writes itself.
 var reserved = []string{".airlock"}
 
-func checkFiles(files []airlock.File, compiled bool) error {
+func checkFiles(files []airlock.File, artifacts bool) error {
 	if len(files) == 0 {
 		return invalid("files", "no file submitted")
 	}
@@ -307,7 +315,7 @@ func checkFiles(files []airlock.File, compiled bool) error {
 			return invalid(field, "%q %s", f.Name, err)
 		}
 		top, _, _ := strings.Cut(f.Name, "/")
-		if slices.Contains(reserved, top) || (compiled && top == lang.Artifacts) {
+		if slices.Contains(reserved, top) || (artifacts && top == lang.Artifacts) {
 			return invalid(field, "%q is reserved for the build", top)
 		}
 		if seen[f.Name] {

@@ -150,6 +150,28 @@ func TestPrograms(t *testing.T) {
 		{"entry not first", airlock.Request{Language: "python", Entry: "run.py", Files: []airlock.File{src("lib.py", "X = 7\n"), src("run.py", "import lib\nprint(lib.X)\n")}}, airlock.StatusOK, "7\n", nil},
 		{"expected output matches", airlock.Request{Language: "python", ExpectedOutput: expect("1 2\n3\n\n"), Files: []airlock.File{src("main.py", "print('1 2  ')\nprint(3)\n")}}, airlock.StatusOK, "", nil},
 		{"wrong answer", airlock.Request{Language: "python", ExpectedOutput: expect("4\n"), Files: []airlock.File{src("main.py", "print(3)\n")}}, airlock.StatusWrongAnswer, "3\n", nil},
+		{"project built by its compile script", airlock.Request{Language: "project", Args: []string{"x y"}, Stdin: []byte("21\n"), Files: []airlock.File{
+			src("compile", "mkdir -p bin && gcc -O2 -o bin/twice src/twice.c && echo built\n"),
+			src("run", "./bin/twice \"$@\"\n"),
+			src("src/twice.c", "#include <stdio.h>\nint main(int c, char **v) { int n; scanf(\"%d\", &n); printf(\"%d [%s]\\n\", 2 * n, v[1]); }\n")}},
+			airlock.StatusOK, "42 [x y]\n", func(t *testing.T, res airlock.Result) {
+				if res.Compile == nil || string(res.Compile.Stdout) != "built\n" {
+					t.Errorf("compile step: %+v", res.Compile)
+				}
+			}},
+		{"project without a compile script", airlock.Request{Language: "project", Files: []airlock.File{src("run", "python3 main.py\n"), src("main.py", "print('no build')\n")}}, airlock.StatusOK, "no build\n",
+			func(t *testing.T, res airlock.Result) {
+				if res.Compile != nil {
+					t.Errorf("a compile step ran: %+v", res.Compile)
+				}
+			}},
+		{"project whose build fails", airlock.Request{Language: "project", Files: []airlock.File{src("compile", "echo no >&2; exit 2\n"), src("run", "echo ran\n")}}, airlock.StatusCompileError, "",
+			func(t *testing.T, res airlock.Result) {
+				if res.Compile == nil || string(res.Compile.Stderr) != "no\n" || res.Stdout != nil {
+					t.Errorf("compile %+v, stdout %q", res.Compile, res.Stdout)
+				}
+			}},
+		{"project without a run script", airlock.Request{Language: "project", Files: []airlock.File{src("main.sh", "echo hi\n")}}, airlock.StatusRuntimeError, "", nil},
 		{"javascript unicode", airlock.Request{Language: "javascript", Files: []airlock.File{src("main.js", "console.log('ünïcødé ✓ 日本')\n")}}, airlock.StatusOK, "ünïcødé ✓ 日本\n", nil},
 	}
 	for _, c := range cases {

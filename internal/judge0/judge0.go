@@ -588,14 +588,18 @@ func (s *Server) language(w http.ResponseWriter, r *http.Request) {
 		railsError(w, r, http.StatusNotFound)
 		return
 	}
-	reply(w, http.StatusOK, struct {
-		ID         int    `json:"id"`
-		Name       string `json:"name"`
-		IsArchived bool   `json:"is_archived"`
-		SourceFile string `json:"source_file"`
-		CompileCmd any    `json:"compile_cmd"`
-		RunCmd     any    `json:"run_cmd"`
-	}{l.id, l.Name, false, l.sourceFile, command(l.Catalog.Compile, l), command(l.Catalog.Run, l)})
+	shown := struct {
+		ID         int     `json:"id"`
+		Name       string  `json:"name"`
+		IsArchived bool    `json:"is_archived"`
+		SourceFile *string `json:"source_file"`
+		CompileCmd any     `json:"compile_cmd"`
+		RunCmd     any     `json:"run_cmd"`
+	}{l.id, l.Name, false, nil, command(l.Catalog.Compile, l), command(l.Catalog.Run, l)}
+	if !l.isProject() {
+		shown.SourceFile = &l.sourceFile
+	}
+	reply(w, http.StatusOK, shown)
 }
 
 func (s *Server) statuses(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusOK, statuses) }

@@ -30,6 +30,7 @@ var languages = []language{
 	{73, "rust", "Rust (%s)", "main.rs"},
 	{74, "typescript", "TypeScript (%s)", "script.ts"},
 	{85, "perl", "Perl (%s)", "script.pl"},
+	{89, "project", "Multi-file program", ""},
 	// Judge0 CE's older GCC entries run the installed GCC too: SDKs map
 	// names to them (judge0-python's CPP is 52).
 	{48, "c", "C (GCC %s)", "main.c"},
@@ -37,6 +38,10 @@ var languages = []language{
 	{52, "cpp", "C++ (GCC %s)", "main.cpp"},
 	{53, "cpp", "C++ (GCC %s)", "main.cpp"},
 }
+
+// isProject says whether this is Judge0's multi-file program, which comes
+// as additional_files with its own compile and run scripts.
+func (l language) isProject() bool { return l.sourceFile == "" }
 
 // installed is a Judge0 language this host has.
 type installed struct {
@@ -62,7 +67,11 @@ func (s *Server) installedLanguages(ctx context.Context) []installed {
 		if err != nil {
 			continue
 		}
-		out = append(out, installed{language: l, Name: fmt.Sprintf(l.name, info.Version), Catalog: c})
+		name := l.name
+		if strings.Contains(name, "%s") {
+			name = fmt.Sprintf(name, info.Version)
+		}
+		out = append(out, installed{language: l, Name: name, Catalog: c})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Name != out[j].Name {
@@ -95,7 +104,7 @@ func judge0ID(catalog string) int {
 
 // command shows a catalog command line the way Judge0 shows its own.
 func command(argv []string, l installed) any {
-	if len(argv) == 0 {
+	if len(argv) == 0 || l.isProject() {
 		return nil
 	}
 	vars := lang.Vars{Entry: l.sourceFile, Sources: []string{l.sourceFile}}

@@ -220,11 +220,23 @@ func parseSubmission(p params, b64 bool, lookup func(int) (installed, bool)) (*r
 	r.RedirectStderr = p.boolean("redirect_stderr_to_stdout", false)
 	r.EnableNetwork = p.boolean("enable_network", false)
 
-	if strings.TrimSpace(string(r.SourceCode)) == "" {
-		errs.add("source_code", "can't be blank")
-	}
 	languageID, hasLanguage, languageOK := p.num("language_id")
 	r.LanguageID = int(languageID)
+	l, known := installed{}, false
+	if languageOK {
+		l, known = lookup(r.LanguageID)
+	}
+	// A multi-file program is all in additional_files.
+	project := known && l.isProject()
+	switch blank := strings.TrimSpace(string(r.SourceCode)) == ""; {
+	case project && !blank:
+		errs.add("source_code", "must be blank")
+	case !project && blank:
+		errs.add("source_code", "can't be blank")
+	}
+	if project && strings.TrimSpace(string(r.AdditionalFiles)) == "" {
+		errs.add("additional_files", "can't be blank")
+	}
 	if !hasLanguage {
 		errs.add("language_id", "can't be blank")
 	}
@@ -287,10 +299,6 @@ func parseSubmission(p params, b64 bool, lookup func(int) (installed, bool)) (*r
 	}
 	// A missing language_id fails both checks, as in Judge0 (whose
 	// message then shows the nil id as nothing).
-	l, known := installed{}, false
-	if languageOK {
-		l, known = lookup(r.LanguageID)
-	}
 	if !known {
 		id := ""
 		if hasLanguage {
@@ -298,7 +306,7 @@ func parseSubmission(p params, b64 bool, lookup func(int) (installed, bool)) (*r
 		}
 		errs.add("language_id", "language with id %s doesn't exist", id)
 	}
-	if known && r.CompilerOptions != nil && strings.TrimSpace(*r.CompilerOptions) != "" && len(l.Catalog.Compile) == 0 {
+	if known && r.CompilerOptions != nil && strings.TrimSpace(*r.CompilerOptions) != "" && (len(l.Catalog.Compile) == 0 || project) {
 		errs.add("compiler_options", "setting compiler options is only allowed for compiled languages")
 	}
 	// Judge0 takes any callback_url; one that cannot be called is refused
@@ -439,11 +447,14 @@ func unzipFiles(data []byte, source string) ([]airlock.File, error) {
 // output goes to files).
 func (r *record) request() (airlock.Request, error) {
 	l := r.lang
-	files := append([]airlock.File{{Name: l.sourceFile, Content: r.SourceCode}}, r.extra...)
+	files, entry := append([]airlock.File{{Name: l.sourceFile, Content: r.SourceCode}}, r.extra...), l.sourceFile
+	if l.isProject() {
+		files, entry = r.extra, "" // its run script is the program
+	}
 	req := airlock.Request{
 		Language:    l.catalog,
 		Files:       files,
-		Entry:       l.sourceFile,
+		Entry:       entry,
 		Stdin:       r.Stdin,
 		Runs:        r.NumberOfRuns,
 		MergeStderr: r.RedirectStderr,
@@ -471,7 +482,7 @@ func (r *record) request() (airlock.Request, error) {
 	if r.CompilerOptions != nil {
 		req.CompileOptions = shellWords(*r.CompilerOptions)
 	}
-	if r.CommandLineArgs != nil {
+	if r.CommandLineArgs != nil && !l.isProject() { // a project's run script has its own
 		req.Args = shellWords(*r.CommandLineArgs)
 	}
 	if r.CPUTimeLimit+r.CPUExtraTime == 0 {

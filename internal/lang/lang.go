@@ -39,6 +39,14 @@ type Language struct {
 	Env        []string `yaml:"env"`
 	Test       string   `yaml:"test"` // a program that prints OK
 	Cache      *Cache   `yaml:"cache"`
+	// CompileIf names a file the compile step needs: without it in the
+	// submission there is no compile step (a project's optional build
+	// script).
+	CompileIf string `yaml:"compile_if"`
+	// KeepWorkDir hands the compile step's whole work dir to the run step
+	// (a project's build script leaves its output where it likes), instead
+	// of only its Artifacts.
+	KeepWorkDir bool `yaml:"keep_work_dir"`
 
 	CompileLimits LimitSpec `yaml:"compile_limits"`
 	Limits        LimitSpec `yaml:"limits"` // defaults of the run step
@@ -59,6 +67,11 @@ type Cache struct {
 
 // Artifacts is where a compile step leaves what the run step needs.
 const Artifacts = "out"
+
+// Compiles says whether a submission of these files has a compile step.
+func (l *Language) Compiles(files []airlock.File) bool {
+	return len(l.Compile) > 0 && (l.CompileIf == "" || slices.ContainsFunc(files, func(f airlock.File) bool { return f.Name == l.CompileIf }))
+}
 
 // LimitSpec is how limits are written in the catalog: durations such as
 // 10s, sizes such as 256M. Empty fields fall back to the operator's.

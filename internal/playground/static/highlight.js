@@ -23,6 +23,7 @@ const highlighter = (() => {
     javascript: { f: families.slashTick, k: words("async await break case catch class const continue default delete do else export extends false finally for function if import in instanceof let new null return super switch this throw true try typeof undefined var void while yield require module console") },
     typescript: { f: families.slashTick, k: words("async await break case catch class const continue default delete do else enum export extends false finally for function if implements import in instanceof interface let new null number private public return string super switch this throw true try type typeof undefined var void while boolean console") },
   };
+  languages.project = languages.bash; // a project's scripts are bash
   const escape = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const quote = (s) => s.replace(/[.*+?^${}()|[\]\\\/]/g, "\\$&");
   const patterns = new Map();

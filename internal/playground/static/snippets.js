@@ -76,6 +76,12 @@ echo "arguments: $*"
 chomp $name;
 print "Hello, $name!\\n";
 `,
+    project: `# The run script of a multi-file program (Judge0's language 89). Through
+# the API it comes with its other files and, optionally, a "compile" script;
+# both may call any installed toolchain.
+read -r name || true
+python3 -c 'import sys; print("Hello, " + (sys.argv[1] or "world") + "!")' "$name"
+`,
   },
   function: {
     python: `def calculate(inputs):
