@@ -85,6 +85,7 @@ type Service struct {
 	// outside the queue (see accept).
 	here     chan struct{}
 	hereJobs sync.WaitGroup // Run waits for them as for its workers
+	calls    sync.WaitGroup // callbacks being delivered, which Run waits for within the grace period
 
 	mu              sync.Mutex
 	runCtx, runHard context.Context                    // set by Run (see lifetime)

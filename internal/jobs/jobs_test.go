@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +25,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
 	"github.com/airlock-dev/airlock/internal/servicetest"
 	"github.com/airlock-dev/airlock/internal/sqlite"
+	"github.com/airlock-dev/airlock/internal/webhook"
 )
 
 func TestMain(m *testing.M) {
@@ -405,5 +408,36 @@ func TestFinishAnswerLost(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), j.ID); n != 1 {
 		t.Errorf("the job is audited %d times, want once:\n%s", n, log.String())
+	}
+}
+
+// A shutdown waits, within its grace period, for the callbacks of jobs
+// that have finished, rather than dropping them.
+func TestShutdownDeliversCallbacks(t *testing.T) {
+	var answered atomic.Bool
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(500 * time.Millisecond) // still delivering when the shutdown starts
+		answered.Store(true)
+	}))
+	defer receiver.Close()
+	e := newEnvWith(t, t.TempDir(), jobs.Options{Workers: 1}, func(d *jobs.Deps) {
+		d.Hooks = webhook.New(webhook.Options{AllowLocal: true})
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		e.svc.Run(ctx)
+		close(done)
+	}()
+	j, err := e.svc.Submit(t.Context(), airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print('hi')")}}},
+		jobs.Meta{CallbackURL: receiver.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, j.ID, "hi\n")
+	stop()
+	<-done
+	if !answered.Load() {
+		t.Error("Run returned before the finished job's callback was delivered")
 	}
 }

@@ -36,19 +36,34 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Go(func() { s.work(ctx, hard) })
 	}
 	<-ctx.Done()
-	done := make(chan struct{})
-	go func() {
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.Grace)
+	defer cancel()
+	if !waitFor(grace, func() { wg.Wait(); s.hereJobs.Wait() }) {
+		stop()
 		wg.Wait()
 		s.hereJobs.Wait()
+	}
+	// Every job has finished by now; their callbacks get what is left of
+	// the grace period.
+	if !waitFor(grace, s.calls.Wait) {
+		s.log.Warn("shutdown: callbacks still being delivered are abandoned")
+	}
+	return nil
+}
+
+// waitFor runs wait until it returns or ctx ends; false if ctx ended first.
+func waitFor(ctx context.Context, wait func()) bool {
+	done := make(chan struct{})
+	go func() {
+		wait()
 		close(done)
 	}()
 	select {
 	case <-done:
-	case <-time.After(s.opt.Grace):
-		stop()
-		<-done
+		return true
+	case <-ctx.Done():
+		return false
 	}
-	return nil
 }
 
 // lifetime is Run's context and the one its running jobs get (which
@@ -370,7 +385,7 @@ func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result
 	}
 	if final.CallbackURL != "" && s.hooks != nil {
 		c := *final // the callback's own: a format may fill in its request while waiters are handed theirs
-		go s.callback(&c)
+		s.calls.Go(func() { s.callback(&c) })
 	}
 	return true
 }
