@@ -302,12 +302,24 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		j, err = s.svc.Cancel(r.Context(), id)
 	}
+	if err == nil && j.Status == airlock.StatusRunning {
+		// Its sandbox is being killed (within a second on a fleet's
+		// worker): answer with the end rather than "running".
+		ctx, stop := context.WithTimeout(r.Context(), cancelWait)
+		if done, werr := s.svc.Wait(ctx, id); werr == nil {
+			j = done
+		}
+		stop()
+	}
 	if err != nil {
 		s.refuse(w, err)
 		return
 	}
 	reply(w, http.StatusOK, wire.JobOf(j))
 }
+
+// cancelWait bounds how long a cancel waits for a running job to end.
+const cancelWait = 5 * time.Second
 
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, s.svc.Engine().Languages(r.Context(), false))

@@ -134,9 +134,11 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("cancel queued: %s", r.raw)
 	}
 	start := time.Now()
-	e.do(t, "DELETE", "/v1/executions/"+running, "")
-	if r := e.await(t, running); r.body["status"] != "cancelled" || time.Since(start) > 5*time.Second {
-		t.Fatalf("cancel running: %s after %v", r.raw, time.Since(start))
+	if r := e.do(t, "DELETE", "/v1/executions/"+running, ""); r.code != 200 || r.body["status"] != "cancelled" || time.Since(start) > 5*time.Second {
+		t.Fatalf("cancel running: %d %s after %v", r.code, r.raw, time.Since(start))
+	}
+	if r := e.do(t, "GET", "/v1/executions/"+running, ""); r.body["status"] != "cancelled" {
+		t.Fatalf("after the cancel: %s", r.raw)
 	}
 	if r := e.do(t, "DELETE", "/v1/executions/nope", ""); r.code != 404 {
 		t.Fatalf("cancel unknown: %d", r.code)
