@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlock-dev/airlock"
@@ -80,7 +81,8 @@ type Service struct {
 
 	callbacks map[string]CallbackFormat // by job face
 
-	admit sync.Mutex // orders the count and the creation of keys' jobs
+	admit     sync.Mutex   // orders the count and the creation of keys' jobs
+	admitting atomic.Int64 // submissions between the queue's count and their push
 	// here bounds the jobs of live sessions that run in this process
 	// outside the queue (see accept).
 	here     chan struct{}
@@ -231,11 +233,15 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 	if meta.Session != nil && s.opt.Distributed && s.opt.Workers == 0 {
 		return nil, fmt.Errorf("%w: a live session runs on the node that accepts it, and this one runs no jobs (an API-only node)", airlock.ErrUnavailable)
 	}
+	// Submissions still on their way to the queue count as waiting, so
+	// concurrent ones cannot overshoot max_queue together.
+	ahead := s.admitting.Add(1) - 1
+	defer s.admitting.Add(-1)
 	waiting, err := s.QueueLen(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if waiting >= s.opt.MaxQueue {
+	if waiting+int(ahead) >= s.opt.MaxQueue {
 		return nil, airlock.ErrQueueFull
 	}
 	if meta.MaxActive > 0 {

@@ -441,3 +441,37 @@ func TestShutdownDeliversCallbacks(t *testing.T) {
 		t.Error("Run returned before the finished job's callback was delivered")
 	}
 }
+
+// Concurrent submissions never put more than max_queue jobs in the queue.
+func TestQueueBoundUnderConcurrency(t *testing.T) {
+	const bound = 5
+	e := newEnv(t, t.TempDir(), jobs.Options{Workers: 1, MaxQueue: bound}) // not run: nothing leaves the queue
+	var accepted, full atomic.Int64
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			_, err := e.svc.Submit(t.Context(), airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print(1)")}}}, jobs.Meta{})
+			switch {
+			case err == nil:
+				accepted.Add(1)
+			case errors.Is(err, airlock.ErrQueueFull):
+				full.Add(1)
+			default:
+				t.Errorf("Submit: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if accepted.Load() > bound || accepted.Load()+full.Load() != 40 {
+		t.Fatalf("%d accepted and %d refused as full, want at most %d accepted", accepted.Load(), full.Load(), bound)
+	}
+	// A race may refuse one early (counted both in the queue and on its
+	// way there), never for good: the bound is reached one at a time.
+	for accepted.Load() < bound {
+		e.submit(t, "print(1)")
+		accepted.Add(1)
+	}
+	if _, err := e.svc.Submit(t.Context(), airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print(1)")}}}, jobs.Meta{}); !errors.Is(err, airlock.ErrQueueFull) {
+		t.Errorf("submission over the bound: %v", err)
+	}
+}
