@@ -92,6 +92,9 @@ type Step struct {
 	StdoutTruncated bool
 	StderrTruncated bool
 	Usage           Usage
+	// Startup is what the sandbox cost before the program started, for
+	// metrics; not kept with the result.
+	Startup time.Duration `json:"-"`
 }
 
 // Result is what an execution came to.

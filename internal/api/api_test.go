@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -115,6 +116,11 @@ func TestEndpoints(t *testing.T) {
 		if !strings.Contains(r.raw, name) {
 			t.Errorf("metrics lack %s", name)
 		}
+	}
+	// Every python job so far started one sandbox, which took some time.
+	started := regexp.MustCompile(`airlock_sandbox_start_seconds_(sum|count)\{language="python"\} (\S+)`).FindAllStringSubmatch(r.raw, -1)
+	if len(started) != 2 || started[0][2] == "0" || started[1][2] == "0" {
+		t.Errorf("sandbox start latency: %q", started)
 	}
 	lines := e.AuditLines()
 	var entry audit.Entry

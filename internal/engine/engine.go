@@ -371,6 +371,7 @@ func stepOf(r sandbox.Result) airlock.Step {
 		StdoutTruncated: r.StdoutTruncated,
 		StderrTruncated: r.StderrTruncated,
 		Usage:           r.Usage,
+		Startup:         r.Startup,
 	}
 }
 

@@ -382,6 +382,13 @@ func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result
 	if s.metrics != nil {
 		s.metrics.Executions.WithLabelValues(final.Language, string(final.Status)).Inc()
 		s.metrics.RunSeconds.WithLabelValues(final.Language).Observe(final.FinishedAt.Sub(final.StartedAt).Seconds())
+		start := s.metrics.SandboxStart.WithLabelValues(final.Language)
+		if res.Compile != nil {
+			start.Observe(res.Compile.Startup.Seconds())
+		}
+		if res.Status != airlock.StatusCompileError && res.Startup > 0 {
+			start.Observe(res.Startup.Seconds())
+		}
 	}
 	if final.CallbackURL != "" && s.hooks != nil {
 		c := *final // the callback's own: a format may fill in its request while waiters are handed theirs

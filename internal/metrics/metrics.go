@@ -17,9 +17,11 @@ type Metrics struct {
 	Registry   *prometheus.Registry
 	Executions *prometheus.CounterVec   // by language and status
 	RunSeconds *prometheus.HistogramVec // execution time, by language
-	WaitSecs   prometheus.Histogram     // time in the queue before a sandbox starts
-	Running    prometheus.Gauge         // sandboxes running now
-	Requests   *prometheus.CounterVec   // HTTP requests by code
+	WaitSecs   prometheus.Histogram     // time in the queue before a worker takes the job
+	// SandboxStart is what a sandbox costs before its program starts, by language.
+	SandboxStart *prometheus.HistogramVec
+	Running      prometheus.Gauge       // sandboxes running now
+	Requests     *prometheus.CounterVec // HTTP requests by code
 }
 
 // New makes and registers the metrics; queueDepth and keepers are read
@@ -35,9 +37,13 @@ func New(queueDepth, keepers func() float64) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"language"}),
 		WaitSecs: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "airlock_queue_wait_seconds", Help: "Time from acceptance to the start of the sandbox.",
+			Name: "airlock_queue_wait_seconds", Help: "Time from acceptance to a worker taking the job.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
+		SandboxStart: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "airlock_sandbox_start_seconds", Help: "Time from asking for a sandbox (cold or from a warm pool) to its program's start, per step.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"language"}),
 		Running: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "airlock_sandboxes_running", Help: "Executions running now.",
 		}),
@@ -45,7 +51,7 @@ func New(queueDepth, keepers func() float64) *Metrics {
 			Name: "airlock_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
 	}
-	m.Registry.MustRegister(m.Executions, m.RunSeconds, m.WaitSecs, m.Running, m.Requests,
+	m.Registry.MustRegister(m.Executions, m.RunSeconds, m.WaitSecs, m.SandboxStart, m.Running, m.Requests,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "airlock_queue_depth", Help: "Jobs waiting for a worker."}, queueDepth),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "airlock_pool_keepers", Help: "Sandbox slots kept warm (keepers alive)."}, keepers),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"syscall"
+	"time"
 
 	"github.com/airlock-dev/airlock"
 )
@@ -144,4 +145,7 @@ type Result struct {
 	StderrTruncated bool           `json:"stderr_truncated"`
 	Usage           airlock.Usage  `json:"usage"`
 	Files           []File         `json:"-"` // what Spec.Collect found
+	// Startup is the time from the call to the program's start: what the
+	// sandbox itself cost (for a prepared one, its hand-over).
+	Startup time.Duration `json:"-"`
 }

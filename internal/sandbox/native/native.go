@@ -187,12 +187,13 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{}, err
 	}
+	began := time.Now()
 	b, err := r.boot(spec, false)
 	if err != nil {
 		return sandbox.Result{}, err
 	}
 	defer b.release()
-	return b.finish(ctx, runParams{stdin: spec.Stdin, live: spec.Live, interleave: spec.Interleave, lim: b.lim})
+	return b.finish(ctx, runParams{began: began, stdin: spec.Stdin, live: spec.Live, interleave: spec.Interleave, lim: b.lim})
 }
 
 // booted is a sandbox whose program has been started: its slot, keeper,
@@ -383,6 +384,7 @@ func nonNil(files ...*os.File) []*os.File {
 
 // runParams is what a run needs once its program has started.
 type runParams struct {
+	began      time.Time // when the run was asked for
 	input      []byte // the prepared program's job, written to JobFD
 	stdin      []byte
 	live       *sandbox.Live
@@ -416,6 +418,7 @@ func (b *booted) finish(ctx context.Context, p runParams) (sandbox.Result, error
 		}
 	}
 	start := time.Now()
+	res.Startup = start.Sub(p.began)
 	if pipes.job != nil {
 		go func() {
 			pipes.job.Write(p.input)

@@ -82,6 +82,7 @@ func (p *prepared) take() (*booted, error) {
 }
 
 func (p *prepared) Run(ctx context.Context, job sandbox.Job) (sandbox.Result, error) {
+	began := time.Now()
 	b, err := p.take()
 	if err != nil {
 		return sandbox.Result{}, err
@@ -102,7 +103,7 @@ func (p *prepared) Run(ctx context.Context, job sandbox.Job) (sandbox.Result, er
 		b.abort()
 		return sandbox.Result{}, sandbox.ErrStale
 	}
-	res, err := b.finish(ctx, runParams{input: job.Input, stdin: job.Stdin, live: job.Live, interleave: job.Interleave, lim: lim})
+	res, err := b.finish(ctx, runParams{began: began, input: job.Input, stdin: job.Stdin, live: job.Live, interleave: job.Interleave, lim: lim})
 	res.Files = collected(res.Files, job.Collect)
 	return res, err
 }
