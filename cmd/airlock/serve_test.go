@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,14 +37,20 @@ func startServer(t *testing.T, bin, data string, extra ...string) *server {
 // its data and audit log in data, and waits until it answers /healthz.
 func startNode(t *testing.T, bin, command, data string, extra ...string) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startNodeOn(t, "127.0.0.1", bin, command, data, extra...)
+}
+
+// startNodeOn is startNode listening on host (reached through loopback).
+func startNodeOn(t *testing.T, host, bin, command, data string, extra ...string) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	args := append([]string{command, "--addr", addr, "--data", data, "--audit", filepath.Join(data, "audit.log")}, extra...)
-	s := &server{t: t, cmd: exec.Command(bin, args...), url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	args := append([]string{command, "--addr", net.JoinHostPort(host, port), "--data", data, "--audit", filepath.Join(data, "audit.log")}, extra...)
+	s := &server{t: t, cmd: exec.Command(bin, args...), url: "http://127.0.0.1:" + port, logs: &bytes.Buffer{}, done: make(chan error, 1)}
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -294,6 +302,55 @@ func TestServeRefuses(t *testing.T) {
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitUsage || !strings.Contains(stderr.String(), "airlock: ") {
 				t.Fatalf("exit %v, want %d; stderr %q", err, exitUsage, stderr.String())
 			}
+			if name == "open on a public address" && !strings.Contains(stderr.String(), "--insecure-open") {
+				t.Errorf("the refusal does not say how to proceed: %q", stderr.String())
+			}
 		})
 	}
+}
+
+// A public address is served with keys from the config file (hashed
+// there, sent as either header), or open when told --insecure-open.
+func TestServePublic(t *testing.T) {
+	bin := build(t)
+	post := func(s *server, header, value string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", s.url+"/v1/executions?wait=true", strings.NewReader(`{"language":"python","code":"print(6*7)"}`))
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	t.Run("keys", func(t *testing.T) {
+		data := t.TempDir()
+		sum := sha256.Sum256([]byte("s3cret-token"))
+		config := filepath.Join(data, "airlock.yaml")
+		if err := os.WriteFile(config, []byte("keys:\n  - id: alice\n    sha256: "+hex.EncodeToString(sum[:])+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := startNodeOn(t, "0.0.0.0", bin, "serve", data, "--config", config)
+		if code, _ := post(s, "", ""); code != http.StatusUnauthorized {
+			t.Errorf("no key: %d", code)
+		}
+		if code, _ := post(s, "Authorization", "Bearer wrong"); code != http.StatusForbidden {
+			t.Errorf("wrong key: %d", code)
+		}
+		for _, h := range [][2]string{{"Authorization", "Bearer s3cret-token"}, {"X-Auth-Token", "s3cret-token"}} {
+			if code, out := post(s, h[0], h[1]); code != http.StatusOK || out["stdout"] != "42\n" {
+				t.Errorf("%s: %d %v", h[0], code, out)
+			}
+		}
+	})
+	t.Run("insecure open", func(t *testing.T) {
+		s := startNodeOn(t, "0.0.0.0", bin, "serve", t.TempDir(), "--insecure-open")
+		if code, out := post(s, "", ""); code != http.StatusOK || out["stdout"] != "42\n" {
+			t.Errorf("%d %v", code, out)
+		}
+	})
 }
