@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -353,4 +355,26 @@ func TestServePublic(t *testing.T) {
 			t.Errorf("%d %v", code, out)
 		}
 	})
+}
+
+// By default a callback may not reach the server's own host: the job
+// finishes, the local receiver never hears of it, and the log says why.
+func TestServeRefusesLocalCallbacks(t *testing.T) {
+	var calls atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
+	defer receiver.Close()
+	s := startServer(t, build(t), t.TempDir())
+	body, _ := json.Marshal(map[string]any{"language": "python", "code": "print(1)", "callback_url": receiver.URL + "/hook"})
+	id := s.call("POST", "/v1/executions", string(body))["id"].(string)
+	s.waitStatus(id, "ok")
+	time.Sleep(500 * time.Millisecond) // a callback would be on its way by now
+	if err := s.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the local receiver was called %d times", n)
+	}
+	if !strings.Contains(s.logs.String(), "callback failed") || !strings.Contains(s.logs.String(), "not allowed") {
+		t.Errorf("the log does not say the callback was refused:\n%s", s.logs)
+	}
 }

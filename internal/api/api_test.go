@@ -271,7 +271,7 @@ func TestCallback(t *testing.T) {
 	}
 }
 
-// TestLoad: 100 concurrent submissions, half hello worlds, half ~50 ms CPU
+// TestLoad: 100 concurrent hello worlds, then 100 concurrent ~50 ms CPU
 // loops, all answered correctly; prints throughput and latency quantiles.
 func TestLoad(t *testing.T) {
 	e := newEnv(t, api.Options{}, jobs.Options{})
