@@ -106,6 +106,8 @@ type JobStats struct {
 	ByLanguage map[string]int
 	ByStatus   map[Status]int
 	ByDay      map[string]int // "2006-01-02" (UTC) → jobs created that day
+	// DatabaseBytes is the size of the store's database.
+	DatabaseBytes int64
 }
 
 // BlobStore keeps payloads (requests, results) by key.

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/airlock-dev/airlock"
@@ -49,7 +50,15 @@ type Options struct {
 type Server struct {
 	svc *jobs.Service
 	opt Options
+
+	statsMu    sync.Mutex
+	stats      []byte    // the last /statistics, as Judge0 caches it
+	statsUntil time.Time // when it expires
 }
+
+// statsCache is how long /statistics is answered from the cache, as in
+// Judge0 (invalidate_cache=true refreshes it).
+const statsCache = 10 * time.Minute
 
 // New makes the face and registers its callback format with the service.
 func New(svc *jobs.Service, opt Options) *Server {
@@ -713,12 +722,26 @@ func (s *Server) workers(w http.ResponseWriter, r *http.Request) {
 // database too. Statuses are counted by airlock status, named in Judge0's
 // words (a runtime error counts as NZEC: the signal is not in the count).
 func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
 	now := time.Now().UTC()
+	if s.stats == nil || now.After(s.statsUntil) || r.URL.Query().Get("invalidate_cache") == "true" {
+		body, err := s.countAll(r.Context(), now)
+		if err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+		s.stats, s.statsUntil = body, now.Add(statsCache)
+	}
+	reply(w, http.StatusOK, s.stats)
+}
+
+// countAll renders the statistics of every submission as of now.
+func (s *Server) countAll(ctx context.Context, now time.Time) ([]byte, error) {
 	today := now.Truncate(24 * time.Hour)
-	st, err := s.svc.Stats(r.Context(), today.AddDate(0, 0, -30))
+	st, err := s.svc.Stats(ctx, today.AddDate(0, 0, -30))
 	if err != nil {
-		s.refuse(w, r, err)
-		return
+		return nil, err
 	}
 	type named struct {
 		ID   int    `json:"id"`
@@ -735,7 +758,7 @@ func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
 	byLanguage, byStatus := []languageCount{}, []statusCount{}
 	for l, n := range st.ByLanguage {
 		name := l
-		if il, ok := s.languageByID(r.Context(), judge0ID(l)); ok {
+		if il, ok := s.languageByID(ctx, judge0ID(l)); ok {
 			name = il.Name
 		}
 		byLanguage = append(byLanguage, languageCount{named{judge0ID(l), name}, n})
@@ -771,12 +794,37 @@ func (s *Server) statistics(w http.ResponseWriter, r *http.Request) {
 		Today      int             `json:"today"`
 		Last30Days json.RawMessage `json:"last_30_days"`
 	}
-	stamp := now.Format("2006-01-02T15:04:05.000-07:00") // Rails' DateTime
-	reply(w, http.StatusOK, struct {
+	type database struct {
+		SizePretty  string `json:"size_pretty"`
+		SizeInBytes int64  `json:"size_in_bytes"`
+	}
+	stamp := func(t time.Time) string { return t.Format("2006-01-02T15:04:05.000-07:00") } // Rails' DateTime
+	return json.Marshal(struct {
 		CreatedAt   string          `json:"created_at"`
 		CachedUntil string          `json:"cached_until"`
 		Submissions counts          `json:"submissions"`
 		Languages   []languageCount `json:"languages"`
 		Statuses    []statusCount   `json:"statuses"`
-	}{stamp, stamp, counts{st.Total, st.ByDay[today.Format("2006-01-02")], json.RawMessage(last30.String())}, byLanguage, byStatus})
+		Database    database        `json:"database"`
+	}{stamp(now), stamp(now.Add(statsCache)), counts{st.Total, st.ByDay[today.Format("2006-01-02")], json.RawMessage(last30.String())},
+		byLanguage, byStatus, database{prettySize(st.DatabaseBytes), st.DatabaseBytes}})
+}
+
+// prettySize writes a size as PostgreSQL's pg_size_pretty, which Judge0's
+// statistics show: bytes below 10240, else the largest unit that keeps the
+// number (rounded half up) below 10240.
+func prettySize(n int64) string {
+	const limit = 10 * 1024
+	if n < limit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	half := n >> 9 // in halves of the unit, for the rounding
+	units := []string{"kB", "MB", "GB", "TB"}
+	for _, unit := range units[:len(units)-1] {
+		if half < 2*limit-1 {
+			return fmt.Sprintf("%d %s", (half+1)/2, unit)
+		}
+		half >>= 10
+	}
+	return fmt.Sprintf("%d %s", (half+1)/2, units[len(units)-1])
 }

@@ -233,3 +233,15 @@ func FuzzParseSubmission(f *testing.F) {
 		}
 	})
 }
+
+func TestPrettySize(t *testing.T) {
+	// What PostgreSQL's pg_size_pretty answers for the same numbers.
+	for n, want := range map[int64]string{
+		0: "0 bytes", 10239: "10239 bytes", 10240: "10 kB", 10752: "11 kB", 10485247: "10239 kB", 10485248: "10 MB",
+		20971008: "20 MB", 7_516_192_768: "7168 MB", 1 << 40: "1024 GB", 30 << 40: "30 TB",
+	} {
+		if got := prettySize(n); got != want {
+			t.Errorf("prettySize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -994,10 +994,27 @@ func TestSharedStore(t *testing.T) {
 	// A native job is not a Judge0 submission...
 	c.do(t, "GET", "/submissions/"+id, nil).expect(t, http.StatusNotFound, "")
 	c.do(t, "GET", "/submissions/batch?tokens="+id, nil).expect(t, http.StatusOK, `{"submissions":[null]}`)
-	// ...but Judge0 counts every submission, as it counts its whole table.
-	r = c.do(t, "GET", "/statistics", nil)
+	// The statistics are cached for 10 minutes, as in Judge0...
+	cached := c.do(t, "GET", "/statistics", nil)
+	cached.expect(t, http.StatusOK, "")
+	if m := cached.obj(t); fmt.Sprint(m["languages"]) != "[]" {
+		t.Errorf("not from the cache: %s", cached.raw)
+	} else if at, err1 := time.Parse(time.RFC3339, m["created_at"].(string)); err1 != nil {
+		t.Errorf("created_at: %v", err1)
+	} else if until, err2 := time.Parse(time.RFC3339, m["cached_until"].(string)); err2 != nil || until.Sub(at) != 10*time.Minute {
+		t.Errorf("cached_until %v, created_at %v", m["cached_until"], m["created_at"])
+	}
+	// ...until invalidate_cache=true; and Judge0 counts every submission,
+	// as it counts its whole table.
+	r = c.do(t, "GET", "/statistics?invalidate_cache=true", nil)
 	r.expect(t, http.StatusOK, "")
-	expectKeys(t, r.raw, []string{"created_at", "cached_until", "submissions", "languages", "statuses"})
+	expectKeys(t, r.raw, []string{"created_at", "cached_until", "submissions", "languages", "statuses", "database"})
+	var db struct{ Database json.RawMessage }
+	json.Unmarshal(r.raw, &db)
+	expectKeys(t, db.Database, []string{"size_pretty", "size_in_bytes"})
+	if m := decodeObj(t, db.Database); !strings.HasSuffix(m["size_pretty"].(string), "B") && !strings.HasSuffix(m["size_pretty"].(string), "bytes") {
+		t.Errorf("database: %s", db.Database)
+	}
 	var stats struct {
 		Submissions struct {
 			Total, Today int

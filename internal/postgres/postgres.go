@@ -303,6 +303,7 @@ func (s *Store) Stats(ctx context.Context, since time.Time) (*airlock.JobStats, 
 	count(`SELECT status, count(*) FROM jobs GROUP BY status`, func(k string, n int) { st.ByStatus[airlock.Status(k)] = n })
 	count(`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*) FROM jobs WHERE created_at >= $1 GROUP BY 1`,
 		func(k string, n int) { st.ByDay[k] = n }, since)
+	b.Queue(`SELECT pg_database_size(current_database())`).QueryRow(func(row pgx.Row) error { return row.Scan(&st.DatabaseBytes) })
 	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
 	}

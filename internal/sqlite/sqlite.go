@@ -326,6 +326,9 @@ func (s *Store) Stats(ctx context.Context, since time.Time) (*airlock.JobStats, 
 		err = s.count(ctx, `SELECT date(created_at / 1000000000, 'unixepoch'), count(*) FROM jobs WHERE created_at >= ? GROUP BY 1`,
 			func(k string, n int) { st.ByDay[k] = n }, unix(since))
 	}
+	if err == nil {
+		err = s.db.QueryRowContext(ctx, `SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&st.DatabaseBytes)
+	}
 	return st, err
 }
 

@@ -915,6 +915,9 @@ func testStats(t *testing.T, s airlock.JobStore) {
 	if st.Total != 8 {
 		t.Errorf("Total = %d, want 8", st.Total)
 	}
+	if st.DatabaseBytes <= 0 {
+		t.Errorf("DatabaseBytes = %d of a database with jobs", st.DatabaseBytes)
+	}
 	wantCounts(t, "ByLanguage", st.ByLanguage, map[string]int{"python": 5, "c": 2, "go": 1})
 	wantCounts(t, "ByStatus", st.ByStatus, map[airlock.Status]int{
 		airlock.StatusQueued: 4, airlock.StatusRunning: 1, airlock.StatusOK: 1, airlock.StatusCompileError: 1, airlock.StatusCancelled: 1,

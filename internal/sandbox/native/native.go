@@ -385,7 +385,7 @@ func nonNil(files ...*os.File) []*os.File {
 // runParams is what a run needs once its program has started.
 type runParams struct {
 	began      time.Time // when the run was asked for
-	input      []byte // the prepared program's job, written to JobFD
+	input      []byte    // the prepared program's job, written to JobFD
 	stdin      []byte
 	live       *sandbox.Live
 	interleave bool
