@@ -214,8 +214,9 @@ func apiHandler(svc *jobs.Service, cfg *config.Config, m *metrics.Metrics, log *
 	judge0.New(svc, judge0.Options{
 		Keys: handler.Keys(), EnableDelete: cfg.Judge0Delete, MaxBody: cfg.MaxBody, MaxQueue: cfg.MaxQueue, Log: log,
 	}).Register(handler)
-	piston.New(svc, piston.Options{Keys: handler.Keys(), MaxBody: cfg.MaxBody, Log: log}).Register(handler)
-	playground.Register(handler)
+	pistonFace := piston.New(svc, piston.Options{Keys: handler.Keys(), MaxBody: cfg.MaxBody, Log: log})
+	pistonFace.Register(handler)
+	playground.Register(handler, http.HandlerFunc(pistonFace.Banner))
 	return handler, nil
 }
 

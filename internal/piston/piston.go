@@ -61,8 +61,6 @@ func (s *Server) Register(mux interface {
 		"GET /api/v2/runtimes": s.authed(s.runtimes),
 		"POST /api/v2/execute": s.authed(s.execute),
 		"GET /api/v2/connect":  s.connect,
-		"GET /api/v2":          s.banner,
-		"GET /api/v2/{$}":      s.banner,
 		"/api/v2/":             func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusNotFound, "Not Found") },
 	}
 	for pattern, h := range routes {
@@ -80,7 +78,8 @@ func reply(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func (s *Server) banner(w http.ResponseWriter, _ *http.Request) {
+// Banner is Piston's answer at /: its name and version.
+func (s *Server) Banner(w http.ResponseWriter, _ *http.Request) {
 	reply(w, http.StatusOK, "Piston v"+Version)
 }
 
@@ -255,7 +254,7 @@ func ptr[T any](v T) *T { return &v }
 func stageOf(s airlock.Step) *stage {
 	st := &stage{
 		Stdout: string(s.Stdout), Stderr: string(s.Stderr), Output: string(s.Interleaved),
-		CPUTime: float64(s.Usage.CPUMillis), WallTime: float64(s.Usage.WallMillis), Memory: s.Usage.MemoryKB * 1024,
+		CPUTime: float64(s.Usage.CPUMillis), WallTime: float64(s.Usage.WallMillis), Memory: s.Usage.MemoryKB * 1000, // as Piston scales isolate's KB
 	}
 	signal := s.Signal
 	var status, message string

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed static
@@ -16,11 +17,20 @@ var static embed.FS
 // assets are the files under /playground/.
 var assets, _ = fs.Sub(static, "static")
 
-// Register serves the page at / and its assets under /playground/.
-func Register(mux interface{ Handle(string, http.Handler) }) {
+// Register serves the page at / and its assets under /playground/. At /,
+// clients that do not ask for HTML get others instead when it is not nil
+// (Piston clients expect its banner there).
+func Register(mux interface{ Handle(string, http.Handler) }, others http.Handler) {
 	files := http.FileServerFS(assets)
-	mux.Handle("GET /{$}", guarded(func(w http.ResponseWriter, r *http.Request) {
+	page := guarded(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, assets, "index.html")
+	})
+	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if others != nil && !strings.Contains(r.Header.Get("Accept"), "text/html") {
+			others.ServeHTTP(w, r)
+			return
+		}
+		page.ServeHTTP(w, r)
 	}))
 	mux.Handle("GET /playground/", guarded(http.StripPrefix("/playground/", files).ServeHTTP))
 }

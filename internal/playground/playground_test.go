@@ -42,7 +42,9 @@ func TestAssets(t *testing.T) {
 		"/playground/style.css":     "text/css",
 		"/playground/no-such-thing": "text/plain",
 	} {
-		resp, err := http.Get(env.URL + path)
+		req, _ := http.NewRequest("GET", env.URL+path, nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8") // a browser's
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -142,8 +143,9 @@ func Start(t *testing.T, opt Options) *Env {
 		opt.Judge0.MaxQueue = opt.Jobs.MaxQueue
 	}
 	judge0.New(svc, opt.Judge0).Register(handler)
-	piston.New(svc, piston.Options{Keys: handler.Keys()}).Register(handler)
-	playground.Register(handler)
+	pistonFace := piston.New(svc, piston.Options{Keys: handler.Keys()})
+	pistonFace.Register(handler)
+	playground.Register(handler, http.HandlerFunc(pistonFace.Banner))
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
