@@ -572,6 +572,16 @@ func TestSubmissions(t *testing.T) {
 				t.Errorf("%v", m)
 			}
 		}},
+		{"memory limit", py("b = bytearray(300 << 20)", "memory_limit", 65536), 12, func(t *testing.T, m map[string]any) {
+			if m["exit_signal"] != json.Number("9") || m["message"] != "Caught fatal signal 9" {
+				t.Errorf("%v", m)
+			}
+		}},
+		{"output over max_file_size", py("print('x' * 100000)", "max_file_size", 1), 8, func(t *testing.T, m map[string]any) {
+			if m["exit_signal"] != json.Number("25") || m["message"] != "Caught fatal signal 25" {
+				t.Errorf("%v", m)
+			}
+		}},
 		{"SIGSEGV", cProgram("int main(void) { volatile int *p = 0; *p = 1; return 0; }"), 7, signalled(11)},
 		{"SIGFPE", cProgram("int main(int argc, char **argv) { volatile int zero = argc - 1; return 10 / zero; }"), 9, signalled(8)},
 		{"SIGABRT", cProgram("#include <stdlib.h>\nint main(void) { abort(); }"), 10, signalled(6)},

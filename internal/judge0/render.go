@@ -273,10 +273,10 @@ func (v view) field(name string) (any, error) {
 		}
 		return res.ExitCode, nil
 	case "exit_signal":
-		if !ran || res.Signal == "" {
-			return nil, nil
+		if sig := signalOf(j); ran && sig != 0 {
+			return int(sig), nil
 		}
-		return int(unix.SignalNum(res.Signal)), nil
+		return nil, nil
 	case "token":
 		return j.ID, nil
 	case "number_of_runs":
@@ -318,6 +318,24 @@ func (v view) field(name string) (any, error) {
 	return nil, fmt.Errorf("no field %s", name)
 }
 
+// signalOf is the signal isolate would report the program died of: its
+// file size limit's SIGXFSZ when it wrote too much (Judge0's output goes
+// to files), the OOM killer's SIGKILL when it used too much memory; 0 for
+// none.
+func signalOf(j *airlock.Job) unix.Signal {
+	switch {
+	case j.Result == nil:
+		return 0
+	case j.Status == airlock.StatusOutputLimit:
+		return unix.SIGXFSZ
+	case j.Status == airlock.StatusMemoryLimit:
+		return unix.SIGKILL
+	case j.Result.Signal != "":
+		return unix.SignalNum(j.Result.Signal)
+	}
+	return 0
+}
+
 // messageOf words the verdict as isolate does.
 func messageOf(j *airlock.Job, st status) string {
 	res := j.Result
@@ -329,12 +347,8 @@ func messageOf(j *airlock.Job, st status) string {
 			return "Time limit exceeded (wall clock)"
 		}
 		return "Time limit exceeded"
-	case j.Status == airlock.StatusMemoryLimit:
-		return "Memory limit exceeded"
-	case j.Status == airlock.StatusOutputLimit:
-		return "Output limit exceeded"
-	case res.Signal != "":
-		return fmt.Sprintf("Caught fatal signal %d", unix.SignalNum(res.Signal))
+	case signalOf(j) != 0:
+		return fmt.Sprintf("Caught fatal signal %d", signalOf(j))
 	case j.Status == airlock.StatusRuntimeError:
 		return fmt.Sprintf("Exited with error status %d", res.ExitCode)
 	}
