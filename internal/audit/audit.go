@@ -4,6 +4,7 @@
 package audit
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"sync"
@@ -25,6 +26,7 @@ func New(w io.Writer) *Log { return &Log{w: w} }
 type Entry struct {
 	Time       time.Time      `json:"time"`
 	JobID      string         `json:"job_id"`
+	API        string         `json:"api"` // the face it came through: v1, judge0 or piston
 	KeyID      string         `json:"key_id"`
 	ClientAddr string         `json:"client_addr"`
 	Language   string         `json:"language"`
@@ -38,7 +40,7 @@ type Entry struct {
 // Write records a finished job.
 func (l *Log) Write(j *airlock.Job, usage airlock.Usage) error {
 	line, err := json.Marshal(Entry{
-		Time: j.FinishedAt, JobID: j.ID, KeyID: j.KeyID, ClientAddr: j.ClientAddr, Language: j.Language,
+		Time: j.FinishedAt, JobID: j.ID, API: cmp.Or(j.Face, "v1"), KeyID: j.KeyID, ClientAddr: j.ClientAddr, Language: j.Language,
 		CodeSHA256: j.CodeSHA256, Status: j.Status, Usage: usage,
 		DurationMS: j.FinishedAt.Sub(j.CreatedAt).Milliseconds(), Attempts: j.Attempts,
 	})

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/api"
+	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/judge0"
@@ -994,14 +995,26 @@ func TestSharedStore(t *testing.T) {
 		t.Errorf("empty statistics: %s", r.raw)
 	}
 
-	c.run(t, "", py("print(1)"))
+	token, _ := c.run(t, "", py("print(1)"))["token"].(string)
 	native := c.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(2)"}`)
 	native.expect(t, http.StatusOK, "")
 	id, _ := native.obj(t)["id"].(string)
 	if id == "" {
 		t.Fatalf("%s", native.raw)
 	}
-	// A native job is not a Judge0 submission...
+	// Both went through the one service and its audit log...
+	audited := map[string]string{}
+	for _, line := range env.AuditLines() {
+		var e audit.Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		audited[e.JobID] = e.API
+	}
+	if len(audited) != 2 || audited[token] != "judge0" || audited[id] != "v1" {
+		t.Errorf("audit log by job: %v (Judge0 %s, native %s)", audited, token, id)
+	}
+	// ...but a native job is not a Judge0 submission...
 	c.do(t, "GET", "/submissions/"+id, nil).expect(t, http.StatusNotFound, "")
 	c.do(t, "GET", "/submissions/batch?tokens="+id, nil).expect(t, http.StatusOK, `{"submissions":[null]}`)
 	// The statistics are cached for 10 minutes, as in Judge0...

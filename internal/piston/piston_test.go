@@ -21,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/airlock-dev/airlock/internal/api"
+	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
@@ -604,4 +605,15 @@ console.log(JSON.stringify({ runtimes, python, c, bad }));
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// Piston jobs go through the one service and its audit log.
+func TestAudited(t *testing.T) {
+	env := servicetest.Start(t, servicetest.Options{Jobs: jobs.Options{Workers: 1}})
+	execute(t, env.URL, `{"language":"python","version":"*","files":[{"content":"print('audited')"}]}`)
+	lines := env.AuditLines()
+	var e audit.Entry
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &e) != nil || e.API != "piston" || e.Language != "python" || e.Status != "ok" || e.CodeSHA256 == "" {
+		t.Errorf("audit log: %q", lines)
+	}
 }
