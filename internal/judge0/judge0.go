@@ -13,8 +13,10 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"sort"
@@ -203,6 +205,37 @@ func (s *Server) readParams(w http.ResponseWriter, r *http.Request, v any) bool 
 	return false
 }
 
+// readSubmission gathers one submission's parameters as Rails does: from a
+// JSON or a form body, then from the query string, whose values win.
+func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request) (params, bool) {
+	p := params{}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+		r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBody)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+			} else {
+				railsError(w, r, http.StatusBadRequest)
+			}
+			return nil, false
+		}
+		addValues(p, r.PostForm)
+	} else if r.ContentLength != 0 && !s.readParams(w, r, &p) {
+		return nil, false
+	}
+	addValues(p, r.URL.Query())
+	return p, true
+}
+
+// addValues sets each form or query value in p as a string (the last of a
+// repeated name, as Rails takes it).
+func addValues(p params, values url.Values) {
+	for name, vs := range values {
+		p[name], _ = json.Marshal(vs[len(vs)-1])
+	}
+}
+
 // submit validates and queues one submission; errs are Judge0's 422 body.
 func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fieldErrors, error) {
 	ctx := r.Context()
@@ -275,8 +308,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	var p params
-	if !s.readParams(w, r, &p) {
+	p, ok := s.readSubmission(w, r)
+	if !ok {
 		return
 	}
 	b64 := b64Param(r)

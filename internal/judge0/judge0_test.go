@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -666,6 +667,18 @@ func TestSubmissions(t *testing.T) {
 		if m["stdout"] != "helper data\n" || m["status_id"] != json.Number("3") || m["additional_files"] != rubyBase64(archive) {
 			t.Errorf("%v", m)
 		}
+	})
+
+	t.Run("form and query parameters", func(t *testing.T) {
+		t.Parallel()
+		form := url.Values{"source_code": {"print(input() * 2)"}, "language_id": {"71"}, "stdin": {"ab"}}
+		r := user.do(t, "POST", "/submissions?wait=true&fields=stdout,status_id", form.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+		r.expect(t, http.StatusCreated, `{"stdout":"abab\n","status_id":3}`)
+		// The query string's parameters join the body's, and win.
+		r = user.do(t, "POST", "/submissions?wait=true&fields=stdout&language_id=71&stdin=query", map[string]any{"source_code": "print(input())", "stdin": "body"})
+		r.expect(t, http.StatusCreated, `{"stdout":"query\n"}`)
+		r = user.do(t, "POST", "/submissions", "source_code=print(1)", "Content-Type", "application/x-www-form-urlencoded")
+		r.expect(t, http.StatusUnprocessableEntity, `{"language_id":["can't be blank","language with id  doesn't exist"]}`)
 	})
 
 	t.Run("multi-file program", func(t *testing.T) {
