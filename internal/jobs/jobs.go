@@ -153,8 +153,9 @@ func New(d Deps, opt Options) *Service {
 func (s *Service) Engine() *engine.Engine { return s.engine }
 
 // CallbackFormat renders a finished job for its callback_url the way the
-// API that accepted it promises: the HTTP method and the body.
-type CallbackFormat func(*airlock.Job) (method string, body []byte, err error)
+// API that accepted it promises: the method, the body and how it is
+// retried (the service sets the URL).
+type CallbackFormat func(*airlock.Job) (webhook.Call, error)
 
 // SetCallbackFormat makes jobs of a face call back in its own format;
 // call it before Run. Other jobs get a POST of the native JSON.

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/webhook"
 	"github.com/airlock-dev/airlock/internal/wire"
 )
 
@@ -426,15 +426,16 @@ func (s *Service) record(ctx context.Context, j *airlock.Job, res airlock.Result
 }
 
 func (s *Service) callback(j *airlock.Job) {
-	method, body := http.MethodPost, []byte(nil)
+	var call webhook.Call
 	var err error
 	if format := s.callbacks[j.Face]; format != nil {
-		method, body, err = format(j)
+		call, err = format(j)
 	} else {
-		body, err = json.Marshal(wire.JobOf(j))
+		call.Body, err = json.Marshal(wire.JobOf(j))
 	}
 	if err == nil {
-		err = s.hooks.Deliver(context.Background(), method, j.CallbackURL, body)
+		call.URL = j.CallbackURL
+		err = s.hooks.Deliver(context.Background(), call)
 	}
 	if err != nil {
 		s.log.Warn("callback failed", "job", j.ID, "err", err)

@@ -29,6 +29,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/webhook"
 )
 
 // Version is the Judge0 version this face speaks; SDKs choose their
@@ -592,10 +593,15 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
 
 // callbackBody is what Judge0 PUTs to a callback_url: the default fields,
 // base64-encoded.
-func (s *Server) callbackBody(j *airlock.Job) (string, []byte, error) {
+// callbackBody is Judge0's callback: a PUT of the default fields in
+// base64, each of its tries bounded by 5 s, retried only when it fails.
+func (s *Server) callbackBody(j *airlock.Job) (webhook.Call, error) {
 	body, err := s.render(context.Background(), j, defaultFields, true)
-	return http.MethodPut, body, err
+	return webhook.Call{Method: http.MethodPut, Body: body, Timeout: callbackTimeout, AnyAnswer: true}, err
 }
+
+// callbackTimeout is Judge0's CALLBACKS_TIMEOUT default.
+const callbackTimeout = 5 * time.Second
 
 type languageJSON struct {
 	ID         int    `json:"id"`
@@ -670,7 +676,7 @@ func (s *Server) configInfo(w http.ResponseWriter, _ *http.Request) {
 		{"maintenance_mode", false}, {"enable_wait_result", true}, {"enable_compiler_options", true},
 		{"allowed_languages_for_compile_options", []string{}}, {"enable_command_line_arguments", true},
 		{"enable_submission_delete", s.opt.EnableDelete}, {"enable_callbacks", true}, {"callbacks_max_tries", 3},
-		{"callbacks_timeout", 10.0}, {"enable_additional_files", true}, {"max_queue_size", s.opt.MaxQueue},
+		{"callbacks_timeout", callbackTimeout.Seconds()}, {"enable_additional_files", true}, {"max_queue_size", s.opt.MaxQueue},
 		{"cpu_time_limit", defaultCPUTime}, {"max_cpu_time_limit", maxCPUTime}, {"cpu_extra_time", defaultExtraTime},
 		{"max_cpu_extra_time", maxExtraTime}, {"wall_time_limit", defaultWallTime}, {"max_wall_time_limit", maxWallTime},
 		{"memory_limit", defaultMemoryKB}, {"max_memory_limit", maxMemoryKB}, {"stack_limit", defaultStackKB},

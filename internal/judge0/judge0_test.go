@@ -859,9 +859,17 @@ func TestSubmissions(t *testing.T) {
 		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			calls <- call{r.Method, r.Header.Get("Content-Type"), body}
+			w.WriteHeader(http.StatusInternalServerError) // an answer all the same: Judge0 does not call again
 		}))
 		defer hook.Close()
 		token := user.create(t, py("print('hi')", "callback_url", hook.URL+"/done"))
+		defer func() {
+			select {
+			case <-calls:
+				t.Error("called back again after an answer")
+			case <-time.After(500 * time.Millisecond): // the service's test backoff is 50 ms
+			}
+		}()
 		select {
 		case c := <-calls:
 			if c.method != http.MethodPut || c.contentType != "application/json" {
@@ -969,7 +977,7 @@ func TestSubmissions(t *testing.T) {
 		r = user.do(t, "GET", "/config_info", nil)
 		r.expect(t, http.StatusOK, "")
 		expectKeys(t, r.raw, configKeys)
-		for _, want := range []string{`"cpu_time_limit":5.0,`, `"max_cpu_time_limit":15.0,`, `"memory_limit":128000,`, `"enable_submission_delete":true,`,
+		for _, want := range []string{`"cpu_time_limit":5.0,`, `"max_cpu_time_limit":15.0,`, `"callbacks_timeout":5.0,`, `"memory_limit":128000,`, `"enable_submission_delete":true,`,
 			`"max_submission_batch_size":20,`, `"max_extract_size":10240,`, `"allowed_languages_for_compile_options":[],`, `"enable_wait_result":true,`} {
 			if !strings.Contains(string(r.raw), want) {
 				t.Errorf("config_info lacks %s: %s", want, r.raw)

@@ -7,6 +7,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,17 +76,31 @@ func Validate(raw string) error {
 	return nil
 }
 
-// Send posts body to target until it answers 2xx or the attempts run out.
-func (s *Sender) Send(ctx context.Context, target string, body []byte) error {
-	return s.Deliver(ctx, http.MethodPost, target, body)
+// Call is one callback: a request of JSON, and when to stop retrying it.
+type Call struct {
+	Method string // default POST
+	URL    string
+	Body   []byte
+	// Timeout bounds each attempt, within the Sender's; 0: the Sender's.
+	Timeout time.Duration
+	// AnyAnswer ends the attempts at the first HTTP answer, whatever its
+	// status (Judge0 retries only a request that failed); by default only
+	// a 2xx answer ends them.
+	AnyAnswer bool
 }
 
-// Deliver is Send with another method (Judge0 calls back with PUT).
-func (s *Sender) Deliver(ctx context.Context, method, target string, body []byte) error {
+// Send posts body to target until it answers 2xx or the attempts run out.
+func (s *Sender) Send(ctx context.Context, target string, body []byte) error {
+	return s.Deliver(ctx, Call{URL: target, Body: body})
+}
+
+// Deliver makes a call, retried with backoff until it is answered as it
+// asks or the attempts run out.
+func (s *Sender) Deliver(ctx context.Context, c Call) error {
 	var err error
 	wait := s.backoff
 	for attempt := 1; attempt <= s.attempts; attempt++ {
-		if err = s.try(ctx, method, target, body); err == nil {
+		if err = s.try(ctx, c); err == nil {
 			return nil
 		}
 		if attempt < s.attempts {
@@ -97,11 +112,16 @@ func (s *Sender) Deliver(ctx context.Context, method, target string, body []byte
 			wait *= 2
 		}
 	}
-	return fmt.Errorf("callback %s: %w", target, err)
+	return fmt.Errorf("callback %s: %w", c.URL, err)
 }
 
-func (s *Sender) try(ctx context.Context, method, target string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+func (s *Sender) try(ctx context.Context, c Call) error {
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, cmp.Or(c.Method, http.MethodPost), c.URL, bytes.NewReader(c.Body))
 	if err != nil {
 		return err
 	}
@@ -111,7 +131,7 @@ func (s *Sender) try(ctx context.Context, method, target string, body []byte) er
 		return err
 	}
 	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
+	if resp.StatusCode/100 != 2 && !c.AnyAnswer {
 		return fmt.Errorf("answered %s", resp.Status)
 	}
 	return nil

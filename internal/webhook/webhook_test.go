@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/airlock-dev/airlock/internal/testserver"
 )
 
 func TestValidate(t *testing.T) {
@@ -145,14 +147,8 @@ func TestSendGivesUp(t *testing.T) {
 }
 
 func TestSendUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
 	s := New(Options{AllowLocal: true, Backoff: time.Millisecond, Attempts: 2})
-	if err := s.Send(t.Context(), "http://"+addr+"/", []byte(`{}`)); err == nil {
+	if err := s.Send(t.Context(), "http://"+testserver.ClosedPort(t)+"/", []byte(`{}`)); err == nil {
 		t.Fatal("Send to a closed port succeeded")
 	}
 }
@@ -272,7 +268,7 @@ func TestDeliverMethod(t *testing.T) {
 	rc := &receiver{statuses: []int{http.StatusServiceUnavailable}}
 	srv := serve(t, rc)
 	s := New(Options{AllowLocal: true, Backoff: time.Millisecond})
-	if err := s.Deliver(t.Context(), http.MethodPut, srv.URL+"/submissions/x", []byte(`{"token":"x"}`)); err != nil {
+	if err := s.Deliver(t.Context(), Call{Method: http.MethodPut, URL: srv.URL + "/submissions/x", Body: []byte(`{"token":"x"}`)}); err != nil {
 		t.Fatalf("Deliver: %v", err)
 	}
 	if rc.count() != 2 {
@@ -284,10 +280,44 @@ func TestDeliverMethod(t *testing.T) {
 		}
 	}
 	// A method that is not one fails, without a request.
-	if err := s.Deliver(t.Context(), "BAD METHOD", srv.URL, nil); err == nil {
+	if err := s.Deliver(t.Context(), Call{Method: "BAD METHOD", URL: srv.URL}); err == nil {
 		t.Error("Deliver with an invalid method succeeded")
 	}
 	if rc.count() != 2 {
 		t.Errorf("an invalid method reached the receiver")
+	}
+}
+
+// A call that takes any answer is not retried after an error status,
+// only after a failed request (Judge0's callbacks).
+func TestDeliverAnyAnswer(t *testing.T) {
+	rc := &receiver{statuses: []int{http.StatusInternalServerError}}
+	srv := serve(t, rc)
+	s := New(Options{AllowLocal: true, Backoff: time.Millisecond})
+	if err := s.Deliver(t.Context(), Call{URL: srv.URL, AnyAnswer: true}); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	if rc.count() != 1 {
+		t.Errorf("%d requests after an answer of 500, want 1", rc.count())
+	}
+	if err := s.Deliver(t.Context(), Call{URL: "http://" + testserver.ClosedPort(t) + "/", AnyAnswer: true}); err == nil {
+		t.Error("Deliver to a closed port succeeded")
+	}
+}
+
+// A call's own timeout bounds each of its attempts within the Sender's.
+func TestDeliverTimeout(t *testing.T) {
+	var hits atomic.Int32
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-r.Context().Done()
+	}))
+	s := New(Options{AllowLocal: true, Backoff: time.Millisecond, Attempts: 2}) // 10 s per attempt by default
+	begin := time.Now()
+	if err := s.Deliver(t.Context(), Call{URL: srv.URL, Timeout: 50 * time.Millisecond}); err == nil {
+		t.Fatal("Deliver to a receiver that never answers succeeded")
+	}
+	if d := time.Since(begin); d > 5*time.Second || hits.Load() != 2 {
+		t.Errorf("%d attempts in %v, want 2 of 50 ms", hits.Load(), d)
 	}
 }
