@@ -88,6 +88,7 @@ type Service struct {
 	here     chan struct{}
 	hereJobs sync.WaitGroup // Run waits for them as for its workers
 	calls    sync.WaitGroup // callbacks being delivered, which Run waits for within the grace period
+	calling  atomic.Int64   // how many
 
 	mu              sync.Mutex
 	runCtx, runHard context.Context                    // set by Run (see lifetime)

@@ -45,8 +45,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	// Every job has finished by now; their callbacks get what is left of
 	// the grace period.
-	if !waitFor(grace, s.calls.Wait) {
-		s.log.Warn("shutdown: callbacks still being delivered are abandoned")
+	if n := s.calling.Load(); n > 0 && !waitFor(grace, s.calls.Wait) {
+		s.log.Warn("shutdown: callbacks still being delivered are abandoned", "callbacks", s.calling.Load())
 	}
 	return nil
 }
@@ -392,7 +392,11 @@ func (s *Service) finish(ctx context.Context, j *airlock.Job, res airlock.Result
 	}
 	if final.CallbackURL != "" && s.hooks != nil {
 		c := *final // the callback's own: a format may fill in its request while waiters are handed theirs
-		s.calls.Go(func() { s.callback(&c) })
+		s.calling.Add(1)
+		s.calls.Go(func() {
+			defer s.calling.Add(-1)
+			s.callback(&c)
+		})
 	}
 	return true
 }
