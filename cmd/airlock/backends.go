@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/config"
 	"github.com/airlock-dev/airlock/internal/localblob"
 	"github.com/airlock-dev/airlock/internal/memqueue"
@@ -24,7 +25,8 @@ type backends struct {
 	store  airlock.JobStore
 	queue  airlock.Queue
 	blobs  airlock.BlobStore
-	shared bool // the queue is a fleet's, shared with other processes
+	shared bool           // the queue is a fleet's, shared with other processes
+	rates  auth.RateStore // the fleet's keys' rate limits; nil: each process its own
 	closes []func() error
 }
 
@@ -70,7 +72,7 @@ func openBackends(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ 
 		if err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
-		b.queue, b.closes, b.shared = q, append(b.closes, q.Close), true
+		b.queue, b.closes, b.shared, b.rates = q, append(b.closes, q.Close), true, q.Rates()
 	}
 	if cfg.Blobs == "" {
 		s, err := localblob.Open(filepath.Join(cfg.Data, "blobs"))

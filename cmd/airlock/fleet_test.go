@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/testserver"
 )
 
@@ -545,5 +546,31 @@ func TestFleetRedisLosesData(t *testing.T) {
 	}
 	if !strings.Contains(w.logs.String(), "runs on without one") {
 		t.Errorf("the worker did not say it ran on without a lease:\n%s", w.logs)
+	}
+}
+
+// A key's rate limit holds across the fleet's API nodes: they take from
+// one budget in Redis, not each from its own.
+func TestFleetSharedRateLimit(t *testing.T) {
+	f := newFleet(t)
+	config := filepath.Join(t.TempDir(), "airlock.yaml")
+	keys := "keys:\n  - id: alice\n    sha256: " + auth.HashToken("alice-token") + "\n    rate: 0.2\n    burst: 2\n"
+	if err := os.WriteFile(config, []byte(keys), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*server{f.api("--config", config), f.api("--config", config)}
+	var codes []int
+	for i := range 4 {
+		req, _ := http.NewRequest("GET", nodes[i%2].url+"/v1/languages", nil)
+		req.Header.Set("Authorization", "Bearer alice-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	if !slices.Equal(codes, []int{200, 200, 429, 429}) {
+		t.Errorf("answers alternating between two nodes: %v, want a burst of 2 for the fleet, then 429", codes)
 	}
 }

@@ -154,6 +154,9 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 		if err != nil {
 			return err
 		}
+		if b.rates != nil {
+			api.Keys().ShareRates(b.rates, log)
+		}
 		h = api
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)

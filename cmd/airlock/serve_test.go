@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airlock-dev/airlock/internal/auth"
 )
 
 // server is one `airlock serve` process of a test.
@@ -331,9 +332,8 @@ func TestServePublic(t *testing.T) {
 	}
 	t.Run("keys", func(t *testing.T) {
 		data := t.TempDir()
-		sum := sha256.Sum256([]byte("s3cret-token"))
 		config := filepath.Join(data, "airlock.yaml")
-		if err := os.WriteFile(config, []byte("keys:\n  - id: alice\n    sha256: "+hex.EncodeToString(sum[:])+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(config, []byte("keys:\n  - id: alice\n    sha256: "+auth.HashToken("s3cret-token")+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		s := startNodeOn(t, "0.0.0.0", bin, "serve", data, "--config", config)

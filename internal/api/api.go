@@ -155,7 +155,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 			fail(w, http.StatusForbidden, "%v", err)
 			return
 		}
-		if ok, wait := s.keys.Allow(key); !ok {
+		if ok, wait := s.keys.Allow(r.Context(), key); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			fail(w, http.StatusTooManyRequests, "rate limit of key %s exceeded", key.ID)
 			return

@@ -3,14 +3,17 @@
 package auth
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -36,8 +39,24 @@ func HashToken(token string) string {
 // Keyring checks tokens and rate-limits keys.
 type Keyring struct {
 	keys     []Key
-	limiters map[string]*rate.Limiter
+	limiters map[string]*rate.Limiter // this process's, and the fallback of a shared RateStore
+	shared   RateStore
+	log      *slog.Logger
+	degraded atomic.Bool // the shared store failed last time
 }
+
+// RateStore keeps the keys' rate limits where every node of a fleet
+// takes from the same budget.
+type RateStore interface {
+	// Take takes one request from key id's budget of rate per second with
+	// burst; when none is left it says how long until one is.
+	Take(ctx context.Context, id string, rate float64, burst int) (ok bool, wait time.Duration, err error)
+}
+
+// ShareRates makes the keys' limits hold across every process that shares
+// s, rather than in each. When s fails, each process limits on its own
+// until it answers again. Call it before serving.
+func (k *Keyring) ShareRates(s RateStore, log *slog.Logger) { k.shared, k.log = s, log }
 
 // NewKeyring checks the keys and makes their limiters.
 func NewKeyring(keys []Key) (*Keyring, error) {
@@ -102,10 +121,22 @@ func (k *Keyring) IdentifyToken(token string) (*Key, error) {
 }
 
 // Allow takes a token of key's rate; when refused it says how long to wait.
-func (k *Keyring) Allow(key *Key) (bool, time.Duration) {
+func (k *Keyring) Allow(ctx context.Context, key *Key) (bool, time.Duration) {
 	l := k.limiters[key.ID]
 	if l == nil {
 		return true, 0
+	}
+	if k.shared != nil {
+		ok, wait, err := k.shared.Take(ctx, key.ID, float64(l.Limit()), l.Burst())
+		if err == nil {
+			if k.degraded.CompareAndSwap(true, false) {
+				k.log.Info("shared rate limits are back")
+			}
+			return ok, wait
+		}
+		if k.degraded.CompareAndSwap(false, true) {
+			k.log.Warn("shared rate limits unavailable: each process limits on its own", "err", err)
+		}
 	}
 	r := l.Reserve()
 	if d := r.Delay(); d > 0 {

@@ -162,7 +162,7 @@ func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		if ok, wait := s.opt.Keys.Allow(key); !ok {
+		if ok, wait := s.opt.Keys.Allow(r.Context(), key); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			fail(w, http.StatusTooManyRequests, "rate limit of key "+key.ID+" exceeded")
 			return

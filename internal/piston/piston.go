@@ -92,7 +92,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*auth.Key, bo
 		reply(w, http.StatusUnauthorized, err.Error())
 		return nil, false
 	}
-	if ok, wait := s.opt.Keys.Allow(key); !ok {
+	if ok, wait := s.opt.Keys.Allow(r.Context(), key); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		reply(w, http.StatusTooManyRequests, "rate limit of key "+key.ID+" exceeded")
 		return nil, false

@@ -138,6 +138,9 @@ func Start(t *testing.T, opt Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if q, ok := queue.(*redis.Queue); ok {
+		handler.Keys().ShareRates(q.Rates(), slog.Default()) // as serve does in a fleet
+	}
 	opt.Judge0.Keys = handler.Keys()
 	if opt.Judge0.MaxQueue == 0 {
 		opt.Judge0.MaxQueue = opt.Jobs.MaxQueue
