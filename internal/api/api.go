@@ -3,6 +3,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -186,14 +188,21 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func decodeJSON(body io.Reader, v any) (int, string) {
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	data, err := io.ReadAll(body)
 	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit)
+	}
+	if err != nil {
+		return http.StatusBadRequest, fmt.Sprintf("reading the body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
 	if err == nil {
 		if _, err = dec.Token(); err == io.EOF {
 			err = nil
-		} else if !errors.As(err, &tooBig) {
+		} else {
 			err = errors.New("unexpected data after the JSON value")
 		}
 	}
@@ -201,12 +210,11 @@ func decodeJSON(body io.Reader, v any) (int, string) {
 	switch {
 	case err == nil:
 		return 0, ""
-	case errors.As(err, &tooBig):
-		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit)
 	case errors.As(err, &typeErr):
 		return http.StatusUnprocessableEntity, fmt.Sprintf("%s: want a JSON %s, not %s", typeErr.Field, typeErr.Type, typeErr.Value)
 	case unknownField.MatchString(err.Error()):
-		return http.StatusUnprocessableEntity, fmt.Sprintf("%s: unknown field", unknownField.FindStringSubmatch(err.Error())[1])
+		name := unknownField.FindStringSubmatch(err.Error())[1]
+		return http.StatusUnprocessableEntity, fmt.Sprintf("%s: unknown field", unknownPath(data, reflect.TypeOf(v), name))
 	default:
 		return http.StatusBadRequest, fmt.Sprintf("malformed JSON: %v", err)
 	}

@@ -162,6 +162,8 @@ func TestErrors(t *testing.T) {
 		{"malformed", "POST", "/v1/executions", `{"language":`, 400, "malformed JSON"},
 		{"two values", "POST", "/v1/executions", `{"language":"python","code":"x"} {}`, 400, "after the JSON value"},
 		{"unknown field", "POST", "/v1/executions", `{"language":"python","code":"x","colour":"red"}`, 422, "colour: unknown field"},
+		{"unknown nested field", "POST", "/v1/executions", `{"language":"python","code":"x","limits":{"wall_ms":1,"colour":1}}`, 422, "limits.colour: unknown field"},
+		{"unknown field of a file", "POST", "/v1/executions", `{"language":"python","files":[{"name":"a.py","content":"x"},{"Name":"b","mode":"x"}]}`, 422, "files[1].mode: unknown field"},
 		{"wrong type", "POST", "/v1/executions", `{"language":"python","code":"x","args":"a"}`, 422, "args"},
 		{"unknown language", "POST", "/v1/executions", `{"language":"cobol","code":"x"}`, 422, "language"},
 		{"escaping file", "POST", "/v1/executions", `{"language":"python","files":[{"name":"../x.py","content":"x"}]}`, 422, "files[0].name"},
