@@ -3,6 +3,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -56,7 +57,9 @@ type RateStore interface {
 // ShareRates makes the keys' limits hold across every process that shares
 // s, rather than in each. When s fails, each process limits on its own
 // until it answers again. Call it before serving.
-func (k *Keyring) ShareRates(s RateStore, log *slog.Logger) { k.shared, k.log = s, log }
+func (k *Keyring) ShareRates(s RateStore, log *slog.Logger) {
+	k.shared, k.log = s, cmp.Or(log, slog.Default())
+}
 
 // NewKeyring checks the keys and makes their limiters.
 func NewKeyring(keys []Key) (*Keyring, error) {

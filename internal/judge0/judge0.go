@@ -191,12 +191,12 @@ func (s *Server) visible(r *http.Request, j *airlock.Job) bool {
 	return j.Face == Face && (s.opt.Keys.Open() || key.Admin || j.KeyID == key.ID)
 }
 
-// readParams decodes a JSON body of parameters.
+// readParams decodes a JSON body of parameters; an empty body has none.
 func (s *Server) readParams(w http.ResponseWriter, r *http.Request, v any) bool {
 	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.opt.MaxBody)).Decode(v)
 	var tooBig *http.MaxBytesError
 	switch {
-	case err == nil:
+	case err == nil, err == io.EOF:
 		return true
 	case errors.As(err, &tooBig):
 		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
@@ -222,7 +222,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request) (params,
 			return nil, false
 		}
 		addValues(p, r.PostForm)
-	} else if r.ContentLength != 0 && !s.readParams(w, r, &p) {
+	} else if !s.readParams(w, r, &p) {
 		return nil, false
 	}
 	addValues(p, r.URL.Query())

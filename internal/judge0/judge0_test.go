@@ -679,6 +679,10 @@ func TestSubmissions(t *testing.T) {
 		r.expect(t, http.StatusCreated, `{"stdout":"query\n"}`)
 		r = user.do(t, "POST", "/submissions", "source_code=print(1)", "Content-Type", "application/x-www-form-urlencoded")
 		r.expect(t, http.StatusUnprocessableEntity, `{"language_id":["can't be blank","language with id  doesn't exist"]}`)
+		// No body at all: no parameters, as in Rails.
+		r = user.do(t, "POST", "/submissions", nil)
+		r.expect(t, http.StatusUnprocessableEntity, `{"source_code":["can't be blank"],"language_id":["can't be blank","language with id  doesn't exist"]}`)
+		user.do(t, "POST", "/submissions/batch", nil).expect(t, http.StatusBadRequest, `{"error":"there should be at least one submission in a batch"}`)
 	})
 
 	t.Run("multi-file program", func(t *testing.T) {
