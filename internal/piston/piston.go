@@ -171,7 +171,9 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
 		return
 	case err != nil:
-		reply(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		// Piston's body parser answers with the error's stack alone; the
+		// message is ours, for clients that show one.
+		reply(w, http.StatusBadRequest, map[string]string{"message": "malformed JSON: " + err.Error(), "stack": "SyntaxError: " + err.Error()})
 		return
 	}
 	req, rt, err := s.parse(r.Context(), body)

@@ -327,6 +327,9 @@ func TestBadRequests(t *testing.T) {
 	if code, res, _ := post(t, url, "application/json", big); code != 413 || !strings.Contains(res.Message, "bytes of code, at most 262144 allowed") {
 		t.Errorf("code over the limit: %d %+v", code, res)
 	}
+	if code, _, raw := post(t, url, "application/json", `{"language":`); code != 400 || !strings.Contains(raw, `"stack":"SyntaxError: `) || !strings.Contains(raw, `"message":"malformed JSON`) {
+		t.Errorf("malformed JSON: %d %s", code, raw)
+	}
 	if code, res, _ := post(t, url, "application/x-www-form-urlencoded", `{}`); code != 415 || res.Message != "requests must be of type application/json" {
 		t.Errorf("form body: %d %+v", code, res)
 	}
