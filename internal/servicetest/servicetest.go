@@ -12,6 +12,7 @@ package servicetest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +80,8 @@ var (
 	catalog   *lang.Catalog
 	runnerErr error
 	once      sync.Once
+
+	streams atomic.Int64 // numbers the tests' Redis streams
 )
 
 // Close stops the shared sandbox runner and the test servers; call it
@@ -196,9 +200,10 @@ func backends(t *testing.T, opt *jobs.Options) (airlock.JobStore, airlock.BlobSt
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A stream of the test's own on the shared server: tests run in
-	// parallel.
-	queue, err := redis.Open(t.Context(), testserver.Redis(t), redis.Options{Stream: "airlock:" + t.Name(), Group: "workers"})
+	// A stream (and rate limits) of the test's own on the shared server:
+	// tests run in parallel, and again with -count.
+	stream := fmt.Sprintf("airlock:%s:%d", t.Name(), streams.Add(1))
+	queue, err := redis.Open(t.Context(), testserver.Redis(t), redis.Options{Stream: stream, Group: "workers"})
 	if err != nil {
 		t.Fatal(err)
 	}
