@@ -99,9 +99,14 @@ func (p *prepared) Run(ctx context.Context, job sandbox.Job) (sandbox.Result, er
 			return sandbox.Result{}, fmt.Errorf("job collects %q, which the sandbox was not prepared to collect", name)
 		}
 	}
-	if b.ended() || b.tighten(lim) != nil {
+	if b.ended() {
 		b.abort()
 		return sandbox.Result{}, sandbox.ErrStale
+	}
+	if err := b.tighten(lim); err != nil {
+		// Most likely the program ended meanwhile; nothing of the job ran.
+		b.abort()
+		return sandbox.Result{}, fmt.Errorf("%w (%v)", sandbox.ErrStale, err)
 	}
 	res, err := b.finish(ctx, runParams{began: began, input: job.Input, stdin: job.Stdin, live: job.Live, interleave: job.Interleave, lim: lim})
 	res.Files = collected(res.Files, job.Collect)
@@ -177,6 +182,11 @@ func collected(files []sandbox.File, names []string) []sandbox.File {
 func (b *booted) ended() bool {
 	fds := []unix.PollFd{{Fd: int32(b.k.conn), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
+	// Even a poll that does not wait fails with EINTR when a signal is
+	// pending, and the Go runtime signals its threads to preempt them.
+	for err == unix.EINTR {
+		n, err = unix.Poll(fds, 0)
+	}
 	return n > 0 || err != nil || b.k.gone()
 }
 

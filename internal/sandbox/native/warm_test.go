@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/sandbox"
@@ -260,6 +264,40 @@ print(hits)
 		res, err := runPrepared(t.Context(), r, python(look, airlock.Limits{}))
 		if err != nil || strings.TrimSpace(string(res.Stdout)) != "['/box/main.py']" {
 			t.Fatalf("a later sandbox sees %v %q %q", err, res.Stdout, res.Stderr)
+		}
+	}
+}
+
+// TestPreparedNotStaleUnderSignals: signals to airlock itself (the Go
+// runtime preempts its threads with SIGURG) do not make a waiting program
+// look ended.
+func TestPreparedNotStaleUnderSignals(t *testing.T) {
+	r := runner(t)
+	p, err := r.Prepare(t.Context(), sandbox.Spec{Argv: []string{"/usr/bin/python3", "-c", waitJob + "print(os.read(3, 100).decode())"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// Signalled at the thread that polls, so some land mid-poll.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := unix.Gettid()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				unix.Tgkill(os.Getpid(), tid, syscall.SIGURG)
+			}
+		}
+	}()
+	b := p.(*prepared).b
+	for i := range 100000 {
+		if b.ended() {
+			t.Fatalf("a waiting program looked ended at poll %d", i)
 		}
 	}
 }
