@@ -33,10 +33,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// TestPoolRefillsAndCloses: one builder at a time, so the order sandboxes
+// are made in is the order they get ready in, oldest first.
 func TestPoolRefillsAndCloses(t *testing.T) {
 	var mu sync.Mutex
 	var made []*fake
-	p := New(3, 2, func(context.Context) (sandbox.Prepared, error) {
+	p := New(3, 1, func(context.Context) (sandbox.Prepared, error) {
 		f := &fake{}
 		mu.Lock()
 		made = append(made, f)
