@@ -76,6 +76,9 @@ type Request struct {
 	Runs        int
 	MergeStderr bool // the program's stderr goes to its stdout, in order
 	Interleave  bool // also record both streams as they came (Step.Interleaved)
+	// Interactive is a live session's job: it runs only while its client
+	// is attached, never unattended after a restart.
+	Interactive bool `json:",omitempty"`
 	// Origin is the submission as its API received it, for APIs that
 	// answer with their own fields (Judge0's source_code, cpu_extra_time...).
 	Origin json.RawMessage `json:",omitempty"`

@@ -264,6 +264,7 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 }
 
 func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
+	req.Interactive = meta.Session != nil
 	l, _ := s.engine.Catalog().Lookup(req.Language)
 	j := &airlock.Job{
 		ID: newID(), Face: meta.Face, Status: airlock.StatusQueued, Language: l.ID, KeyID: meta.KeyID, ClientAddr: meta.ClientAddr,

@@ -378,6 +378,32 @@ func TestSessionRunsHere(t *testing.T) {
 	}
 }
 
+// A live session's job that outlives the process its client was connected
+// to is cancelled after the restart, never run without its client.
+func TestSessionNeverRunsUnattended(t *testing.T) {
+	dir := t.TempDir()
+	req := airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print('ran')")}}}
+	session := &engine.Session{Stdin: make(chan []byte), Signals: make(chan syscall.Signal), Output: func(string, string, []byte) {}, Stage: func(string) {}, Exit: func(string, airlock.Step) {}}
+	j, err := newEnv(t, dir, jobs.Options{Workers: 1}).svc.Submit(t.Context(), req, jobs.Meta{Session: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := newEnv(t, dir, jobs.Options{Workers: 1}).submit(t, "print('ran')")
+
+	after := newEnv(t, dir, jobs.Options{Workers: 1})
+	after.run(t)
+	after.wait(t, plain.ID, "ran\n")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	final, err := after.svc.Wait(ctx, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != airlock.StatusCancelled || final.Result == nil || len(final.Result.Stdout) != 0 || !strings.Contains(final.Result.Message, "live client is gone") {
+		t.Errorf("the session's job after a restart: %s %+v, want cancelled without running", final.Status, final.Result)
+	}
+}
+
 // lostAnswer is a store whose first Finish is recorded but answered with
 // an error, as when the connection drops after the commit.
 type lostAnswer struct {

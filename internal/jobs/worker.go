@@ -345,7 +345,15 @@ func (s *Service) execute(ctx context.Context, j *airlock.Job) (airlock.Result, 
 	if err := s.LoadRequest(ctx, j); err != nil {
 		return airlock.Result{}, fmt.Errorf("load request: %w", err)
 	}
-	return s.engine.ExecuteLive(ctx, *j.Request, s.takeSession(j.ID))
+	sess := s.takeSession(j.ID)
+	if j.Request.Interactive && sess == nil {
+		// Its client was connected to a process that stopped before the
+		// job ran to its end.
+		var res airlock.Result
+		res.Status, res.Message = airlock.StatusCancelled, "cancelled: its live client is gone (the process it was connected to stopped), and a live session never runs unattended"
+		return res, nil
+	}
+	return s.engine.ExecuteLive(ctx, *j.Request, sess)
 }
 
 // finish records the result and the status, then tells the audit log,
