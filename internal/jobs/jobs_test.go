@@ -329,6 +329,9 @@ func (q *farQueue) Pop(ctx context.Context) (airlock.Lease, error) {
 
 func (q *farQueue) Len(context.Context) (int, error) { return 0, nil }
 
+// Oldest dates the queue's entries as a fleet's queue does: it holds none.
+func (q *farQueue) Oldest(context.Context) (time.Time, error) { return time.Time{}, nil }
+
 // In a fleet, the job of a live session runs in the process its client is
 // connected to, never through the shared queue; a node that runs no jobs
 // refuses the session rather than leave its client without output.
@@ -401,6 +404,54 @@ func TestSessionNeverRunsUnattended(t *testing.T) {
 	}
 	if final.Status != airlock.StatusCancelled || final.Result == nil || len(final.Result.Stdout) != 0 || !strings.Contains(final.Result.Message, "live client is gone") {
 		t.Errorf("the session's job after a restart: %s %+v, want cancelled without running", final.Status, final.Result)
+	}
+}
+
+// In a fleet, a live session's job left running by a process that died
+// (outside the queue, so no lease brings it back) is cancelled once it has
+// run longer than it could; a queue's job is left to its lease.
+func TestAbandonedSessionCancelled(t *testing.T) {
+	dir := t.TempDir()
+	req := airlock.Request{Language: "python", Files: []airlock.File{{Name: "main.py", Content: []byte("print('ran')")}}}
+	session := &engine.Session{Stdin: make(chan []byte), Signals: make(chan syscall.Signal), Output: func(string, string, []byte) {}, Stage: func(string) {}, Exit: func(string, airlock.Step) {}}
+	died := newEnv(t, dir, jobs.Options{Workers: 1})
+	live, err := died.svc.Submit(t.Context(), req, jobs.Meta{Session: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recent, err := died.svc.Submit(t.Context(), req, jobs.Meta{Session: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := died.submit(t, "print('ran')")
+	long := time.Now().Add(-time.Hour)
+	for id, at := range map[string]time.Time{live.ID: long, queued.ID: long, recent.ID: time.Now()} {
+		if _, err := died.store.Start(t.Context(), id, at, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	api := newEnvWith(t, dir, jobs.Options{Workers: -1, Distributed: true, LostAfter: 20 * time.Millisecond, LeaseTime: time.Second}, func(d *jobs.Deps) {
+		r, catalog := servicetest.Runner(t)
+		d.Queue = &farQueue{}
+		d.Engine = engine.New(r, catalog, engine.Options{Max: airlock.Limits{Wall: 10 * time.Minute}})
+	})
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	go api.svc.SweepLost(ctx)
+	wctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	final, err := api.svc.Wait(wctx, live.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != airlock.StatusCancelled || final.Result == nil || !strings.Contains(final.Result.Message, "live client is gone") {
+		t.Errorf("the abandoned session's job: %s %+v, want cancelled", final.Status, final.Result)
+	}
+	for id, what := range map[string]string{queued.ID: "a queue's job", recent.ID: "a session that may still run"} {
+		if j := api.row(t, id); j.Status != airlock.StatusRunning {
+			t.Errorf("%s was swept too: %s", what, j.Status)
+		}
 	}
 }
 

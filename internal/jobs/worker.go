@@ -105,7 +105,7 @@ func (s *Service) recover(ctx context.Context) error {
 // runHere runs a job in this process outside the queue, as soon as one
 // of its slots for them is free, under a lease of its own that never runs
 // out. Were this process to die, the job would still be in the store,
-// where SweepLost finds it if it had not started.
+// where SweepLost finds it: to cancel it (see unattended).
 func (s *Service) runHere(id string) {
 	s.here <- struct{}{}
 	defer func() { <-s.here }()
@@ -349,9 +349,7 @@ func (s *Service) execute(ctx context.Context, j *airlock.Job) (airlock.Result, 
 	if j.Request.Interactive && sess == nil {
 		// Its client was connected to a process that stopped before the
 		// job ran to its end.
-		var res airlock.Result
-		res.Status, res.Message = airlock.StatusCancelled, "cancelled: its live client is gone (the process it was connected to stopped), and a live session never runs unattended"
-		return res, nil
+		return unattended(), nil
 	}
 	return s.engine.ExecuteLive(ctx, *j.Request, sess)
 }
