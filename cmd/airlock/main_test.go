@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,10 +67,13 @@ func TestRunLanguages(t *testing.T) {
 		{"python stdin", []string{"run", "--stdin", write("in.txt", "abc"), write("echo.py", "print(input()[::-1])\n")}, "", "cba\n", 0},
 		{"language flag", []string{"run", "-l", "bash", write("script", "echo $((6*7))\n")}, "", "42\n", 0},
 		{"compile error", []string{"run", write("bad.c", "int main(void) { return x; }\n")}, "", "", 1},
+		{"piped stdin", []string{"run", write("rev.py", "import sys\nprint(sys.stdin.read()[::-1])\n")}, "abc", "cba\n", 0},
+		{"piped stdin past a compile step", []string{"run", write("sum.c", "#include <stdio.h>\nint main(void) { int a, b; scanf(\"%d %d\", &a, &b); printf(\"%d\\n\", a + b); }\n")}, "2 40\n", "42\n", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(bin, c.args...)
+			cmd.Stdin = strings.NewReader(c.stdin)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
@@ -86,6 +91,67 @@ func TestRunLanguages(t *testing.T) {
 	out, err := exec.Command(bin, "languages", "--all").Output()
 	if err != nil || !strings.Contains(string(out), "python") || !strings.Contains(string(out), "java") {
 		t.Fatalf("languages: %v\n%s", err, out)
+	}
+}
+
+// TestRunInteractive: the program's output reaches the caller as it is
+// written and the caller's input reaches the program as it is typed, as
+// through a terminal.
+func TestRunInteractive(t *testing.T) {
+	bin := build(t)
+	src := filepath.Join(t.TempDir(), "ask.py")
+	os.WriteFile(src, []byte("print('name?', flush=True)\nprint('hello ' + input())\n"), 0o644)
+	cmd := exec.Command(bin, "run", src)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	out := bufio.NewReader(outPipe)
+	if line, err := out.ReadString('\n'); line != "name?\n" {
+		t.Fatalf("first line %q (%v), want the question before any input", line, err)
+	}
+	io.WriteString(in, "ada\n")
+	if line, err := out.ReadString('\n'); line != "hello ada\n" {
+		t.Fatalf("answer %q (%v)", line, err)
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunInterrupted: Ctrl-C ends the run as cancelled, with a shell's
+// exit code for SIGINT.
+func TestRunInterrupted(t *testing.T) {
+	bin := build(t)
+	src := filepath.Join(t.TempDir(), "sleep.py")
+	os.WriteFile(src, []byte("import time\nprint('started', flush=True)\ntime.sleep(30)\n"), 0o644)
+	cmd := exec.Command(bin, "run", src)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if line, err := bufio.NewReader(outPipe).ReadString('\n'); line != "started\n" {
+		t.Fatalf("%q (%v)", line, err)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "airlock: cancelled: interrupted") {
+		t.Errorf("after Ctrl-C: %v, stderr %q; want exit 130, cancelled", err, stderr.String())
 	}
 }
 

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +25,7 @@ func cmdRun(args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: airlock run [-l LANG] [--time D] [--cpu D] [--memory SIZE] [--pids N] [--stdin FILE] [--json] FILE... [-- ARGS...]")
+		fmt.Fprintln(fs.Output(), "The program's output streams as it runs; it reads this process's stdin unless --stdin gives a file.")
 		fs.PrintDefaults()
 	}
 	langName := fs.String("l", "", "language (default: guessed from the first file's extension)")
@@ -30,7 +33,7 @@ func cmdRun(args []string) int {
 	cpu := fs.Duration("cpu", airlock.DefaultLimits.CPU, "CPU time limit (all processes together)")
 	memory := fs.String("memory", "256M", "memory limit (K, M, G suffixes)")
 	pids := fs.Int64("pids", airlock.DefaultLimits.Pids, "process and thread limit")
-	stdinPath := fs.String("stdin", "", "file to feed on standard input")
+	stdinPath := fs.String("stdin", "", "file to feed on standard input (default: this process's stdin)")
 	asJSON := fs.Bool("json", false, "print the Result as JSON instead of the program's output")
 	catalogFile := fs.String("languages", "", "operator language file, on top of the built-in catalog")
 	if err := fs.Parse(args); err != nil {
@@ -77,11 +80,22 @@ func cmdRun(args []string) int {
 	defer runner.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := engine.New(runner, catalog, engine.Options{}).Execute(ctx, req)
+	var stdin io.Reader = os.Stdin
+	if *stdinPath != "" {
+		stdin = nil
+	}
+	var stdout, stderr io.Writer = os.Stdout, os.Stderr
+	if *asJSON {
+		stdout, stderr = io.Discard, io.Discard
+	}
+	res, err := engine.New(runner, catalog, engine.Options{}).ExecuteLive(ctx, req, attach(stdin, stdout, stderr))
 	var bad *engine.InvalidError
 	switch {
 	case errors.As(err, &bad):
 		return usageErr(err)
+	case ctx.Err() != nil:
+		// Interrupted, as a shell reports it: 128 + SIGINT.
+		res.Step = airlock.Step{Status: airlock.StatusCancelled, Message: "interrupted", ExitCode: 130}
 	case err != nil:
 		res.Step = airlock.Step{Status: airlock.StatusInternalError, Message: err.Error(), ExitCode: 1}
 	}
@@ -89,23 +103,58 @@ func cmdRun(args []string) int {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(wire.ResultOf(res))
-	} else {
-		if res.Compile != nil && res.Status == airlock.StatusCompileError {
-			os.Stderr.Write(res.Compile.Stdout)
-			os.Stderr.Write(res.Compile.Stderr)
-		} else {
-			os.Stdout.Write(res.Stdout)
-			os.Stderr.Write(res.Stderr)
-		}
-		if res.Status != airlock.StatusOK && res.Status != airlock.StatusRuntimeError || res.Message != "" {
-			fmt.Fprintf(os.Stderr, "airlock: %s: %s\n", res.Status, res.Message)
-		}
+	} else if res.Status != airlock.StatusOK && res.Status != airlock.StatusRuntimeError || res.Message != "" {
+		fmt.Fprintf(os.Stderr, "airlock: %s: %s\n", res.Status, res.Message)
 	}
 	switch res.Status {
 	case airlock.StatusInternalError, airlock.StatusCompileError:
 		return 1
 	}
 	return res.ExitCode
+}
+
+// attach connects the run as a terminal would, as nsjail or bwrap do: the
+// program's output is written out as it comes (a compiler's goes to
+// stderr), and stdin, when not nil, is fed to the run step only, so that
+// no compile step swallows it.
+func attach(stdin io.Reader, stdout, stderr io.Writer) *engine.Session {
+	sess := &engine.Session{
+		Output: func(step, stream string, data []byte) {
+			if step == "run" && stream == "stdout" {
+				stdout.Write(data)
+			} else {
+				stderr.Write(data)
+			}
+		},
+		Stage: func(string) {},
+		Exit:  func(string, airlock.Step) {},
+	}
+	if stdin == nil {
+		return sess
+	}
+	chunks, running := make(chan []byte), make(chan struct{})
+	var once sync.Once
+	sess.Stdin = chunks
+	sess.Stage = func(step string) {
+		if step == "run" {
+			once.Do(func() { close(running) })
+		}
+	}
+	go func() {
+		<-running
+		defer close(chunks)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := stdin.Read(buf)
+			if n > 0 {
+				chunks <- buf[:n]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return sess
 }
 
 // splitArgs separates source files from the program's arguments after "--".
