@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
 	"github.com/airlock-dev/airlock/internal/testserver"
@@ -125,6 +128,22 @@ func TestRunInteractive(t *testing.T) {
 	in.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunInBackground: started with & from an interactive shell, whose
+// terminal it may not read, a run is not stopped: its program sees the end
+// of its input. script(1) gives the shell a terminal.
+func TestRunInBackground(t *testing.T) {
+	bin := build(t)
+	src := filepath.Join(t.TempDir(), "read.py")
+	os.WriteFile(src, []byte("import sys\nprint('read %d bytes' % len(sys.stdin.read()))\n"), 0o644)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	shell := fmt.Sprintf("bash --norc -ic '%s run %s & wait; echo waited'", bin, src)
+	out, err := exec.CommandContext(ctx, "script", "-qec", shell, "/dev/null").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "read 0 bytes") || !strings.Contains(string(out), "waited") {
+		t.Fatalf("a run in the background: %v\n%s", err, out)
 	}
 }
 

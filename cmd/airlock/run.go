@@ -83,6 +83,11 @@ func cmdRun(args []string) int {
 	var stdin io.Reader = os.Stdin
 	if *stdinPath != "" {
 		stdin = nil
+	} else {
+		// Started in the background of an interactive shell, reading the
+		// terminal would stop this process, its limits' clocks with it:
+		// the read fails instead, and the program sees the end of input.
+		signal.Ignore(syscall.SIGTTIN)
 	}
 	var stdout, stderr io.Writer = os.Stdout, os.Stderr
 	if *asJSON {
