@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The toolchains of the languages the engine tests (internal/engine).
+# The toolchains of the languages the engine tests (internal/engine), and
+# script(1), which gives the CLI's tests a terminal.
 need=()
 for pair in python3:python3 node:nodejs npm:npm gcc:gcc g++:g++ javac:default-jdk-headless \
-  perl:perl bash:bash tsc:node-typescript rustc:rustc; do
+  perl:perl bash:bash tsc:node-typescript rustc:rustc script:bsdutils; do
   [ -x "/usr/bin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 # The servers of distributed mode: the tests start their own throwaway
