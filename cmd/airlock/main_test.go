@@ -101,23 +101,7 @@ func TestRunLanguages(t *testing.T) {
 // written and the caller's input reaches the program as it is typed, as
 // through a terminal.
 func TestRunInteractive(t *testing.T) {
-	bin := build(t)
-	src := filepath.Join(t.TempDir(), "ask.py")
-	os.WriteFile(src, []byte("print('name?', flush=True)\nprint('hello ' + input())\n"), 0o644)
-	cmd := exec.Command(bin, "run", src)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	out := bufio.NewReader(outPipe)
+	cmd, in, out := startRun(t, "print('name?', flush=True)\nprint('hello ' + input())\n", nil)
 	if line, err := out.ReadString('\n'); line != "name?\n" {
 		t.Fatalf("first line %q (%v), want the question before any input", line, err)
 	}
@@ -129,6 +113,31 @@ func TestRunInteractive(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startRun starts `airlock run` on a Python program, its stderr going to
+// stderr (nil discards it), and returns it with its stdin and its stdout
+// as they come.
+func startRun(t *testing.T, code string, stderr io.Writer) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
+	t.Helper()
+	bin := build(t)
+	src := filepath.Join(t.TempDir(), "main.py")
+	os.WriteFile(src, []byte(code), 0o644)
+	cmd := exec.Command(bin, "run", src)
+	cmd.Stderr = stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return cmd, in, bufio.NewReader(out)
 }
 
 // TestRunInBackground: started with & from an interactive shell, whose
@@ -150,25 +159,13 @@ func TestRunInBackground(t *testing.T) {
 // TestRunInterrupted: Ctrl-C ends the run as cancelled, with a shell's
 // exit code for SIGINT.
 func TestRunInterrupted(t *testing.T) {
-	bin := build(t)
-	src := filepath.Join(t.TempDir(), "sleep.py")
-	os.WriteFile(src, []byte("import time\nprint('started', flush=True)\ntime.sleep(30)\n"), 0o644)
-	cmd := exec.Command(bin, "run", src)
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	if line, err := bufio.NewReader(outPipe).ReadString('\n'); line != "started\n" {
+	cmd, _, out := startRun(t, "import time\nprint('started', flush=True)\ntime.sleep(30)\n", &stderr)
+	if line, err := out.ReadString('\n'); line != "started\n" {
 		t.Fatalf("%q (%v)", line, err)
 	}
 	cmd.Process.Signal(os.Interrupt)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "airlock: cancelled: interrupted") {
 		t.Errorf("after Ctrl-C: %v, stderr %q; want exit 130, cancelled", err, stderr.String())
 	}
