@@ -1,9 +1,12 @@
 package testserver
 
 import (
+	"fmt"
 	"net"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Silent returns the loopback address of a server that accepts
@@ -41,14 +44,21 @@ func Silent(t testing.TB) string {
 }
 
 // ClosedPort returns a loopback address nothing listens on: a connection
-// to it is refused at once.
+// to it is refused at once. The port stays bound, though never listening,
+// until the test ends, so no server the test starts meanwhile gets it.
 func ClosedPort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
 }
