@@ -238,14 +238,7 @@ func TestOpenErrors(t *testing.T) {
 	t.Parallel()
 	s := testserver.StartRedis(t, testserver.RedisOptions{Password: "right-pass"})
 	port := s.URL()[strings.LastIndexByte(s.URL(), ':')+1 : strings.LastIndexByte(s.URL(), '/')]
-	closed := func() string { // a port nothing listens on
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}()
+	closed := testserver.ClosedPort(t)
 	for _, tc := range []struct{ name, url, want string }{
 		{"scheme", "http://127.0.0.1:6379/0", "invalid URL scheme"},
 		{"unparsable", "redis://:secret-pass@127.0.0.1:port/0", "bad URL"},
