@@ -85,6 +85,10 @@ type JobStore interface {
 	// recovery), or to cancelled when a cancel was requested; ErrConflict
 	// if the job is not running that attempt.
 	Requeue(ctx context.Context, id string, attempt int) error
+	// Release is Requeue for an attempt a graceful shutdown stopped: it
+	// takes the attempt back from Attempts, since neither the job nor its
+	// worker failed, so restarts never use up a job's attempts.
+	Release(ctx context.Context, id string, attempt int) error
 	// Unfinished lists queued and running jobs, oldest first.
 	Unfinished(ctx context.Context) ([]*Job, error)
 	// Active counts the queued and running jobs of an API key.

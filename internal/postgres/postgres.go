@@ -227,6 +227,21 @@ func (s *Store) Requeue(ctx context.Context, id string, attempt int) error {
 	return nil
 }
 
+// Release moves a running job's attempt back to queued without counting
+// it, or to cancelled when a cancel was requested while it ran.
+func (s *Store) Release(ctx context.Context, id string, attempt int) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE jobs SET status = CASE WHEN cancel THEN 'cancelled' ELSE 'queued' END,
+		attempts = CASE WHEN cancel THEN attempts ELSE attempts - 1 END
+		WHERE id = $1 AND status = 'running' AND attempts = $2`, id, attempt)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return airlock.ErrConflict
+	}
+	return nil
+}
+
 // Unfinished lists queued and running jobs, oldest first.
 func (s *Store) Unfinished(ctx context.Context) ([]*airlock.Job, error) {
 	return scanAll(s.pool.Query(ctx, `SELECT `+columns+` FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id`))

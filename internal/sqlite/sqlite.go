@@ -256,6 +256,15 @@ func (s *Store) Requeue(ctx context.Context, id string, attempt int) error {
 	return changedOne(res, err)
 }
 
+// Release moves a running job's attempt back to queued without counting
+// it, or to cancelled when a cancel was requested.
+func (s *Store) Release(ctx context.Context, id string, attempt int) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET status = CASE WHEN cancel = 1 THEN 'cancelled' ELSE 'queued' END,
+		attempts = CASE WHEN cancel = 1 THEN attempts ELSE attempts - 1 END
+		WHERE id = ? AND status = 'running' AND attempts = ?`, id, attempt)
+	return changedOne(res, err)
+}
+
 // Active counts the queued and running jobs of an API key.
 func (s *Store) Active(ctx context.Context, keyID string) (int, error) {
 	var n int

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) airlock.JobStore) {
 		{"Requeue", testRequeue},
 		{"RequeueOnlyFromRunning", testRequeueOnlyFromRunning},
 		{"RequeueAfterCancelRequested", testRequeueAfterCancel},
+		{"Release", testRelease},
 		{"Unfinished", testUnfinished},
 		{"ConcurrentStart", testConcurrentStart},
 		{"ConcurrentCancelAndStart", testConcurrentCancelAndStart},
@@ -617,6 +618,38 @@ func testRequeueAfterCancel(t *testing.T, s airlock.JobStore) {
 	wantStatus(t, s, j.ID, airlock.StatusCancelled)
 	_, err := s.Start(t.Context(), j.ID, base.Add(3*time.Second), false)
 	wantConflict(t, "Start of a job cancelled before its requeue", err)
+}
+
+// A job a graceful shutdown stopped goes back to the queue without using
+// up an attempt, and only from the attempt running; one whose cancel was
+// requested ends cancelled.
+func testRelease(t *testing.T, s airlock.JobStore) {
+	want := create(t, s, queued(t, base))
+	start(t, s, want.ID, base.Add(time.Second))
+	wantConflict(t, "Release of another attempt", s.Release(t.Context(), want.ID, 2))
+	if err := s.Release(t.Context(), want.ID, 1); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	got := wantStatus(t, s, want.ID, airlock.StatusQueued)
+	sameMeta(t, got, want)
+	if got.Attempts != 0 {
+		t.Errorf("Attempts = %d after a release, want 0 (the attempt is taken back)", got.Attempts)
+	}
+	wantConflict(t, "Release of a queued job", s.Release(t.Context(), want.ID, 1))
+	if again := start(t, s, want.ID, base.Add(5*time.Second)); again.Attempts != 1 {
+		t.Errorf("Attempts = %d on the run after a release, want 1", again.Attempts)
+	}
+	finish(t, s, want.ID, airlock.StatusOK, base.Add(6*time.Second))
+	wantConflict(t, "Release of a finished job", s.Release(t.Context(), want.ID, 1))
+
+	c := create(t, s, queued(t, base))
+	start(t, s, c.ID, base.Add(time.Second))
+	cancel(t, s, c.ID, base.Add(2*time.Second))
+	if err := s.Release(t.Context(), c.ID, 1); err != nil {
+		t.Fatalf("Release after a cancel: %v", err)
+	}
+	wantStatus(t, s, c.ID, airlock.StatusCancelled)
+	wantRefused(t, "Release", s.Release(t.Context(), newID(t), 1))
 }
 
 func testUnfinished(t *testing.T, s airlock.JobStore) {
