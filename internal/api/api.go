@@ -253,7 +253,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		reply(w, http.StatusOK, wire.JobOf(done))
-	case ctx.Err() != nil && r.Context().Err() == nil:
+	case r.Context().Err() == nil && (ctx.Err() != nil || errors.Is(err, jobs.ErrShuttingDown)):
+		// Accepted, and not finished yet: the client comes back for it.
+		if done == nil { // the wait ended during its first read
+			done = job
+		}
 		reply(w, http.StatusAccepted, map[string]string{"id": job.ID, "status": string(done.Status)})
 	default:
 		s.refuse(w, err)
@@ -294,17 +298,25 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err)
 		return
 	}
-	if key := keyOf(r); !s.keys.Open() && j.KeyID != key.ID {
+	if !s.owns(r, j) {
 		fail(w, http.StatusNotFound, "no such execution") // others' jobs do not exist for you
 		return
 	}
 	reply(w, http.StatusOK, wire.JobOf(j))
 }
 
+// owns says whether the request's key may see a job: one submitted
+// through /v1 (each API face sees only its own jobs: the Judge0 and
+// Piston faces have their own formats and rules, such as who may delete a
+// Judge0 submission) by the same key, or by anyone in open mode.
+func (s *Server) owns(r *http.Request, j *airlock.Job) bool {
+	return j.Face == "" && (s.keys.Open() || j.KeyID == keyOf(r).ID)
+}
+
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	j, err := s.svc.Get(r.Context(), id)
-	if err == nil && !s.keys.Open() && j.KeyID != keyOf(r).ID {
+	if err == nil && !s.owns(r, j) {
 		err = airlock.ErrNotFound
 	}
 	if err == nil {

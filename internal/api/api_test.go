@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,9 +13,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
@@ -325,4 +328,71 @@ func loadRound(t *testing.T, url, code string) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	t.Logf("%d concurrent submissions in %v: %.1f/s; latency p50 %v p95 %v p99 %v", n, total.Round(time.Millisecond), n/total.Seconds(),
 		lat[n/2].Round(time.Millisecond), lat[n*95/100].Round(time.Millisecond), lat[n*99/100].Round(time.Millisecond))
+}
+
+// stalledReads is a store whose reads of jobs hang until their caller
+// gives up, once armed.
+type stalledReads struct {
+	airlock.JobStore
+	armed atomic.Bool
+}
+
+func (s *stalledReads) Get(ctx context.Context, id string) (*airlock.Job, error) {
+	if s.armed.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.JobStore.Get(ctx, id)
+}
+
+// TestWaitDeadlineDuringRead: the wait of ?wait=true runs out while the
+// store is being read; the job was accepted, so the answer is 202 with
+// its id (not a 500), and the job runs.
+func TestWaitDeadlineDuringRead(t *testing.T) {
+	store := &stalledReads{}
+	e := env{servicetest.Start(t, servicetest.Options{
+		API:   api.Options{WaitTimeout: 300 * time.Millisecond},
+		Jobs:  jobs.Options{Workers: 1},
+		Store: func(s airlock.JobStore) airlock.JobStore { store.JobStore = s; return store },
+	})}
+	store.armed.Store(true)
+	r := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(1)"}`)
+	id, _ := r.body["id"].(string)
+	if r.code != http.StatusAccepted || id == "" {
+		t.Fatalf("wait ran out during a read: %d %s", r.code, r.raw)
+	}
+	store.armed.Store(false)
+	if done := e.await(t, id); done.body["status"] != "ok" {
+		t.Fatalf("the accepted job: %s", done.raw)
+	}
+}
+
+// TestFacesApart: each API face sees only its own jobs, even with the
+// key that submitted them: a Judge0 token is no /v1 execution, to read
+// or to cancel.
+func TestFacesApart(t *testing.T) {
+	keys := []auth.Key{{ID: "alice", SHA256: auth.HashToken("alice-token")}}
+	e := newEnv(t, api.Options{Keys: keys}, jobs.Options{Workers: 1})
+	req, _ := http.NewRequest("POST", e.URL+"/submissions?wait=true", strings.NewReader(`{"language_id":71,"source_code":"print(1)"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Auth-Token", "alice-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || sub.Token == "" {
+		t.Fatalf("Judge0 submission: %d %+v", resp.StatusCode, sub)
+	}
+	for _, method := range []string{"GET", "DELETE"} {
+		if r := e.do(t, method, "/v1/executions/"+sub.Token, "", "X-Auth-Token", "alice-token"); r.code != http.StatusNotFound {
+			t.Errorf("%s of a Judge0 token through /v1 by its key: %d %s", method, r.code, r.raw)
+		}
+	}
+	own := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(2)"}`, "X-Auth-Token", "alice-token")
+	if r := e.do(t, "GET", "/v1/executions/"+own.body["id"].(string), "", "X-Auth-Token", "alice-token"); r.code != http.StatusOK {
+		t.Errorf("GET of its own /v1 job: %d %s", r.code, r.raw)
+	}
 }

@@ -89,6 +89,10 @@ type Service struct {
 	hereJobs sync.WaitGroup // Run waits for them as for its workers
 	calls    sync.WaitGroup // callbacks being delivered, which Run waits for within the grace period
 	calling  atomic.Int64   // how many
+	// drained is closed once Run has stopped its workers and every job
+	// they ran has finished or gone back to the queue: waiters then stop
+	// waiting for jobs that will not finish in this process.
+	drained chan struct{}
 
 	mu              sync.Mutex
 	runCtx, runHard context.Context                    // set by Run (see lifetime)
@@ -146,7 +150,7 @@ func New(d Deps, opt Options) *Service {
 		store: d.Store, blobs: d.Blobs, queue: d.Queue, engine: d.Engine, opt: opt, log: d.Log,
 		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks, callbacks: map[string]CallbackFormat{},
 		running: map[string]context.CancelCauseFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan *airlock.Job{},
-		here: make(chan struct{}, max(opt.Workers, 1)),
+		here: make(chan struct{}, max(opt.Workers, 1)), drained: make(chan struct{}),
 	}
 }
 
@@ -384,7 +388,15 @@ func (s *Service) loadResult(ctx context.Context, j *airlock.Job) error {
 	return nil
 }
 
-// Wait returns the job once finished, or when ctx ends.
+// ErrShuttingDown ends a Wait for a job that will not finish in this
+// process, which is shutting down: it stays queued, and runs after the
+// restart or on another node.
+var ErrShuttingDown = errors.New("shutting down: the job runs after the restart")
+
+// Wait returns the job once finished. It returns sooner with an error:
+// ctx's when ctx ends, with the job as last read (nil if ctx ended during
+// the first read); ErrShuttingDown, with the job, when this process is
+// shutting down and the job has not finished; any error reading it.
 func (s *Service) Wait(ctx context.Context, id string) (*airlock.Job, error) {
 	// A job run here wakes its waiters; one run by another process of a
 	// fleet is seen by reading the store, soon after a short job ends
@@ -414,6 +426,12 @@ func (s *Service) Wait(ctx context.Context, id string) (*airlock.Job, error) {
 		case <-ctx.Done():
 			s.unwait(id, ch)
 			return j, ctx.Err()
+		case <-s.drained:
+			s.unwait(id, ch)
+			if j, err = s.Get(ctx, id); err != nil || j.Status.Finished() {
+				return j, err
+			}
+			return j, ErrShuttingDown
 		}
 	}
 }

@@ -43,6 +43,7 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Wait()
 		s.hereJobs.Wait()
 	}
+	close(s.drained)
 	// Every job has finished by now; their callbacks get what is left of
 	// the grace period.
 	if n := s.calling.Load(); n > 0 && !waitFor(grace, s.calls.Wait) {
@@ -324,11 +325,12 @@ func (s *Service) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 
 // requeue puts a job interrupted by a shutdown back in the queue, under a
 // new entry so that it is taken again at once rather than when its lease
-// runs out, and says whether the old entry may go. A crash between the
-// two leaves it queued twice, which is harmless: the second start of a
-// queued job is refused.
+// runs out, and says whether the old entry may go. The attempt is not
+// counted: the job did not end its worker. A crash between the two
+// leaves it queued twice, which is harmless: the second start of a queued
+// job is refused.
 func (s *Service) requeue(ctx context.Context, j *airlock.Job) bool {
-	if err := s.store.Requeue(ctx, j.ID, j.Attempts); err != nil {
+	if err := s.store.Release(ctx, j.ID, j.Attempts); err != nil {
 		s.log.Error("requeue job", "job", j.ID, "err", err)
 		return false
 	}

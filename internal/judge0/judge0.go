@@ -328,8 +328,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.WaitTimeout)
 	defer cancel()
-	if done, err := s.svc.Wait(ctx, j.ID); err == nil {
-		j = done
+	if done, _ := s.svc.Wait(ctx, j.ID); done != nil {
+		j = done // finished, or as it is when the wait ended (a timeout, a shutdown)
 	}
 	body, err := s.render(r.Context(), j, fields, b64)
 	if errors.Is(err, errNotUTF8) {

@@ -195,11 +195,29 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 	}
 	done, err := s.svc.Wait(r.Context(), j.ID)
 	if err != nil {
-		// The client is gone: nobody wants the result any more.
-		s.svc.Cancel(context.WithoutCancel(r.Context()), j.ID)
-		return
+		// The wait ended before the job: the client is gone, the server is
+		// shutting down or the store cannot be read. A Piston client has
+		// no id to come back for the result, so the job is cancelled: a
+		// retry then runs it once. Unless it finished meanwhile.
+		if cur, cerr := s.svc.Cancel(context.WithoutCancel(r.Context()), j.ID); cerr == nil && cur.Status.Finished() && cur.Status != airlock.StatusCancelled {
+			done, err = cur, nil
+		}
 	}
-	reply(w, http.StatusOK, resultOf(done, rt))
+	switch {
+	case err == nil:
+		reply(w, http.StatusOK, resultOf(done, rt))
+	case r.Context().Err() != nil: // nobody to answer
+	case errors.Is(err, jobs.ErrShuttingDown):
+		w.Header().Set("Retry-After", "1")
+		reply(w, http.StatusServiceUnavailable, "the server is restarting: the job was cancelled; try again")
+	default:
+		code, msg := refusal(err)
+		if code == http.StatusInternalServerError {
+			s.opt.Log.Error("piston execute", "err", err)
+		}
+		w.Header().Set("Retry-After", "1")
+		reply(w, code, msg)
+	}
 }
 
 // result is Piston's answer to execute; compile is absent for languages

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
@@ -618,5 +620,49 @@ func TestAudited(t *testing.T) {
 	var e audit.Entry
 	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &e) != nil || e.API != "piston" || e.Language != "python" || e.Status != "ok" || e.CodeSHA256 == "" {
 		t.Errorf("audit log: %q", lines)
+	}
+}
+
+// unreadable is a store whose reads of jobs fail.
+type unreadable struct{ airlock.JobStore }
+
+func (unreadable) Get(context.Context, string) (*airlock.Job, error) {
+	return nil, errors.New("connection refused")
+}
+
+// TestWaitFails: the wait for the result fails while the client is still
+// there (the store cannot be read): the client is told so with a 503,
+// never an empty 200, and the job, whose result it will not get, does not
+// run to its end, so that its retry runs it once.
+func TestWaitFails(t *testing.T) {
+	env := servicetest.Start(t, servicetest.Options{
+		Jobs:  jobs.Options{Workers: 1},
+		Store: func(s airlock.JobStore) airlock.JobStore { return unreadable{s} },
+	})
+	req, _ := http.NewRequest("POST", env.URL+"/api/v2/execute", strings.NewReader(`{"language":"python","version":"*","files":[{"content":"import time\ntime.sleep(2)\nprint('ran')"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var body struct{ Message string }
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || json.Unmarshal(raw, &body) != nil || body.Message == "" {
+		t.Fatalf("execute while the store cannot be read: %d %q", resp.StatusCode, raw)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var e audit.Entry
+		if lines := env.AuditLines(); lines[0] != "" {
+			if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &e) != nil || e.Status != "cancelled" {
+				t.Fatalf("audit log: %q, want the job cancelled", lines)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not end")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

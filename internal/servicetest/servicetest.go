@@ -53,6 +53,8 @@ type Options struct {
 	API    api.Options
 	Jobs   jobs.Options
 	Judge0 judge0.Options // Keys come from the API's keyring
+	// Store, if set, wraps the job store (to inject its faults).
+	Store func(airlock.JobStore) airlock.JobStore
 }
 
 // Env is a running service.
@@ -124,6 +126,9 @@ func Start(t *testing.T, opt Options) *Env {
 	t.Helper()
 	r, catalog := Runner(t)
 	store, blobs, queue := backends(t, &opt.Jobs)
+	if opt.Store != nil {
+		store = opt.Store(store)
+	}
 	e := &Env{}
 	m := metrics.New(metrics.QueueDepth(queue), func() float64 { return float64(r.Keepers()) })
 	// Warm pools on, as a server runs by default: the faces' tests go
