@@ -22,6 +22,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/config"
+	"github.com/airlock-dev/airlock/internal/conns"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/judge0"
@@ -163,7 +164,15 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	maxConns := cfg.MaxConnections
+	if maxConns == 0 {
+		maxConns = conns.DefaultMax()
+	}
+	limited := conns.Limit(ln, maxConns)
+	srv := &http.Server{
+		Handler:           conns.Deadlines(h, bodyTimeout, writeTimeout),
+		ReadHeaderTimeout: headerTimeout, IdleTimeout: idleTimeout, ConnState: limited.ConnState,
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -175,9 +184,9 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 		go svc.SweepLost(running) // the API nodes look after what they accepted
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(limited) }()
 	total, _ := svc.Workers()
-	log.Info("airlock serving", "addr", ln.Addr().String(), "api", !worker, "open", !worker && len(cfg.Keys) == 0, "workers", total,
+	log.Info("airlock serving", "addr", ln.Addr().String(), "api", !worker, "open", !worker && len(cfg.Keys) == 0, "workers", total, "max_connections", maxConns,
 		"store", kind(cfg.Store, "sqlite"), "queue", kind(cfg.Queue, "embedded"), "blobs", kind(cfg.Blobs, "local"))
 
 	select {
@@ -189,14 +198,41 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 		return err
 	}
 	log.Info("shutting down: no new requests; running jobs finish or go back to the queue")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv.Shutdown(shutdownCtx)
+	// In order: no new connections; running jobs finish within the grace
+	// period or go back to the queue, which releases the requests waiting
+	// for them; those answer (the result, or the job's id) before the
+	// store closes.
+	answering, cut := context.WithCancel(context.Background())
+	defer cut()
+	answered := make(chan error, 1)
+	go func() { answered <- srv.Shutdown(answering) }()
 	stopWorkers()
 	err = <-workersDone
+	select {
+	case <-answered:
+	case <-time.After(answerTime):
+		log.Warn("shutdown: requests still being served are cut")
+		cut()
+		srv.Close()
+	}
 	log.Info("stopped")
 	return err
 }
+
+// The bounds on a connection's client (see conns.Deadlines): to send a
+// request's headers, its body, to take each write of the response, and
+// to keep an idle connection open. Ample for any client that is not
+// holding the connection on purpose.
+const (
+	headerTimeout = 10 * time.Second
+	bodyTimeout   = time.Minute
+	writeTimeout  = 30 * time.Second
+	idleTimeout   = time.Minute
+)
+
+// answerTime is how long requests have to answer on shutdown once the
+// jobs they wait for have finished or gone back to the queue.
+const answerTime = 5 * time.Second
 
 // kind names a backend for the log without its URL, which may hold a
 // password.

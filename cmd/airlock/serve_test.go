@@ -378,3 +378,153 @@ func TestServeRefusesLocalCallbacks(t *testing.T) {
 		t.Errorf("the log does not say the callback was refused:\n%s", s.logs)
 	}
 }
+
+// answer is what a client waiting for its job was told.
+type answer struct {
+	code  int
+	body  map[string]any
+	retry string
+	err   error
+}
+
+// postJSON sends a request and reads its JSON answer.
+func postJSON(url, body string) answer {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	a := answer{code: resp.StatusCode, retry: resp.Header.Get("Retry-After")}
+	a.err = json.NewDecoder(resp.Body).Decode(&a.body)
+	return a
+}
+
+// TestServeShutdownAnswersWaiters: SIGTERM while clients wait for their
+// jobs (?wait=true, Judge0's wait, Piston's execute). The shutdown keeps
+// to the grace period; a job that finishes within it is answered with
+// its result, one it stops or that had not started with its id (202, or
+// Judge0's token), and Piston's, whose client cannot come back for it, is
+// cancelled with a 503 (its retry runs it once). After the restart every
+// accepted job runs exactly once, and the stopped one has used up no
+// attempt.
+func TestServeShutdownAnswersWaiters(t *testing.T) {
+	bin := build(t)
+	data := t.TempDir()
+	var b [8]byte
+	rand.Read(b[:])
+	marker := "airlock-drain-" + hex.EncodeToString(b[:])
+	sleeper := "import sys, time\ntime.sleep(float(sys.argv[1]))\nprint('slept')"
+	native := func(code string, args ...string) string {
+		body, _ := json.Marshal(map[string]any{"language": "python", "code": code, "args": args})
+		return string(body)
+	}
+	s := startServer(t, bin, data, "--workers", "3", "--grace", "1s", "--pool", "python=0")
+	answers := map[string]chan answer{}
+	wait := func(name, path, body string) {
+		ch := make(chan answer, 1)
+		answers[name] = ch
+		go func() { ch <- postJSON(s.url+path, body) }()
+	}
+	running := func(names ...string) {
+		t.Helper()
+		for _, name := range names {
+			for deadline := time.Now().Add(20 * time.Second); len(processesWith(marker+name)) == 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("job %s is not running", name)
+				}
+			}
+		}
+	}
+	// Two running jobs outlast the grace period, one ends within it...
+	wait("long", "/v1/executions?wait=true", native(sleeper, "5", marker+"long"))
+	piston, _ := json.Marshal(map[string]any{"language": "python", "version": "*", "run_timeout": 8000,
+		"files": []map[string]string{{"content": sleeper}}, "args": []string{"5", marker + "piston"}})
+	wait("piston", "/api/v2/execute", string(piston))
+	running("long", "piston")
+	wait("short", "/v1/executions?wait=true", native(sleeper, "0.2", marker+"short"))
+	running("short")
+	// ...and two are queued behind them.
+	wait("queued", "/v1/executions?wait=true", native("print('queued')"))
+	wait("judge0", "/submissions?wait=true", `{"language_id":71,"source_code":"print('judge0')"}`)
+	for deadline := time.Now().Add(10 * time.Second); s.call("GET", "/healthz", "")["queue"] != 2.0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the two jobs were not queued")
+		}
+	}
+
+	start := time.Now()
+	if err := s.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: exit %v, want 0", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("shutdown took %v with a 1s grace period", took)
+	}
+	got := map[string]answer{}
+	for name, ch := range answers {
+		select {
+		case got[name] = <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no answer", name)
+		}
+	}
+	if a := got["short"]; a.err != nil || a.code != 200 || a.body["status"] != "ok" || a.body["stdout"] != "slept\n" {
+		t.Errorf("job finished within the grace period: %d %v %v", a.code, a.body, a.err)
+	}
+	for _, name := range []string{"long", "queued"} {
+		if a := got[name]; a.err != nil || a.code != 202 || a.body["id"] == nil || a.body["status"] != "queued" {
+			t.Errorf("%s job: %d %v %v, want 202 with its id, queued", name, a.code, a.body, a.err)
+		}
+	}
+	if a := got["judge0"]; a.err != nil || a.code != 201 || a.body["token"] == nil {
+		t.Errorf("Judge0 submission: %d %v %v, want 201 with its token", a.code, a.body, a.err)
+	}
+	if a := got["piston"]; a.err != nil || a.code != 503 || a.retry == "" || a.body["message"] == nil {
+		t.Errorf("Piston execute: %d %v %v, want 503 with Retry-After", a.code, a.body, a.err)
+	}
+	if t.Failed() {
+		return
+	}
+
+	s = startServer(t, bin, data, "--workers", "3", "--pool", "python=0")
+	long := s.waitStatus(got["long"].body["id"].(string), "ok", "runtime_error", "internal_error", "cancelled")
+	if long["status"] != "ok" || long["stdout"] != "slept\n" || long["attempts"] != 1.0 {
+		t.Errorf("the job the shutdown stopped, after the restart: %v (want ok, 1 attempt)", long)
+	}
+	if queued := s.waitStatus(got["queued"].body["id"].(string), "ok", "runtime_error", "internal_error", "cancelled"); queued["status"] != "ok" {
+		t.Errorf("the queued job after the restart: %v", queued)
+	}
+	token := got["judge0"].body["token"].(string)
+	audited := func() map[string]int {
+		ran := map[string]int{}
+		auditLog, _ := os.ReadFile(filepath.Join(data, "audit.log"))
+		for _, line := range strings.Split(strings.TrimSpace(string(auditLog)), "\n") {
+			var entry struct {
+				ID     string `json:"job_id"`
+				API    string `json:"api"`
+				Status string `json:"status"`
+			}
+			if err := json.Unmarshal([]byte(line), &entry); err != nil {
+				t.Fatalf("audit line %q: %v", line, err)
+			}
+			if entry.API == "piston" && entry.Status != "cancelled" {
+				t.Fatalf("the Piston job its client was told to retry ran: %s", line)
+			}
+			ran[entry.ID]++
+		}
+		return ran
+	}
+	for deadline := time.Now().Add(20 * time.Second); audited()[token] == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the Judge0 submission did not run after the restart")
+		}
+	}
+	if err := s.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("idle SIGTERM: exit %v", err)
+	}
+	ran := audited()
+	for _, id := range []string{got["short"].body["id"].(string), got["long"].body["id"].(string), got["queued"].body["id"].(string), token} {
+		if ran[id] != 1 {
+			t.Errorf("job %s ran %d times, want once", id, ran[id])
+		}
+	}
+}

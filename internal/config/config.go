@@ -50,6 +50,9 @@ type Config struct {
 	LostAfter   time.Duration // a queued job missing from the queue this long is pushed again
 	MaxAttempts int           // starts of a job before it is given up as internal_error
 	NoWorkers   bool          // an API-only node: jobs run on `airlock worker` nodes
+	// MaxConnections bounds the open HTTP connections; 0: derived from
+	// the limit of open files (conns.DefaultMax).
+	MaxConnections int
 }
 
 // Pool is one language's warm pool: sandboxes started ahead of their jobs.
@@ -104,6 +107,7 @@ var settings = []setting{
 		c.MaxAttempts = n
 		return nil
 	}},
+	{name: "max-connections", usage: "open HTTP connections; at the bound the one idle longest is closed (default: half the open-file limit, at most 10000)", set: intSetting(func(c *Config) *int { return &c.MaxConnections })},
 	{name: "no-workers", usage: "run no jobs here: an API-only node of a fleet (needs --queue)", set: boolSetting(func(c *Config) *bool { return &c.NoWorkers }), boolean: true},
 }
 
