@@ -17,6 +17,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(floodEnv); spec != "" {
+		os.Exit(flood(spec))
+	}
 	native.Stage() // doctor's trial run starts keepers from this binary
 	code := m.Run()
 	testserver.Cleanup()
