@@ -145,7 +145,8 @@ func TestPrecedence(t *testing.T) {
 		value := map[string]string{"workers": "4", "max-queue": "4", "max-code": "4K", "max-body": "4K", "grace": "4s",
 			"log-format": "json", "insecure-open": "true", "allow-local-callbacks": "true", "judge0-enable-delete": "true",
 			"pool": "python=5", "store": "postgres://u:p@db/airlock", "queue": "redis://cache:6379/0", "blobs": "s3://k:s@s3:9000/b",
-			"lease": "5s", "lost-after": "5s", "max-attempts": "5", "no-workers": "true"}[s.name]
+			"lease": "5s", "lost-after": "5s", "max-attempts": "5", "no-workers": "true",
+			"max-connections": "500"}[s.name]
 		if value == "" {
 			value = "x-" + s.name
 		}
