@@ -552,3 +552,51 @@ func TestQueueBoundUnderConcurrency(t *testing.T) {
 		t.Errorf("submission over the bound: %v", err)
 	}
 }
+
+// TestShutdownReleasesWaiters: on shutdown, a waiter of a job the grace
+// period cut short, and one of a job still queued, are told so with the
+// job left queued; the job stopped has not used up an attempt.
+func TestShutdownReleasesWaiters(t *testing.T) {
+	e := newEnv(t, t.TempDir(), jobs.Options{Workers: 1, Grace: 200 * time.Millisecond})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		e.svc.Run(ctx)
+		close(done)
+	}()
+	running := e.submit(t, "import time\ntime.sleep(30)")
+	queued := e.submit(t, "print('queued')")
+	for deadline := time.Now().Add(10 * time.Second); e.row(t, running.ID).Status != airlock.StatusRunning; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not start")
+		}
+	}
+	type waited struct {
+		j   *airlock.Job
+		err error
+	}
+	results := map[string]chan waited{}
+	for _, id := range []string{running.ID, queued.ID} {
+		ch := make(chan waited, 1)
+		results[id] = ch
+		go func() {
+			j, err := e.svc.Wait(context.Background(), id)
+			ch <- waited{j, err}
+		}()
+	}
+	stop()
+	<-done
+	for id, ch := range results {
+		select {
+		case w := <-ch:
+			if !errors.Is(w.err, jobs.ErrShuttingDown) || w.j == nil || w.j.Status != airlock.StatusQueued {
+				t.Errorf("wait for %s after the shutdown: %+v, %v; want the job queued and ErrShuttingDown", id, w.j, w.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the wait for %s outlived the shutdown", id)
+		}
+	}
+	if j := e.row(t, running.ID); j.Status != airlock.StatusQueued || j.Attempts != 0 {
+		t.Errorf("the job the shutdown stopped: %s after %d attempts, want queued after 0", j.Status, j.Attempts)
+	}
+}
