@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -169,8 +170,13 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 		maxConns = conns.DefaultMax()
 	}
 	limited := conns.Limit(ln, maxConns)
+	var handling sync.WaitGroup // requests being served, WebSocket sessions included
 	srv := &http.Server{
-		Handler:           conns.Deadlines(h, bodyTimeout, writeTimeout),
+		Handler: conns.Deadlines(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			handling.Add(1)
+			defer handling.Done()
+			h.ServeHTTP(w, r)
+		}), bodyTimeout, writeTimeout),
 		ReadHeaderTimeout: headerTimeout, IdleTimeout: idleTimeout, ConnState: limited.ConnState,
 	}
 
@@ -208,9 +214,15 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	go func() { answered <- srv.Shutdown(answering) }()
 	stopWorkers()
 	err = <-workersDone
+	late := time.After(answerTime)
 	select {
 	case <-answered:
-	case <-time.After(answerTime):
+		// No request can start any more: wait for the WebSocket
+		// sessions, which Shutdown does not, to end with their jobs.
+		if !waitUntil(late, handling.Wait) {
+			log.Warn("shutdown: sessions still open are abandoned")
+		}
+	case <-late:
 		log.Warn("shutdown: requests still being served are cut")
 		cut()
 		srv.Close()
@@ -233,6 +245,21 @@ const (
 // answerTime is how long requests have to answer on shutdown once the
 // jobs they wait for have finished or gone back to the queue.
 const answerTime = 5 * time.Second
+
+// waitUntil runs wait until it returns or until late; false if late.
+func waitUntil(late <-chan time.Time, wait func()) bool {
+	done := make(chan struct{})
+	go func() {
+		wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-late:
+		return false
+	}
+}
 
 // kind names a backend for the log without its URL, which may hold a
 // password.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/airlock-dev/airlock/internal/auth"
 )
@@ -422,7 +425,7 @@ func TestServeShutdownAnswersWaiters(t *testing.T) {
 		body, _ := json.Marshal(map[string]any{"language": "python", "code": code, "args": args})
 		return string(body)
 	}
-	s := startServer(t, bin, data, "--workers", "3", "--grace", "1s", "--pool", "python=0")
+	s := startServer(t, bin, data, "--workers", "4", "--grace", "1s", "--pool", "python=0")
 	answers := map[string]chan answer{}
 	wait := func(name, path, body string) {
 		ch := make(chan answer, 1)
@@ -439,7 +442,40 @@ func TestServeShutdownAnswersWaiters(t *testing.T) {
 			}
 		}
 	}
-	// Two running jobs outlast the grace period, one ends within it...
+	// A Piston session, whose client is told, and whose job is cancelled;
+	// the runtimes are listed first, so that its init does not wait for
+	// the languages' versions beyond Piston's 1 s.
+	if resp, err := http.Get(s.url + "/api/v2/runtimes"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(s.url, "http")+"/api/v2/connect", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	session, _ := json.Marshal(map[string]any{"type": "init", "language": "python", "version": "*", "run_timeout": 10000,
+		"files": []map[string]string{{"content": sleeper}}, "args": []string{"8", marker + "session"}})
+	if err := ws.Write(context.Background(), websocket.MessageText, session); err != nil {
+		t.Fatal(err)
+	}
+	sessionEnd := make(chan string, 1)
+	go func() {
+		var events []string
+		for {
+			_, data, err := ws.Read(context.Background())
+			if err != nil {
+				sessionEnd <- fmt.Sprintf("%s close %d", strings.Join(events, " "), websocket.CloseStatus(err))
+				return
+			}
+			var e struct{ Type string }
+			json.Unmarshal(data, &e)
+			events = append(events, e.Type)
+		}
+	}()
+	running("session")
+	// Three running jobs outlast the grace period, one ends within it...
 	wait("long", "/v1/executions?wait=true", native(sleeper, "5", marker+"long"))
 	piston, _ := json.Marshal(map[string]any{"language": "python", "version": "*", "run_timeout": 8000,
 		"files": []map[string]string{{"content": sleeper}}, "args": []string{"5", marker + "piston"}})
@@ -485,6 +521,14 @@ func TestServeShutdownAnswersWaiters(t *testing.T) {
 	if a := got["piston"]; a.err != nil || a.code != 503 || a.retry == "" || a.body["message"] == nil {
 		t.Errorf("Piston execute: %d %v %v, want 503 with Retry-After", a.code, a.body, a.err)
 	}
+	select {
+	case end := <-sessionEnd:
+		if !strings.HasSuffix(end, "error close 4002") {
+			t.Errorf("Piston session: %s, want an error event and close 4002", end)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the Piston session was left open")
+	}
 	if t.Failed() {
 		return
 	}
@@ -511,7 +555,7 @@ func TestServeShutdownAnswersWaiters(t *testing.T) {
 				t.Fatalf("audit line %q: %v", line, err)
 			}
 			if entry.API == "piston" && entry.Status != "cancelled" {
-				t.Fatalf("the Piston job its client was told to retry ran: %s", line)
+				t.Fatalf("a Piston job whose client was told to retry ran: %s", line)
 			}
 			ran[entry.ID]++
 		}

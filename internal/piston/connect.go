@@ -186,9 +186,15 @@ func (c *connection) init(raw []byte, meta jobs.Meta) bool {
 	}
 	c.job = j.ID
 	go func() {
-		if _, err := c.s.svc.Wait(c.ctx, j.ID); err == nil {
+		_, err := c.s.svc.Wait(c.ctx, j.ID)
+		switch {
+		case err == nil:
 			close(c.finished)
 			c.ws.Close(closeJobCompleted, "Job Completed")
+		case errors.Is(err, jobs.ErrShuttingDown):
+			// Nobody can come back to this session: it ends, and its job
+			// is cancelled with it.
+			c.fail("the server is restarting: the job was cancelled; try again")
 		}
 	}()
 	return false
