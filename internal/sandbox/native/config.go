@@ -19,9 +19,7 @@ const keeperArg0 = "airlock-sandbox-keeper"
 // controlFD is the keeper's end of its control socket.
 const controlFD = 3
 
-// keeperConfig is the first message to a new keeper. Attached: the files
-// that join the keepers' cgroup (see cgroup.Group.OpenJoin), through which
-// the keeper goes home after each spawn.
+// keeperConfig is the first message to a new keeper.
 type keeperConfig struct {
 	RootDir string // empty host directory the root is mounted on, in the keeper's namespace
 	Binds   []sandbox.Mount
@@ -29,8 +27,8 @@ type keeperConfig struct {
 
 // runRequest asks a keeper for one run. Attached, in order: the
 // program's descriptors (stdin, stdout, stderr, and for a prepared
-// sandbox the job channel), the run group's pids.max, then the files that
-// join it.
+// sandbox the job channel), then the files that join the run's cgroup
+// (see cgroup.Group.OpenJoin).
 type runRequest struct {
 	Files    []sandbox.File
 	TmpBytes int64
@@ -38,7 +36,6 @@ type runRequest struct {
 	Env      []string
 	Dir      string
 	Rlimits  []rlimit
-	Pids     int64 // pids.max once the keeper has left the group
 	Collect  []string
 	Inherit  int // how many attached descriptors the program gets: 3, or 4 with sandbox.JobFD
 }
@@ -46,7 +43,6 @@ type runRequest struct {
 // runFDs are a runRequest's attached descriptors, by role.
 type runFDs struct {
 	program []int // its descriptors 0, 1, 2 (and JobFD)
-	pidsMax int
 	join    []int
 }
 
@@ -55,10 +51,10 @@ func (req *runRequest) split(fds []int) (runFDs, error) {
 	if req.Inherit != 3 && req.Inherit != sandbox.JobFD+1 {
 		return runFDs{}, fmt.Errorf("run request passes %d descriptors to the program, want 3 or %d", req.Inherit, sandbox.JobFD+1)
 	}
-	if len(fds) < req.Inherit+2 {
-		return runFDs{}, fmt.Errorf("run request carries %d descriptors, want at least %d", len(fds), req.Inherit+2)
+	if len(fds) < req.Inherit+1 {
+		return runFDs{}, fmt.Errorf("run request carries %d descriptors, want at least %d", len(fds), req.Inherit+1)
 	}
-	return runFDs{program: fds[:req.Inherit], pidsMax: fds[req.Inherit], join: fds[req.Inherit+1:]}, nil
+	return runFDs{program: fds[:req.Inherit], join: fds[req.Inherit:]}, nil
 }
 
 type rlimit struct {

@@ -107,12 +107,7 @@ func (k *keeper) setup(r *Runner, pid int) error {
 	if err := r.keepers.AddProc(pid); err != nil {
 		return err
 	}
-	home, err := r.keepers.OpenJoin()
-	if err != nil {
-		return err
-	}
-	defer closeFiles(home)
-	if err := send(k.conn, keeperConfig{RootDir: r.rootDir, Binds: k.binds}, fdsOf(home)); err != nil {
+	if err := send(k.conn, keeperConfig{RootDir: r.rootDir, Binds: k.binds}, nil); err != nil {
 		return err
 	}
 	var ready report

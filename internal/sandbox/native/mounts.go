@@ -40,37 +40,44 @@ var writable = []struct {
 // namespace, so host mounts copied in are locked: the program can neither
 // unmount them nor lift their flags, even with a kernel bug in
 // capabilities, because it has none.
-func setupRoot(cfg *keeperConfig) error {
+// It returns /proc/sys/kernel/ns_last_pid of the keeper's PID namespace,
+// open for writing: the only writable file of /proc/sys, and only the
+// keeper's.
+func setupRoot(cfg *keeperConfig) (lastPid int, err error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
+		return -1, fmt.Errorf("make mounts private: %w", err)
 	}
 	root := cfg.RootDir
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=4m,mode=755"); err != nil {
-		return fmt.Errorf("mount root tmpfs: %w", err)
+		return -1, fmt.Errorf("mount root tmpfs: %w", err)
 	}
 	for _, b := range cfg.Binds {
 		if err := bindReadOnly(root, b); err != nil {
-			return err
+			return -1, err
 		}
 	}
 	if err := setupDev(root); err != nil {
-		return err
+		return -1, err
 	}
 	for _, d := range writable {
 		if err := os.MkdirAll(filepath.Join(root, d.target), 0o755); err != nil {
-			return err
+			return -1, err
 		}
 	}
 	if err := os.Mkdir(filepath.Join(root, rwDir), 0o700); err != nil {
-		return err
+		return -1, err
 	}
 	if err := setupEtc(root); err != nil {
-		return err
+		return -1, err
 	}
-	if err := setupProc(root); err != nil {
-		return err
+	if lastPid, err = setupProc(root); err != nil {
+		return -1, err
 	}
-	return pivot(root)
+	if err := pivot(root); err != nil {
+		unix.Close(lastPid)
+		return -1, err
+	}
+	return lastPid, nil
 }
 
 // freshBox mounts a new size-capped tmpfs and binds its box, tmp and shm
@@ -270,20 +277,30 @@ func setupEtc(root string) error {
 
 // setupProc mounts a proc for the new PID namespace and makes /proc/sys
 // read-only (CVE-2022-0492 and friends). hidepid hides the keeper, whose
-// uid the program does not share.
-func setupProc(root string) error {
+// uid the program does not share. Before that it opens ns_last_pid for
+// the keeper (see spawn); the descriptor is close-on-exec.
+func setupProc(root string) (lastPid int, err error) {
 	proc := filepath.Join(root, "proc")
 	if err := os.MkdirAll(proc, 0o555); err != nil {
-		return err
+		return -1, err
 	}
 	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "hidepid=2"); err != nil {
-		return fmt.Errorf("mount proc: %w", err)
+		return -1, fmt.Errorf("mount proc: %w", err)
+	}
+	lastPid, err = unix.Open(filepath.Join(proc, "sys/kernel/ns_last_pid"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open ns_last_pid: %w", err)
 	}
 	sys := filepath.Join(proc, "sys")
 	if err := unix.Mount(sys, sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind /proc/sys: %w", err)
+		unix.Close(lastPid)
+		return -1, fmt.Errorf("bind /proc/sys: %w", err)
 	}
-	return remountBind(sys, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+	if err := remountBind(sys, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+		unix.Close(lastPid)
+		return -1, err
+	}
+	return lastPid, nil
 }
 
 // pivot makes root the new root (pivot_root, not chroot), drops the old

@@ -59,10 +59,6 @@ type Runner struct {
 	rootDir string
 }
 
-// keeperPidsHeadroom is added to pids.max while a keeper, with all its
-// threads, is in a run's group to fork the program.
-const keeperPidsHeadroom = 64
-
 // New checks the host and prepares the shared state. It fails, rather than
 // run anything unconfined, when a control cannot be put in place.
 func New(cfg Config) (*Runner, error) {
@@ -230,7 +226,7 @@ func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
 	}
 	b.cg, err = r.cgroups.Create(fmt.Sprintf("slot-%d", b.sl.n), cgroup.Limits{
 		MemoryBytes: b.lim.Memory,
-		Pids:        b.lim.Pids + keeperPidsHeadroom,
+		Pids:        b.lim.Pids,
 		CPUQuota:    r.cfg.CPUQuota,
 	})
 	if err != nil {
@@ -251,7 +247,6 @@ func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
 		Env:      spec.Env,
 		Dir:      dir,
 		Rlimits:  rlimits(b.lim),
-		Pids:     b.lim.Pids,
 		Collect:  spec.Collect,
 	}
 	if err := b.start(req); err != nil {
@@ -285,14 +280,9 @@ func (b *booted) start(req *runRequest) error {
 		return err
 	}
 	defer closeFiles(join)
-	pidsMax, err := b.cg.OpenPidsMax()
-	if err != nil {
-		return err
-	}
-	defer pidsMax.Close()
 	program := b.pipes.programEnds(b.merge)
 	req.Inherit = len(program)
-	fds := append(fdsOf(append(program, pidsMax)), fdsOf(join)...)
+	fds := fdsOf(append(program, join...))
 	if err := b.k.start(req, fds); err != nil {
 		return err
 	}
