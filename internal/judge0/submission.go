@@ -35,6 +35,7 @@ const (
 	maxFileKB        = 4096
 	maxRuns          = 20
 	maxExtractKB     = 10240
+	maxZipEntries    = 1024 // ours: files, directories and links; the engine runs at most 256 files
 	maxOptionChars   = 512
 	maxBatch         = 20
 )
@@ -407,15 +408,25 @@ func shellWords(s string) []string {
 }
 
 // unzipFiles extracts additional_files: regular files only, names kept
-// inside the box, at most maxExtractKB in all; like `unzip -n`, an entry
-// never replaces the source file.
+// inside the box; like `unzip -n`, an entry never replaces the source
+// file. The zip's central directory must list at most maxZipEntries
+// entries and maxExtractKB in all, checked before anything is extracted.
 func unzipFiles(data []byte, source string) ([]airlock.File, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("is not a valid zip archive")
 	}
+	if len(zr.File) > maxZipEntries {
+		return nil, fmt.Errorf("has more than %d entries", maxZipEntries)
+	}
+	var declared uint64
+	for _, f := range zr.File {
+		if f.UncompressedSize64 > maxExtractKB<<10-declared {
+			return nil, fmt.Errorf("extracts to more than %d KB", maxExtractKB)
+		}
+		declared += f.UncompressedSize64
+	}
 	var files []airlock.File
-	var total int64
 	seen := map[string]bool{source: true}
 	for _, f := range zr.File {
 		name := path.Clean(strings.TrimPrefix(f.Name, "/"))
@@ -427,13 +438,13 @@ func unzipFiles(data []byte, source string) ([]airlock.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %s: %v", f.Name, err)
 		}
-		content, err := io.ReadAll(io.LimitReader(rc, maxExtractKB<<10-total+1))
+		// An entry may inflate past its declared size (a decompression
+		// bomb): the read stops one byte past it, which archive/zip
+		// refuses, as it checks the CRC at an entry's end.
+		content, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("entry %s: %v", f.Name, err)
-		}
-		if total += int64(len(content)); total > maxExtractKB<<10 {
-			return nil, fmt.Errorf("extracts to more than %d KB", maxExtractKB)
 		}
 		files = append(files, airlock.File{Name: name, Content: content})
 	}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -176,6 +177,8 @@ func helperMain(name string) int {
 		return 3
 	case "checks":
 		fmt.Print(checks())
+	case "sockets":
+		fmt.Print(sockets())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
@@ -321,6 +324,41 @@ func checks() string {
 	return b.String()
 }
 
+// sockets reports which sockets the program may make, one per line.
+func sockets() string {
+	var b strings.Builder
+	try := func(name string, nr, domain, typ, proto uintptr) {
+		var fds [2]int32
+		fd, _, e := syscall.RawSyscall6(nr, domain, typ, proto, uintptr(unsafe.Pointer(&fds)), 0, 0)
+		res := "made"
+		if e != 0 {
+			res = e.Error()
+		} else if nr == unix.SYS_SOCKETPAIR {
+			unix.Close(int(fds[0]))
+			unix.Close(int(fds[1]))
+		} else {
+			unix.Close(int(fd))
+		}
+		fmt.Fprintf(&b, "%s=%s\n", name, res)
+	}
+	try("unix", unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	try("unix pair", unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	try("tcp", unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM, 0)
+	try("udp6", unix.SYS_SOCKET, unix.AF_INET6, unix.SOCK_DGRAM, 0)
+	try("netlink route", unix.SYS_SOCKET, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
+	try("vsock", unix.SYS_SOCKET, unix.AF_VSOCK, unix.SOCK_STREAM, 0)
+	// The kernel would answer these three otherwise (made, EPERM without
+	// CAP_NET_RAW, EOPNOTSUPP): the filter answers on every host.
+	try("netlink uevent", unix.SYS_SOCKET, unix.AF_NETLINK, unix.SOCK_DGRAM, unix.NETLINK_KOBJECT_UEVENT)
+	try("packet", unix.SYS_SOCKET, unix.AF_PACKET, unix.SOCK_RAW, 0)
+	try("inet pair", unix.SYS_SOCKETPAIR, unix.AF_INET, unix.SOCK_STREAM, 0)
+	try("alg", unix.SYS_SOCKET, unix.AF_ALG, unix.SOCK_SEQPACKET, 0)
+	try("sctp", unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP)
+	ifaces, err := net.Interfaces()
+	fmt.Fprintln(&b, "interfaces", len(ifaces), err)
+	return b.String()
+}
+
 const wantChecks = `open fds=[0 1 2]
 uid=1000 1000 1000
 groups=[]
@@ -381,6 +419,29 @@ func TestCoreChecks(t *testing.T) {
 	res := run(t, helper("checks", lim, portEnv+"="+port))
 	if res.Status != airlock.StatusOK || string(res.Stdout) != wantChecks {
 		t.Fatalf("status %s %q\ngot:\n%s\nwant:\n%s", res.Status, res.Stderr, res.Stdout, wantChecks)
+	}
+}
+
+// TestCoreSockets: the program may make the sockets of a sandbox without
+// network and no other (vsock would reach the host's hypervisor whatever
+// the network namespace); refusals read as from a kernel without them.
+func TestCoreSockets(t *testing.T) {
+	const want = `unix=made
+unix pair=made
+tcp=made
+udp6=made
+netlink route=made
+vsock=address family not supported by protocol
+netlink uevent=protocol not supported
+packet=address family not supported by protocol
+inet pair=address family not supported by protocol
+alg=address family not supported by protocol
+sctp=protocol not supported
+interfaces 1 <nil>
+`
+	res := run(t, helper("sockets", airlock.Limits{}))
+	if res.Status != airlock.StatusOK || string(res.Stdout) != want {
+		t.Fatalf("status %s %q\ngot:\n%s\nwant:\n%s", res.Status, res.Stderr, res.Stdout, want)
 	}
 }
 
