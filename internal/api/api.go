@@ -238,7 +238,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	job, err := s.svc.Submit(r.Context(), req, jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive})
+	job, err := s.svc.Submit(r.Context(), req, jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive, Limits: key.Policy})
 	if err != nil {
 		s.refuse(w, err)
 		return

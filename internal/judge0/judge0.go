@@ -250,7 +250,7 @@ func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fie
 	}
 	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive}
+	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive, Limits: key.Policy}
 	if rec.CallbackURL != nil {
 		meta.CallbackURL = *rec.CallbackURL
 	}
