@@ -147,7 +147,7 @@ func TestParseSubmission(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &p); err != nil {
 			t.Fatal(err)
 		}
-		rec, errs := parseSubmission(p, b64, lookup)
+		rec, errs := parseSubmission(p, b64, lookup, boundsOf(airlock.DefaultPolicy))
 		out, _ := json.Marshal(errs)
 		return rec, string(out)
 	}
@@ -212,11 +212,11 @@ func FuzzParseSubmission(f *testing.F) {
 		if json.Unmarshal([]byte(body), &p) != nil {
 			return
 		}
-		rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return python, id == 71 })
+		rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return python, id == 71 }, boundsOf(airlock.DefaultPolicy))
 		if !errs.empty() {
 			return
 		}
-		req, err := rec.request()
+		req, err := rec.request(airlock.MaxCompileLimits)
 		if err != nil {
 			t.Fatal(err)
 		}
