@@ -66,6 +66,7 @@ func New(svc *jobs.Service, opt Options) (*Server, error) {
 	s.route("/v1/executions", map[string]http.HandlerFunc{http.MethodPost: s.authed(s.create)})
 	s.route("/v1/executions/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.get), http.MethodDelete: s.authed(s.cancel)})
 	s.route("/v1/languages", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.languages)})
+	s.route("/v1/limits", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.limits)})
 	s.route("/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz})
 	if opt.Metrics != nil {
 		h := promhttp.HandlerFor(opt.Metrics.Registry, promhttp.HandlerOpts{})
@@ -331,6 +332,11 @@ const cancelWait = 5 * time.Second
 
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, s.svc.Engine().Languages(r.Context(), false))
+}
+
+// limits shows the caller's key's defaults and maxima.
+func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
+	reply(w, http.StatusOK, engine.PolicyOf(s.svc.Engine().Policy(keyOf(r).Policy)))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
