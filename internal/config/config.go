@@ -269,7 +269,8 @@ func (c *Config) loadFile(path string) error {
 	}
 	for name, node := range raw {
 		if name == "keys" {
-			if err := node.Decode(&c.Keys); err != nil {
+			// Strict: a misspelt limit would silently leave a key the server's.
+			if err := decodeStrict(node, &c.Keys); err != nil {
 				return fmt.Errorf("%s: keys: %w", path, err)
 			}
 			continue
