@@ -330,8 +330,24 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 // cancelWait bounds how long a cancel waits for a running job to end.
 const cancelWait = 5 * time.Second
 
+// languageJSON is a language with the limits of the caller's jobs in it.
+type languageJSON struct {
+	engine.LanguageInfo
+	Limits engine.PolicyJSON `json:"limits"`
+}
+
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
-	reply(w, http.StatusOK, s.svc.Engine().Languages(r.Context(), false))
+	eng := s.svc.Engine()
+	out := []languageJSON{}
+	for _, info := range eng.Languages(r.Context(), false) {
+		l, err := eng.Catalog().Lookup(info.ID)
+		if err != nil {
+			s.refuse(w, err)
+			return
+		}
+		out = append(out, languageJSON{info, engine.PolicyOf(eng.LanguagePolicy(l, keyOf(r).Policy))})
+	}
+	reply(w, http.StatusOK, out)
 }
 
 // limits shows the caller's key's defaults and maxima.

@@ -74,6 +74,32 @@ func TestOperatorLimits(t *testing.T) {
 		}
 	}
 
+	// /v1/languages shows each language's: java's 512M default lowered to
+	// the maxima in force.
+	for token, want := range map[string]map[string][2]int64{
+		"full-token":  {"python": {200, 256}, "java": {256, 256}},
+		"small-token": {"python": {64, 128}, "java": {128, 128}},
+	} {
+		code, raw := call("GET", "/v1/languages", token, "")
+		var langs []struct {
+			ID     string
+			Limits engine.PolicyJSON
+		}
+		json.Unmarshal([]byte(raw), &langs)
+		seen := 0
+		for _, l := range langs {
+			if w, ok := want[l.ID]; ok {
+				seen++
+				if got := l.Limits.Run; got.Default.MemoryMB != w[0] || got.Max.MemoryMB != w[1] {
+					t.Errorf("/v1/languages for %s: %s has %+v, want memory_mb %d of %d", token, l.ID, got, w[0], w[1])
+				}
+			}
+		}
+		if code != 200 || seen == 0 {
+			t.Errorf("/v1/languages for %s: %d %s", token, code, raw)
+		}
+	}
+
 	refusals := []struct {
 		name, method, path, token, body string
 		code                            int

@@ -60,6 +60,18 @@ func (e *Engine) Policy(own airlock.Policy) airlock.Policy {
 	return p
 }
 
+// LanguagePolicy is the policy of a job in l from a key whose own is
+// own: the language's defaults and maxima over the key's, each default
+// lowered to its maximum. Zero fields of CompileDefault are the run's.
+func (e *Engine) LanguagePolicy(l *lang.Language, own airlock.Policy) airlock.Policy {
+	pol := e.Policy(own)
+	most := l.MaxOver(pol.Max)
+	return airlock.Policy{
+		Default: l.LimitsOver(pol.Default).Within(most), Max: most,
+		CompileDefault: l.CompileLimitsOver(pol.CompileDefault).Within(pol.CompileMax), CompileMax: pol.CompileMax,
+	}
+}
+
 // InvalidError is a submission the engine refuses, naming the field.
 type InvalidError struct {
 	Field   string
@@ -274,17 +286,16 @@ func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
 		return nil, invalid("mode", "unknown mode %q (want script or function)", req.Mode)
 	}
 	// The one place limits are enforced: a request above a maximum is
-	// refused, and defaults above one are lowered to it.
-	pol := e.Policy(req.Policy)
-	most := l.MaxOver(pol.Max)
-	if field, m := req.Limits.Exceeding(most); field != "" {
+	// refused.
+	pol := e.LanguagePolicy(l, req.Policy)
+	if field, m := req.Limits.Exceeding(pol.Max); field != "" {
 		return nil, invalid("limits."+field, "at most %d (this server's maximum)", m)
 	}
-	p.limits = req.Limits.WithDefaults(l.LimitsOver(pol.Default)).Within(most)
+	p.limits = req.Limits.WithDefaults(pol.Default)
 	if field, m := req.CompileLimits.Exceeding(pol.CompileMax); field != "" {
 		return nil, invalid("compile_limits."+field, "at most %d (this server's maximum)", m)
 	}
-	p.compileLimits = req.CompileLimits.WithDefaults(l.CompileLimitsOver(pol.CompileDefault.WithDefaults(p.limits))).Within(pol.CompileMax)
+	p.compileLimits = req.CompileLimits.WithDefaults(pol.CompileDefault.WithDefaults(p.limits)).Within(pol.CompileMax)
 	if req.Runs < 0 || req.Runs > MaxRuns {
 		return nil, invalid("runs", "%d: want 1 to %d", req.Runs, MaxRuns)
 	}
