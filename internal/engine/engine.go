@@ -47,10 +47,6 @@ func New(runner sandbox.Runner, catalog *lang.Catalog, opt Options) *Engine {
 // Catalog is the engine's language catalog.
 func (e *Engine) Catalog() *lang.Catalog { return e.catalog }
 
-// Max is the most a submission may ask for its run (a language or a key
-// may allow less).
-func (e *Engine) Max() airlock.Limits { return e.policy.Max }
-
 // Policy is the limits policy of a key whose own is own: own's fields
 // over the server's, its maxima never above the server's.
 func (e *Engine) Policy(own airlock.Policy) airlock.Policy {
