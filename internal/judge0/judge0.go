@@ -246,7 +246,7 @@ func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fie
 	if !errs.empty() {
 		return nil, errs, nil
 	}
-	req, err := rec.request(pol.CompileMax)
+	req, err := rec.request(pol)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -274,8 +274,7 @@ func judgeField(f string) string {
 	case f == "compile_options":
 		return "compiler_options"
 	case strings.HasPrefix(f, "limits."):
-		// The engine's refusals that Judge0's own checks cannot see
-		// (cpu_time_limit with cpu_extra_time above the maximum).
+		// The engine's refusals, should a limit pass Judge0's checks.
 		switch strings.TrimPrefix(f, "limits.") {
 		case "wall_ms":
 			return "wall_time_limit"

@@ -217,7 +217,7 @@ func FuzzParseSubmission(f *testing.F) {
 		if !errs.empty() {
 			return
 		}
-		req, err := rec.request(airlock.MaxCompileLimits)
+		req, err := rec.request(airlock.DefaultPolicy)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,8 +274,13 @@ func TestBounds(t *testing.T) {
 	if errs != want {
 		t.Errorf("above the maxima:\n got %s\nwant %s", errs, want)
 	}
-	req, err := rec.request(pol.CompileMax)
+	req, err := rec.request(pol)
 	if c := req.CompileLimits; err != nil || c.Wall != 7*time.Second || c.Memory != 300<<20 || c.CPU != 15*time.Second {
 		t.Errorf("compile limits: %+v %v", c, err)
+	}
+	// cpu_time_limit 4 with its extra second: the run's CPU stays within
+	// the maximum.
+	if req.Limits.CPU != 4*time.Second {
+		t.Errorf("run CPU limit %v, want the maximum 4s", req.Limits.CPU)
 	}
 }

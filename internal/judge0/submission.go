@@ -477,9 +477,10 @@ func unzipFiles(data []byte, source string) ([]airlock.File, error) {
 // meaning: the CPU limit is enforced at cpu_time_limit + cpu_extra_time,
 // and a run that used more than cpu_time_limit is a time limit when shown;
 // max_file_size bounds written files and the output alike (Judge0's
-// output goes to files). compileMax are the caller's maxima of the
-// compile step, which Judge0's own compile limits are lowered to.
-func (r *record) request(compileMax airlock.Limits) (airlock.Request, error) {
+// output goes to files). pol is the caller's: cpu_extra_time is cut to
+// its CPU maximum (cpu_time_limit is within it), and Judge0's own compile
+// limits are lowered to its compile maxima.
+func (r *record) request(pol airlock.Policy) (airlock.Request, error) {
 	l := r.lang
 	files, entry := append([]airlock.File{{Name: l.sourceFile, Content: r.SourceCode}}, r.extra...), l.sourceFile
 	if l.isProject() {
@@ -493,7 +494,7 @@ func (r *record) request(compileMax airlock.Limits) (airlock.Request, error) {
 		Runs:        r.NumberOfRuns,
 		MergeStderr: r.RedirectStderr,
 		Limits: airlock.Limits{
-			CPU:      seconds(r.CPUTimeLimit + r.CPUExtraTime),
+			CPU:      min(seconds(r.CPUTimeLimit+r.CPUExtraTime), pol.Max.CPU),
 			Wall:     seconds(r.WallTimeLimit),
 			Memory:   int64(r.MemoryLimit) << 10,
 			Stack:    int64(r.StackLimit) << 10,
@@ -511,7 +512,7 @@ func (r *record) request(compileMax airlock.Limits) (airlock.Request, error) {
 	req.CompileLimits = l.Catalog.CompileLimitsOver(airlock.Limits{}).WithDefaults(airlock.Limits{
 		CPU: seconds(maxCPUTime), Wall: seconds(maxWallTime), Memory: maxMemoryKB << 10, Stack: maxStackKB << 10,
 		Pids: maxProcesses, FileSize: airlock.DefaultLimits.FileSize, Output: maxFileKB << 10,
-	}).Within(compileMax)
+	}).Within(pol.CompileMax)
 	req.ExpectedOutput = r.ExpectedOutput
 	if r.CompilerOptions != nil {
 		req.CompileOptions = shellWords(*r.CompilerOptions)
