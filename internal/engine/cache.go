@@ -60,7 +60,7 @@ func (e *Engine) fillCache(ctx context.Context, l *lang.Language) error {
 		Argv:    lang.Expand(l.Compile, vars),
 		Env:     append(append([]string{}, l.Env...), c.Env+"="+sandbox.WorkDir+"/"+cacheDir),
 		Files:   []sandbox.File{{Name: l.File, Content: []byte(c.Warm)}, {Name: lang.Artifacts + "/"}},
-		Limits:  l.CompileLimitsOver(e.defaults),
+		Limits:  l.CompileLimitsOver(e.policy.CompileDefault.WithDefaults(e.policy.Default)).Within(e.policy.CompileMax),
 		Collect: []string{cacheDir},
 	})
 	if err != nil {

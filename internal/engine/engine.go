@@ -23,8 +23,7 @@ import (
 type Engine struct {
 	runner   sandbox.Runner
 	catalog  *lang.Catalog
-	defaults airlock.Limits
-	max      airlock.Limits
+	policy   airlock.Policy
 	versions versionCache
 	caches   cacheState
 	pools    map[string]*warmPool // by language id; set before use
@@ -32,26 +31,42 @@ type Engine struct {
 
 // Options are the operator's settings.
 type Options struct {
-	Defaults airlock.Limits // of the run step; zero fields: airlock.DefaultLimits
-	Max      airlock.Limits // the most a submission may ask; zero fields: airlock.MaxLimits
+	Policy airlock.Policy // the server's limits; zero fields: airlock.DefaultPolicy
 }
 
 // New makes an Engine over a sandbox runner and a catalog. The runner must
 // bind the catalog's HostPaths in every sandbox.
 func New(runner sandbox.Runner, catalog *lang.Catalog, opt Options) *Engine {
 	return &Engine{
-		runner:   runner,
-		catalog:  catalog,
-		defaults: opt.Defaults.WithDefaults(airlock.DefaultLimits),
-		max:      opt.Max.WithDefaults(airlock.MaxLimits),
+		runner:  runner,
+		catalog: catalog,
+		policy:  opt.Policy.Over(airlock.DefaultPolicy),
 	}
 }
 
 // Catalog is the engine's language catalog.
 func (e *Engine) Catalog() *lang.Catalog { return e.catalog }
 
-// Max is the most a submission may ask for (a language may allow less).
-func (e *Engine) Max() airlock.Limits { return e.max }
+// Policy is the limits policy of a key whose own is own: own's fields
+// over the server's, its maxima never above the server's.
+func (e *Engine) Policy(own airlock.Policy) airlock.Policy {
+	p := own.Over(e.policy)
+	p.Max = p.Max.Within(e.policy.Max)
+	p.CompileMax = p.CompileMax.Within(e.policy.CompileMax)
+	return p
+}
+
+// LanguagePolicy is the policy of a job in l from a key whose own is
+// own: the language's defaults and maxima over the key's, each default
+// lowered to its maximum. Zero fields of CompileDefault are the run's.
+func (e *Engine) LanguagePolicy(l *lang.Language, own airlock.Policy) airlock.Policy {
+	pol := e.Policy(own)
+	most := l.MaxOver(pol.Max)
+	return airlock.Policy{
+		Default: l.LimitsOver(pol.Default).Within(most), Max: most,
+		CompileDefault: l.CompileLimitsOver(pol.CompileDefault).Within(pol.CompileMax), CompileMax: pol.CompileMax,
+	}
+}
 
 // InvalidError is a submission the engine refuses, naming the field.
 type InvalidError struct {
@@ -266,14 +281,17 @@ func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
 	default:
 		return nil, invalid("mode", "unknown mode %q (want script or function)", req.Mode)
 	}
-	if field := req.Limits.Exceeding(l.MaxOver(e.max)); field != "" {
-		return nil, invalid("limits."+field, "above the maximum this server allows")
+	// The one place limits are enforced: a request above a maximum is
+	// refused.
+	pol := e.LanguagePolicy(l, req.Policy)
+	if field, m := req.Limits.Exceeding(pol.Max); field != "" {
+		return nil, invalid("limits."+field, "at most %d (this server's maximum)", m)
 	}
-	p.limits = req.Limits.WithDefaults(l.LimitsOver(e.defaults))
-	if field := req.CompileLimits.Exceeding(l.MaxOver(e.max)); field != "" {
-		return nil, invalid("compile_limits."+field, "above the maximum this server allows")
+	p.limits = req.Limits.WithDefaults(pol.Default)
+	if field, m := req.CompileLimits.Exceeding(pol.CompileMax); field != "" {
+		return nil, invalid("compile_limits."+field, "at most %d (this server's maximum)", m)
 	}
-	p.compileLimits = req.CompileLimits.WithDefaults(l.CompileLimitsOver(p.limits))
+	p.compileLimits = req.CompileLimits.WithDefaults(pol.CompileDefault.WithDefaults(p.limits)).Within(pol.CompileMax)
 	if req.Runs < 0 || req.Runs > MaxRuns {
 		return nil, invalid("runs", "%d: want 1 to %d", req.Runs, MaxRuns)
 	}

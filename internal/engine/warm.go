@@ -80,8 +80,8 @@ func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) (err er
 		// Prepared with the most a job may ask, so that any job fits
 		// (the sandbox lowers them to the job's); only the size of the
 		// writable space is set at the start.
-		limits := l.MaxOver(e.max)
-		limits.TmpBytes = l.LimitsOver(e.defaults).TmpBytes
+		limits := l.MaxOver(e.policy.Max)
+		limits.TmpBytes = l.LimitsOver(e.policy.Default).Within(limits).TmpBytes
 		spec := sandbox.Spec{
 			Argv:    append([]string{l.Run[0], boot.flag, boot.program}, c.Preload...),
 			Env:     l.Env,

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/lang"
@@ -154,7 +155,7 @@ func TestParseSubmission(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &p); err != nil {
 			t.Fatal(err)
 		}
-		rec, errs := parseSubmission(p, b64, lookup)
+		rec, errs := parseSubmission(p, b64, lookup, boundsOf(airlock.DefaultPolicy))
 		out, _ := json.Marshal(errs)
 		return rec, string(out)
 	}
@@ -219,11 +220,11 @@ func FuzzParseSubmission(f *testing.F) {
 		if json.Unmarshal([]byte(body), &p) != nil {
 			return
 		}
-		rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return python, id == 71 })
+		rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return python, id == 71 }, boundsOf(airlock.DefaultPolicy))
 		if !errs.empty() {
 			return
 		}
-		req, err := rec.request()
+		req, err := rec.request(airlock.DefaultPolicy)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,6 +251,44 @@ func TestPrettySize(t *testing.T) {
 		if got := prettySize(n); got != want {
 			t.Errorf("prettySize(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestBounds: Judge0's defaults and maxima are lowered to the operator's,
+// in the 422s and the defaults, and its compile limits too.
+func TestBounds(t *testing.T) {
+	python := installed{language: language{id: 71, catalog: "python", sourceFile: "script.py"}, Catalog: &lang.Language{}}
+	pol := airlock.DefaultPolicy
+	pol.Max = airlock.Limits{CPU: 4 * time.Second, Wall: 8 * time.Second, Memory: 100 << 20, Stack: 32 << 20, Pids: 50, FileSize: 2 << 20, Output: 3 << 20}
+	pol.CompileMax = airlock.Limits{Wall: 7 * time.Second, Memory: 300 << 20}
+	parse := func(body string) (*record, string) {
+		var p params
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatal(err)
+		}
+		rec, errs := parseSubmission(p, false, func(id int) (installed, bool) { return python, id == 71 }, boundsOf(pol))
+		out, _ := json.Marshal(errs)
+		return rec, string(out)
+	}
+	rec, errs := parse(`{"source_code":"x","language_id":71}`)
+	if errs != "{}" || rec.CPUTimeLimit != 4 || rec.WallTimeLimit != 8 || rec.MemoryLimit != 102400 || rec.StackLimit != 32768 || rec.MaxProcesses != 50 || rec.MaxFileSize != 1024 {
+		t.Errorf("defaults: %+v %s", rec, errs)
+	}
+	_, errs = parse(`{"source_code":"x","language_id":71,"cpu_time_limit":4.5,"wall_time_limit":9,"memory_limit":102401,"stack_limit":40000,"max_processes_and_or_threads":51,"max_file_size":2049}`)
+	want := `{"cpu_time_limit":["must be less than or equal to 4.0"],"wall_time_limit":["must be less than or equal to 8.0"],` +
+		`"memory_limit":["must be less than or equal to 102400"],"stack_limit":["must be less than or equal to 32768"],` +
+		`"max_processes_and_or_threads":["must be less than or equal to 50"],"max_file_size":["must be less than or equal to 2048"]}`
+	if errs != want {
+		t.Errorf("above the maxima:\n got %s\nwant %s", errs, want)
+	}
+	req, err := rec.request(pol)
+	if c := req.CompileLimits; err != nil || c.Wall != 7*time.Second || c.Memory != 300<<20 || c.CPU != 15*time.Second {
+		t.Errorf("compile limits: %+v %v", c, err)
+	}
+	// cpu_time_limit 4 with its extra second: the run's CPU stays within
+	// the maximum.
+	if req.Limits.CPU != 4*time.Second {
+		t.Errorf("run CPU limit %v, want the maximum 4s", req.Limits.CPU)
 	}
 }
 
