@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -453,13 +454,23 @@ func TestCoreCollect(t *testing.T) {
 	spec := helper("artifacts", airlock.Limits{})
 	spec.Collect = []string{"out", "etc-link", "missing"}
 	res := run(t, spec)
+	defer res.Tree.Close()
 	var got []string
-	for _, f := range res.Files {
-		got = append(got, fmt.Sprintf("%s %o %s", f.Name, f.Mode, f.Content))
+	for _, e := range res.Tree.Entries {
+		content, err := io.ReadAll(res.Tree.Open(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %o %s", e.Name, e.Mode, content))
 	}
 	want := []string{"out/ 755 ", "out/main 755 binary", "out/sub/ 755 ", "out/sub/data 644 data"}
 	if res.Status != airlock.StatusOK || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %s %q, files %q, want %q", res.Status, res.Stderr, got, want)
+	}
+	// Handed to another run, the tree is there as it was left.
+	next, err := runner(t).Run(t.Context(), sandbox.Spec{Argv: []string{"/bin/sh", "-c", "cat out/main out/sub/data; stat -c %a out/main"}, Tree: res.Tree})
+	if err != nil || next.Status != airlock.StatusOK || string(next.Stdout) != "binarydata755\n" {
+		t.Fatalf("next run: %v %s %q %q", err, next.Status, next.Stdout, next.Stderr)
 	}
 }
 
