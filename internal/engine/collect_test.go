@@ -90,7 +90,7 @@ func TestLeftBehindBuild(t *testing.T) {
 
 // TestSparseArtifacts: a build's sparse files reach the run step as they
 // are, their holes neither read nor held: 64 files of 16 MiB that take
-// almost no space.
+// almost no space, left by a project's build or by a C compiler's wrapper.
 func TestSparseArtifacts(t *testing.T) {
 	res := execute(t, airlock.Request{Language: "project", Files: []airlock.File{
 		src("compile", "mkdir out && for i in $(seq 64); do truncate -s 16M out/$i; done; truncate -s 8M out/7; printf x >> out/7\n"),
@@ -103,6 +103,13 @@ func TestSparseArtifacts(t *testing.T) {
 	fmt.Sscan(string(res.Stdout), &du)
 	if du > 1024 {
 		t.Fatalf("the run step's copy takes %d KiB", du)
+	}
+	// C, its compiler given a wrapper that leaves them beside the binary.
+	wrapper := "/bin/sh,-c,for i in $(seq 64); do truncate -s 16M out/$i; done; exec \"$0\" \"$@\""
+	res = execute(t, airlock.Request{Language: "c", CompileOptions: []string{"-wrapper", wrapper},
+		Files: []airlock.File{src("main.c", "#include <sys/stat.h>\n#include <stdio.h>\nint main(void) { struct stat st; stat(\"out/64\", &st); printf(\"%lld %lld\\n\", (long long)st.st_size, (long long)st.st_blocks); }\n")}})
+	if res.Status != airlock.StatusOK || string(res.Stdout) != "16777216 0\n" {
+		t.Fatalf("got %s %q stdout %q stderr %q, compile %+v", res.Status, res.Message, res.Stdout, res.Stderr, res.Compile)
 	}
 }
 

@@ -2,7 +2,7 @@ package sandbox
 
 import (
 	"bytes"
-	"fmt"
+	"errors"
 	"io"
 	"os"
 	"path"
@@ -85,7 +85,7 @@ func (t *Tree) Open(e Entry) io.Reader {
 }
 
 // ErrTooBig is a file longer than a ReadFile may read.
-var ErrTooBig = fmt.Errorf("file too big")
+var ErrTooBig = errors.New("file too big")
 
 // ReadFile reads the file entry called name; ok is false when the Tree
 // has no such file. A file longer than max is ErrTooBig, unread.
