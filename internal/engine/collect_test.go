@@ -113,6 +113,16 @@ func TestSparseArtifacts(t *testing.T) {
 	}
 }
 
+// TestArtifactsOverBudget: a build that leaves more data than a step may
+// hand on ends as a compile error saying why.
+func TestArtifactsOverBudget(t *testing.T) {
+	res := execute(t, airlock.Request{Language: "project", CompileLimits: airlock.Limits{TmpBytes: 320 << 20},
+		Files: []airlock.File{src("compile", "mkdir out && for i in $(seq 17); do head -c 16M /dev/zero > out/$i; done\n"), src("run", "echo ran\n")}})
+	if res.Status != airlock.StatusCompileError || !strings.Contains(res.Message, "more than 256 MiB") || res.Stdout != nil {
+		t.Fatalf("got %s %q stdout %q, compile %+v", res.Status, res.Message, res.Stdout, res.Compile)
+	}
+}
+
 // TestArtifactsTooBigForRun: a build given more writable space than its
 // run step leaves more than the run step can hold: the run ends as an
 // output limit saying why, not an internal error, and never starts.
