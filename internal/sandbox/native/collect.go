@@ -15,8 +15,8 @@ import (
 
 // collect copies the named files and directories of the box, once the
 // program is gone, into a memfd: the data of each file, extent by extent,
-// holes left out, so nothing is held in memory and a sparse file costs
-// what it really holds. The program had the box to itself, so every path
+// holes left out, so no file is held in the keeper's memory and a sparse
+// file costs what it really holds. The program had the box to itself, so every path
 // is resolved beneath it with no symlink followed (Judge0 CVE-2024-28185);
 // only directories and regular files are taken (a socket, fifo or link is
 // looked at through O_PATH, never opened), and the totals are bounded by
