@@ -124,7 +124,8 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		return res, err
 	}
 	res.Language, res.Version = l.ID, p.version
-	files := p.files
+	files, tree := p.files, (*sandbox.Tree)(nil)
+	defer func() { tree.Close() }()
 	if l.Compiles(req.Files) {
 		compileVars := p.vars
 		compileVars.Args = nil // the program's, not the compiler's
@@ -144,6 +145,9 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		if err != nil {
 			return res, fmt.Errorf("compile: %w", err)
 		}
+		// What the build left is handed to the run step as it is, on
+		// disk: never read into memory here.
+		tree = out.Tree
 		step := stepOf(out)
 		sess.exit("compile", step)
 		res.Compile = &step
@@ -158,15 +162,14 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 			return res, nil
 		}
 		if l.KeepWorkDir {
-			files = slices.DeleteFunc(out.Files, func(f sandbox.File) bool { return f.Name == "./" })
-		} else {
-			files = append(files, out.Files...)
+			files = nil // the tree has them as the build left them
 		}
 	}
 	spec := sandbox.Spec{
 		Argv:        lang.Expand(l.Run, p.vars),
 		Env:         l.Env,
 		Files:       files,
+		Tree:        tree,
 		Stdin:       req.Stdin,
 		Limits:      p.limits,
 		MergeStderr: req.MergeStderr,
@@ -203,9 +206,10 @@ func (e *Engine) runOnce(ctx context.Context, l *lang.Language, res *airlock.Res
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
+	defer out.Tree.Close()
 	res.Step = stepOf(out)
 	if req.Mode == airlock.ModeFunction {
-		judgeFunction(res, out)
+		judgeFunction(res, out, spec.Limits.Output)
 	}
 	if req.ExpectedOutput != nil && res.Status == airlock.StatusOK && !sameOutput(res.Stdout, req.ExpectedOutput) {
 		res.Status = airlock.StatusWrongAnswer

@@ -2,9 +2,11 @@ package native
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -145,6 +147,9 @@ func helperMain(name string) int {
 		os.WriteFile("/box/out/sub/data", []byte("data"), 0o644)
 		os.Symlink("/etc/passwd", "/box/out/passwd")
 		os.Symlink("/etc", "/box/etc-link")
+	case "litter": // what a program can leave where files are collected
+		os.Mkdir("/box/out", 0o755)
+		litter(os.Getenv("LITTER"))
 	case "leave":
 		for _, p := range []string{"/tmp/left", "/box/left", "/dev/shm/left"} {
 			os.WriteFile(p, []byte("x"), 0o644)
@@ -184,6 +189,42 @@ func helperMain(name string) int {
 		return 2
 	}
 	return 0
+}
+
+func litter(what string) {
+	switch what {
+	case "socket":
+		net.Listen("unix", "/box/out/socket")
+	case "fifo": // refused by the seccomp filter today
+		syscall.Mkfifo("/box/out/fifo", 0o644)
+	case "unreadable":
+		os.WriteFile("/box/out/file", []byte("data"), 0)
+		os.Mkdir("/box/out/dir", 0o755)
+		os.WriteFile("/box/out/dir/file", []byte("data"), 0o644)
+		os.Chmod("/box/out/dir", 0)
+	case "links":
+		os.Symlink("/etc/passwd", "/box/out/passwd")
+		os.Symlink("nowhere", "/box/out/dangling")
+		os.Symlink(".", "/box/out/loop")
+	case "many":
+		for i := range sandbox.MaxCollectFiles + 1 {
+			os.WriteFile(fmt.Sprintf("/box/out/%d", i), nil, 0o644)
+		}
+	case "deep":
+		os.Chdir("/box/out")
+		for range sandbox.MaxCollectPath / 20 {
+			os.Mkdir(strings.Repeat("d", 19), 0o755)
+			os.Chdir(strings.Repeat("d", 19))
+		}
+		os.WriteFile("file", nil, 0o644)
+	case "sparse":
+		for i := range 64 {
+			f, _ := os.Create(fmt.Sprintf("/box/out/%d", i))
+			f.Truncate(16 << 20)
+			f.WriteAt([]byte("x"), 8<<20)
+			f.Close()
+		}
+	}
 }
 
 // forkUntilRefused forks sleeping children until the kernel says no and
@@ -514,14 +555,83 @@ func TestCoreCollect(t *testing.T) {
 	spec := helper("artifacts", airlock.Limits{})
 	spec.Collect = []string{"out", "etc-link", "missing"}
 	res := run(t, spec)
+	defer res.Tree.Close()
 	var got []string
-	for _, f := range res.Files {
-		got = append(got, fmt.Sprintf("%s %o %s", f.Name, f.Mode, f.Content))
+	for _, e := range res.Tree.Entries {
+		content, err := io.ReadAll(res.Tree.Open(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %o %s", e.Name, e.Mode, content))
 	}
 	want := []string{"out/ 755 ", "out/main 755 binary", "out/sub/ 755 ", "out/sub/data 644 data"}
 	if res.Status != airlock.StatusOK || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %s %q, files %q, want %q", res.Status, res.Stderr, got, want)
 	}
+	// Handed to another run, the tree is there as it was left.
+	next, err := runner(t).Run(t.Context(), sandbox.Spec{Argv: []string{"/bin/sh", "-c", "cat out/main out/sub/data; stat -c %a out/main"}, Tree: res.Tree})
+	if err != nil || next.Status != airlock.StatusOK || string(next.Stdout) != "binarydata755\n" {
+		t.Fatalf("next run: %v %s %q %q", err, next.Status, next.Stdout, next.Stderr)
+	}
+}
+
+// TestCoreCollectLitter: what a program leaves where files are collected
+// comes back as far as it can, sparse files as they are, and what cannot
+// is a run's output limit saying why, never a failure of the sandbox.
+func TestCoreCollectLitter(t *testing.T) {
+	cases := []struct {
+		what    string
+		status  airlock.Status
+		entries string // or the message, for a limit
+	}{
+		{"socket", airlock.StatusOK, "[out/ 755 0]"},
+		{"fifo", airlock.StatusOK, "[out/ 755 0]"},
+		{"unreadable", airlock.StatusOK, "[out/ 755 0 out/dir/ 0 0 out/dir/file 644 4 out/file 0 4]"},
+		{"links", airlock.StatusOK, "[out/ 755 0]"},
+		{"many", airlock.StatusOutputLimit, "more than 4096 files"},
+		{"deep", airlock.StatusOutputLimit, "longer than 1024 bytes"},
+	}
+	for _, c := range cases {
+		t.Run(c.what, func(t *testing.T) {
+			spec := helper("litter", airlock.Limits{}, "LITTER="+c.what)
+			spec.Collect = []string{"out"}
+			res := run(t, spec)
+			defer res.Tree.Close()
+			if res.Status != c.status {
+				t.Fatalf("got %s %q, want %s", res.Status, res.Message, c.status)
+			}
+			if c.status != airlock.StatusOK {
+				if !strings.Contains(res.Message, c.entries) || res.Tree != nil {
+					t.Fatalf("message %q, want %q and nothing collected", res.Message, c.entries)
+				}
+				return
+			}
+			var got []string
+			for _, e := range res.Tree.Entries {
+				got = append(got, fmt.Sprintf("%s %o %d", e.Name, e.Mode, e.Size))
+			}
+			if fmt.Sprint(got) != c.entries {
+				t.Fatalf("collected %s, want %s", got, c.entries)
+			}
+		})
+	}
+	t.Run("sparse", func(t *testing.T) {
+		spec := helper("litter", airlock.Limits{}, "LITTER=sparse")
+		spec.Collect = []string{"out"}
+		res := run(t, spec)
+		defer res.Tree.Close()
+		if res.Status != airlock.StatusOK || len(res.Tree.Entries) != 65 || res.Tree.Allocated() > 64<<12 {
+			t.Fatalf("got %s %q, %d entries taking %d bytes", res.Status, res.Message, len(res.Tree.Entries), res.Tree.Allocated())
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(res.Tree.Data().Fd()), &st); err != nil || st.Blocks*512 > 64<<12 {
+			t.Fatalf("the data takes %d bytes (%v)", st.Blocks*512, err)
+		}
+		data, ok, err := res.Tree.ReadFile("out/7", 16<<20)
+		if !ok || err != nil || len(data) != 16<<20 || data[8<<20] != 'x' || bytes.Count(data, []byte{0}) != 16<<20-1 {
+			t.Fatalf("out/7: %v %v, %d bytes", ok, err, len(data))
+		}
+	})
 }
 
 // TestCoreFreshBetweenRuns: runs that follow each other in one slot (the

@@ -139,13 +139,21 @@ func (k *keeper) spawned() error {
 	hung := time.AfterFunc(spawnGrace, func() { k.proc.Kill() })
 	defer hung.Stop()
 	var rep report
-	return k.wait(&rep)
+	err := k.wait(&rep)
+	rep.data.Close()
+	return err
 }
 
+// A report's attached data becomes rep.data, the caller's to close.
 func (k *keeper) wait(rep *report) error {
-	if _, err := recv(k.conn, rep); err != nil {
+	fds, err := recv(k.conn, rep)
+	if err != nil {
 		k.broken = true
 		return fmt.Errorf("keeper: %w", err)
+	}
+	if len(fds) > 0 {
+		rep.data = os.NewFile(uintptr(fds[0]), "airlock-collect")
+		closeAll(fds[1:])
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -82,8 +84,9 @@ func setupRoot(cfg *keeperConfig) (lastPid int, err error) {
 
 // freshBox mounts a new size-capped tmpfs and binds its box, tmp and shm
 // directories at /box, /tmp and /dev/shm, so one cap covers all three and
-// nothing of an earlier run is left. Then it writes the run's files.
-func freshBox(req *runRequest) error {
+// nothing of an earlier run is left. Then it writes the run's files, and
+// its Tree from the data in tree. Files that do not fit are a *refusal.
+func freshBox(req *runRequest, tree int) error {
 	opts := fmt.Sprintf("size=%d,mode=700", req.TmpBytes)
 	if err := unix.Mount("tmpfs", rwDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("mount writable tmpfs: %w", err)
@@ -107,10 +110,71 @@ func freshBox(req *runRequest) error {
 	}
 	for _, f := range req.Files {
 		if err := placeFile(box, f); err != nil {
-			return err
+			return noSpace(err)
+		}
+	}
+	buf := make([]byte, 128<<10)
+	for _, e := range fromWire(req.Tree) {
+		if err := placeEntry(box, e, tree, buf); err != nil {
+			return noSpace(err)
 		}
 	}
 	return nil
+}
+
+// noSpace is err, or the refusal it stands for: files too big for the
+// run's writable space.
+func noSpace(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return refuse("the files handed to the run do not fit in its writable space: %v", err)
+	}
+	return err
+}
+
+// placeEntry writes an entry of a collected Tree, its data read from the
+// Tree's data file tree, its holes left as holes.
+func placeEntry(box string, e sandbox.Entry, tree int, buf []byte) error {
+	if e.Name == "./" {
+		return nil // the box itself
+	}
+	if strings.HasSuffix(e.Name, "/") {
+		return placeFile(box, sandbox.File{Name: e.Name})
+	}
+	if dir := path.Dir(e.Name); dir != "." {
+		if err := placeFile(box, sandbox.File{Name: dir + "/"}); err != nil {
+			return err
+		}
+	}
+	fd, err := unix.Open(filepath.Join(box, filepath.Clean(e.Name)), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	for _, x := range e.Extents {
+		for done := int64(0); done < x.Length; {
+			n, err := unix.Pread(tree, buf[:min(int64(len(buf)), x.Length-done)], x.At+done)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%s: tree data cut short", e.Name)
+			}
+			if _, err := unix.Pwrite(fd, buf[:n], x.Offset+done); err != nil {
+				return err
+			}
+			done += int64(n)
+		}
+	}
+	if err := unix.Ftruncate(fd, e.Size); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, e.Mode&0o777); err != nil {
+		return err
+	}
+	return unix.Fchown(fd, innerID, innerID)
 }
 
 // clearBox detaches the run's writable dirs; the tmpfs is freed when the

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/seccomp"
 )
 
@@ -62,7 +63,7 @@ func keeperMain() int {
 			return 1
 		}
 		rep := sp.serve(&req, fds, func() { send(controlFD, report{}, nil) })
-		err = send(controlFD, rep, nil)
+		err = rep.send()
 		// Off the caller's path: the next request waits for this anyway.
 		clearBox()
 		if err != nil {
@@ -148,9 +149,12 @@ func (s *spawner) serve(req *runRequest, fds []int, spawned func()) report {
 		return report{Error: err.Error()}
 	}
 	stdio := parts.program
-	defer closeAll(parts.join)
+	defer closeAll(append([]int{parts.tree}, parts.join...))
 	defer func() { closeAll(stdio) }()
-	if err := freshBox(req); err != nil {
+	var refused *refusal
+	if err := freshBox(req, parts.tree); errors.As(err, &refused) {
+		return report{Refused: refused.msg}
+	} else if err != nil {
 		return report{Error: err.Error()}
 	}
 	var pid int
@@ -181,7 +185,13 @@ func (s *spawner) serve(req *runRequest, fds []int, spawned func()) report {
 	if ws.Signaled() {
 		r.Signal = int(ws.Signal())
 	}
-	if r.Files, err = collect(req.Collect); err != nil {
+	var files []sandbox.Entry
+	r.data, files, err = collect(req.Collect)
+	r.Files = toWire(files)
+	switch {
+	case errors.As(err, &refused):
+		r.Refused = refused.msg
+	case err != nil:
 		return report{Error: fmt.Sprintf("collect: %v", err)}
 	}
 	return r
