@@ -5,38 +5,101 @@ import (
 	"time"
 )
 
-// MaxLimits are the operator's default ceilings: what a submission may ask
-// for at most.
+// MaxLimits are the operator's default ceilings of the run step: what a
+// submission may ask for at most unless the config says otherwise.
 var MaxLimits = Limits{
-	Wall:      5 * time.Minute,
-	CPU:       5 * time.Minute,
-	Memory:    8 << 30,
-	Pids:      4096,
-	OpenFiles: 4096,
-	TmpBytes:  2 << 30,
-	FileSize:  1 << 30,
-	Output:    64 << 20,
-	Stack:     1 << 30,
+	Wall:      time.Minute,
+	CPU:       30 * time.Second,
+	Memory:    1 << 30,
+	Pids:      256,
+	OpenFiles: 1024,
+	TmpBytes:  512 << 20,
+	FileSize:  256 << 20,
+	Output:    16 << 20,
+	Stack:     256 << 20,
+}
+
+// MaxCompileLimits are the default ceilings of the compile step, above
+// the run's: the catalog's compilers take up to 2 minutes and 1 GiB.
+var MaxCompileLimits = Limits{
+	Wall:      2 * time.Minute,
+	CPU:       time.Minute,
+	Memory:    2 << 30,
+	Pids:      256,
+	OpenFiles: 1024,
+	TmpBytes:  1 << 30,
+	FileSize:  512 << 20,
+	Output:    16 << 20,
+	Stack:     256 << 20,
+}
+
+// Policy is what an operator allows a submission: the limits it gets
+// when it names none and the most it may ask for, for the run step and
+// the compile step. A zero field falls back to a wider policy's (Over).
+type Policy struct {
+	Default Limits
+	Max     Limits
+	// CompileDefault's zero fields come from the language's compile
+	// limits, then from the run step's.
+	CompileDefault Limits
+	CompileMax     Limits
+}
+
+// DefaultPolicy is the built-in policy under the operator's.
+var DefaultPolicy = Policy{Default: DefaultLimits, Max: MaxLimits, CompileMax: MaxCompileLimits}
+
+// Over returns p with every zero field taken from base.
+func (p Policy) Over(base Policy) Policy {
+	return Policy{
+		Default:        p.Default.WithDefaults(base.Default),
+		Max:            p.Max.WithDefaults(base.Max),
+		CompileDefault: p.CompileDefault.WithDefaults(base.CompileDefault),
+		CompileMax:     p.CompileMax.WithDefaults(base.CompileMax),
+	}
+}
+
+// Within returns l with every field lowered to max's where max sets one.
+func (l Limits) Within(max Limits) Limits {
+	low := func(v, m int64) int64 {
+		if m > 0 && v > m {
+			return m
+		}
+		return v
+	}
+	l.Wall = time.Duration(low(int64(l.Wall), int64(max.Wall)))
+	l.CPU = time.Duration(low(int64(l.CPU), int64(max.CPU)))
+	l.Memory = low(l.Memory, max.Memory)
+	l.Pids = low(l.Pids, max.Pids)
+	l.OpenFiles = low(l.OpenFiles, max.OpenFiles)
+	l.TmpBytes = low(l.TmpBytes, max.TmpBytes)
+	l.FileSize = low(l.FileSize, max.FileSize)
+	l.Output = low(l.Output, max.Output)
+	l.Stack = low(l.Stack, max.Stack)
+	return l
 }
 
 // Exceeding names the first field of l above max ("" when none is), in
-// the native API's spelling.
-func (l Limits) Exceeding(max Limits) string {
+// the native API's spelling, with max's value in that field's units
+// (wall_ms in milliseconds, memory_mb in MiB, output_kb in KiB).
+func (l Limits) Exceeding(max Limits) (field string, most int64) {
 	checks := []struct {
 		name   string
 		v, max int64
+		unit   int64
 	}{
-		{"wall_ms", int64(l.Wall), int64(max.Wall)}, {"cpu_ms", int64(l.CPU), int64(max.CPU)},
-		{"memory_mb", l.Memory, max.Memory}, {"pids", l.Pids, max.Pids}, {"open_files", l.OpenFiles, max.OpenFiles},
-		{"tmp_mb", l.TmpBytes, max.TmpBytes}, {"file_size_mb", l.FileSize, max.FileSize},
-		{"output_kb", l.Output, max.Output}, {"stack_mb", l.Stack, max.Stack},
+		{"wall_ms", int64(l.Wall), int64(max.Wall), int64(time.Millisecond)},
+		{"cpu_ms", int64(l.CPU), int64(max.CPU), int64(time.Millisecond)},
+		{"memory_mb", l.Memory, max.Memory, 1 << 20}, {"pids", l.Pids, max.Pids, 1},
+		{"open_files", l.OpenFiles, max.OpenFiles, 1}, {"tmp_mb", l.TmpBytes, max.TmpBytes, 1 << 20},
+		{"file_size_mb", l.FileSize, max.FileSize, 1 << 20}, {"output_kb", l.Output, max.Output, 1 << 10},
+		{"stack_mb", l.Stack, max.Stack, 1 << 20},
 	}
 	for _, c := range checks {
 		if c.max > 0 && c.v > c.max {
-			return c.name
+			return c.name, c.max / c.unit
 		}
 	}
-	return ""
+	return "", 0
 }
 
 // Mode says how a submission is run.
@@ -76,6 +139,10 @@ type Request struct {
 	Runs        int
 	MergeStderr bool // the program's stderr goes to its stdout, in order
 	Interleave  bool // also record both streams as they came (Step.Interleaved)
+	// Policy is the submitting key's own limits policy; its zero fields
+	// are the engine's. It travels with the job, so whichever worker
+	// runs it applies the key's defaults.
+	Policy Policy `json:",omitzero"`
 	// Interactive is a live session's job: it runs only while its client
 	// is attached, never unattended after a restart.
 	Interactive bool `json:",omitempty"`

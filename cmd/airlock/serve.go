@@ -128,7 +128,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 		defer f.Close()
 		auditLog = audit.New(f)
 	}
-	eng := engine.New(runner, catalog, engine.Options{})
+	eng := engine.New(runner, catalog, engine.Options{Policy: cfg.Limits})
 	if runsJobs {
 		if err := eng.StartPools(enginePools(cfg.Pools), log); err != nil {
 			return err

@@ -700,3 +700,38 @@ func TestServeManyConnections(t *testing.T) {
 	}
 	t.Logf("a normal client: /healthz in %v, a job with ?wait=true in %v", healthz.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
+
+// The config file's limits reach the served API: the server's and a
+// key's, shown by /v1/limits and enforced.
+func TestServeLimits(t *testing.T) {
+	bin := build(t)
+	data := t.TempDir()
+	config := filepath.Join(data, "airlock.yaml")
+	file := "limits:\n  max: {memory: 512M}\n  default: {wall: 4s}\nkeys:\n" +
+		"  - id: alice\n    sha256: " + auth.HashToken("alice-token") + "\n    limits: {max: {memory: 100M}}\n"
+	if err := os.WriteFile(config, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, bin, data, "--config", config)
+	do := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer alice-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(raw))
+	}
+	code, raw := do("GET", "/v1/limits", "")
+	var got struct {
+		Run struct{ Default, Max map[string]int64 }
+	}
+	if err := json.Unmarshal([]byte(raw), &got); code != 200 || err != nil || got.Run.Max["memory_mb"] != 100 || got.Run.Default["wall_ms"] != 4000 {
+		t.Errorf("/v1/limits: %d %s", code, raw)
+	}
+	if code, raw := do("POST", "/v1/executions", `{"language":"python","code":"x","limits":{"memory_mb":101}}`); code != 422 || raw != `{"error":"limits.memory_mb: at most 100 (this server's maximum)"}` {
+		t.Errorf("above the key's maximum: %d %s", code, raw)
+	}
+}

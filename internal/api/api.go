@@ -66,6 +66,7 @@ func New(svc *jobs.Service, opt Options) (*Server, error) {
 	s.route("/v1/executions", map[string]http.HandlerFunc{http.MethodPost: s.authed(s.create)})
 	s.route("/v1/executions/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.get), http.MethodDelete: s.authed(s.cancel)})
 	s.route("/v1/languages", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.languages)})
+	s.route("/v1/limits", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.limits)})
 	s.route("/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz})
 	if opt.Metrics != nil {
 		h := promhttp.HandlerFor(opt.Metrics.Registry, promhttp.HandlerOpts{})
@@ -238,7 +239,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	job, err := s.svc.Submit(r.Context(), req, jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive})
+	job, err := s.svc.Submit(r.Context(), req, jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive, Limits: key.Policy})
 	if err != nil {
 		s.refuse(w, err)
 		return
@@ -341,8 +342,29 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 // cancelWait bounds how long a cancel waits for a running job to end.
 const cancelWait = 5 * time.Second
 
+// languageJSON is a language with the limits of the caller's jobs in it.
+type languageJSON struct {
+	engine.LanguageInfo
+	Limits engine.PolicyJSON `json:"limits"`
+}
+
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
-	reply(w, http.StatusOK, s.svc.Engine().Languages(r.Context(), false))
+	eng := s.svc.Engine()
+	out := []languageJSON{}
+	for _, info := range eng.Languages(r.Context(), false) {
+		l, err := eng.Catalog().Lookup(info.ID)
+		if err != nil {
+			s.refuse(w, err)
+			return
+		}
+		out = append(out, languageJSON{info, engine.PolicyOf(eng.LanguagePolicy(l, keyOf(r).Policy))})
+	}
+	reply(w, http.StatusOK, out)
+}
+
+// limits shows the caller's key's defaults and maxima.
+func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
+	reply(w, http.StatusOK, engine.PolicyOf(s.svc.Engine().Policy(keyOf(r).Policy)))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

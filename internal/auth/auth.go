@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/units"
 )
 
 // Key is an API key as the config file holds it: never the token itself,
@@ -29,6 +32,11 @@ type Key struct {
 	Burst     int     `yaml:"burst"`      // default: max(1, rate)
 	MaxActive int     `yaml:"max_active"` // unfinished jobs at once; 0: unlimited
 	Admin     bool    `yaml:"admin"`      // may list and delete every job (Judge0's X-Auth-User)
+	// Limits are the key's own defaults and maxima, within the server's.
+	Limits units.PolicySpec `yaml:"limits"`
+	// Policy is Limits read (config.Load does): zero fields are the
+	// server's.
+	Policy airlock.Policy `yaml:"-"`
 }
 
 // HashToken is what a Key's SHA256 holds for token.

@@ -373,16 +373,6 @@ func (g *Group) OpenJoin() ([]*os.File, error) {
 	return files, nil
 }
 
-// OpenPidsMax opens the group's pids.max for writing, for a helper that
-// tightens the limit once it has left the group.
-func (g *Group) OpenPidsMax() (*os.File, error) {
-	dir := g.paths[0]
-	if g.version == V1 {
-		dir = g.paths[1]
-	}
-	return os.OpenFile(filepath.Join(dir, "pids.max"), os.O_WRONLY, 0)
-}
-
 // Stats are the group's counters.
 type Stats struct {
 	CPU          time.Duration

@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/units"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	Judge0Delete        bool            // DELETE /submissions/{token} for admin keys
 	Keys                []auth.Key      // from the file only
 	Pools               map[string]Pool // warm pools by language; sizes also from the pool setting
+	// Limits are the server's defaults and maxima of a job's limits, from
+	// the file only; zero fields are airlock.DefaultPolicy's.
+	Limits airlock.Policy
 
 	// A fleet's shared servers; each empty one is the embedded default
 	// under Data.
@@ -269,8 +273,15 @@ func (c *Config) loadFile(path string) error {
 	}
 	for name, node := range raw {
 		if name == "keys" {
-			if err := node.Decode(&c.Keys); err != nil {
+			// Strict: a misspelt limit would silently leave a key the server's.
+			if err := decodeStrict(node, &c.Keys); err != nil {
 				return fmt.Errorf("%s: keys: %w", path, err)
+			}
+			continue
+		}
+		if name == "limits" {
+			if err := c.decodeLimits(node); err != nil {
+				return fmt.Errorf("%s: limits: %w", path, err)
 			}
 			continue
 		}
@@ -290,6 +301,68 @@ func (c *Config) loadFile(path string) error {
 		if err := s.set(c, node.Value); err != nil {
 			return fmt.Errorf("%s: %s: %w", path, name, err)
 		}
+	}
+	if err := c.keyLimits(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// decodeLimits reads the server's limits; its defaults must be within
+// its maxima (which may be above the built-in ones).
+func (c *Config) decodeLimits(node yaml.Node) error {
+	var spec units.PolicySpec
+	if err := decodeStrict(node, &spec); err != nil {
+		return err
+	}
+	p, err := spec.Parse()
+	if err != nil {
+		return err
+	}
+	eff := p.Over(airlock.DefaultPolicy)
+	if err := within("default", p.Default, eff.Max, "max"); err != nil {
+		return err
+	}
+	if err := within("compile.default", p.CompileDefault, eff.CompileMax, "compile.max"); err != nil {
+		return err
+	}
+	c.Limits = p
+	return nil
+}
+
+// keyLimits reads each key's own limits, which must be within the
+// server's maxima: those are the most any job runs with, which the warm
+// pools are prepared for and the fleet's sweep of abandoned jobs counts on.
+func (c *Config) keyLimits() error {
+	server := c.Limits.Over(airlock.DefaultPolicy)
+	for i := range c.Keys {
+		k := &c.Keys[i]
+		p, err := k.Limits.Parse()
+		if err != nil {
+			return fmt.Errorf("key %s: limits: %w", k.ID, err)
+		}
+		eff := p.Over(server)
+		for _, w := range []struct {
+			name     string
+			l, max   airlock.Limits
+			maxNamed string
+		}{
+			{"max", p.Max, server.Max, "server's max"}, {"compile.max", p.CompileMax, server.CompileMax, "server's compile.max"},
+			{"default", p.Default, eff.Max, "max"}, {"compile.default", p.CompileDefault, eff.CompileMax, "compile.max"},
+		} {
+			if err := within(w.name, w.l, w.max, w.maxNamed); err != nil {
+				return fmt.Errorf("key %s: limits: %w", k.ID, err)
+			}
+		}
+		k.Policy = p
+	}
+	return nil
+}
+
+// within says which field of l, named name, is above max, named maxNamed.
+func within(name string, l, max airlock.Limits, maxNamed string) error {
+	if field, most := l.Exceeding(max); field != "" {
+		return fmt.Errorf("%s: %s is above the %s (%d)", name, field, maxNamed, most)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/auth"
 )
 
@@ -206,6 +207,16 @@ func TestBadValues(t *testing.T) {
 		{"file pool negative", nil, nil, "pools: {python: {size: -2}}\n", []string{"pools", "negative"}},
 		{"file pools not a mapping", nil, nil, "pools: [python]\n", []string{"pools"}},
 		{"stray argument", []string{"extra"}, nil, "", []string{"extra"}},
+		{"file limits unknown", nil, nil, "limits: {max: {memroy: 1G}}\n", []string{"limits", "memroy"}},
+		{"file limits bad size", nil, nil, "limits: {default: {memory: lots}}\n", []string{"limits", "default", "lots"}},
+		{"file limits bad duration", nil, nil, "limits: {compile: {max: {wall: 0s}}}\n", []string{"limits", "compile.max", "0s"}},
+		{"file default above max", nil, nil, "limits: {default: {memory: 2G}}\n", []string{"limits", "default", "memory_mb", "max (1024)"}},
+		{"file compile default above max", nil, nil, "limits: {compile: {default: {wall: 3m}, max: {wall: 2m}}}\n", []string{"compile.default", "wall_ms", "120000"}},
+		{"file key max above the server's", nil, nil, "limits: {max: {memory: 512M}}\nkeys: [{id: a, sha256: " + strings.Repeat("0", 64) + ", limits: {max: {memory: 1G}}}]\n",
+			[]string{"key a", "max", "memory_mb", "server's max (512)"}},
+		{"file key default above its max", nil, nil, "keys: [{id: a, sha256: " + strings.Repeat("0", 64) + ", limits: {default: {wall: 20s}, max: {wall: 15s}}}]\n",
+			[]string{"key a", "default", "wall_ms", "max (15000)"}},
+		{"file key field misspelt", nil, nil, "keys: [{id: a, sha256: " + strings.Repeat("0", 64) + ", limits: {max: {wal: 15s}}}]\n", []string{"keys", "wal"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,5 +297,46 @@ func TestBooleanFlags(t *testing.T) {
 	c := load(t, []string{"--no-workers", "--insecure-open", "--addr", "10.0.0.1:1", "--allow-local-callbacks=false"}, nil)
 	if !c.NoWorkers || !c.InsecureOpen || c.AllowLocalCallbacks || c.Addr != "10.0.0.1:1" {
 		t.Errorf("got %+v", c)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	path := writeFile(t, `
+limits:
+  default: {wall: 5s, memory: 128MiB, output: 64K}
+  max: {wall: 30s, cpu: 20s, memory: 4GiB, pids: 32}
+  compile:
+    default: {wall: 30s}
+    max: {wall: 90s, memory: 1G}
+keys:
+  - id: grader
+    sha256: 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
+    limits:
+      default: {memory: 1G}
+      max: {memory: 2G}
+      compile: {max: {wall: 60s}}
+  - id: plain
+    sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
+`)
+	c := load(t, []string{"--config", path}, nil)
+	want := airlock.Policy{
+		Default:        airlock.Limits{Wall: 5 * time.Second, Memory: 128 << 20, Output: 64 << 10},
+		Max:            airlock.Limits{Wall: 30 * time.Second, CPU: 20 * time.Second, Memory: 4 << 30, Pids: 32},
+		CompileDefault: airlock.Limits{Wall: 30 * time.Second},
+		CompileMax:     airlock.Limits{Wall: 90 * time.Second, Memory: 1 << 30},
+	}
+	if c.Limits != want {
+		t.Errorf("server limits:\n got %+v\nwant %+v", c.Limits, want)
+	}
+	grader := airlock.Policy{
+		Default: airlock.Limits{Memory: 1 << 30}, Max: airlock.Limits{Memory: 2 << 30},
+		CompileMax: airlock.Limits{Wall: time.Minute},
+	}
+	if len(c.Keys) != 2 || c.Keys[0].Policy != grader || c.Keys[1].Policy != (airlock.Policy{}) {
+		t.Errorf("key limits: %+v", c.Keys)
+	}
+	// Without the section, the built-in policy (zero: airlock.DefaultPolicy).
+	if c := load(t, nil, nil); c.Limits != (airlock.Policy{}) {
+		t.Errorf("limits without a file: %+v", c.Limits)
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -60,28 +61,32 @@ func (e *Engine) fillCache(ctx context.Context, l *lang.Language) error {
 		Argv:    lang.Expand(l.Compile, vars),
 		Env:     append(append([]string{}, l.Env...), c.Env+"="+sandbox.WorkDir+"/"+cacheDir),
 		Files:   []sandbox.File{{Name: l.File, Content: []byte(c.Warm)}, {Name: lang.Artifacts + "/"}},
-		Limits:  l.CompileLimitsOver(e.defaults),
+		Limits:  l.CompileLimitsOver(e.policy.CompileDefault.WithDefaults(e.policy.Default)).Within(e.policy.CompileMax),
 		Collect: []string{cacheDir},
 	})
 	if err != nil {
 		return err
 	}
+	defer out.Tree.Close()
 	if out.Status != airlock.StatusOK {
-		return fmt.Errorf("warm-up compile: %s %s", out.Status, firstLine(out.Stderr))
+		return fmt.Errorf("warm-up compile: %s %s %s", out.Status, out.Message, firstLine(out.Stderr))
 	}
-	for _, f := range out.Files {
-		rel, ok := strings.CutPrefix(f.Name, cacheDir+"/")
-		if f.Name == cacheDir+"/" {
+	if out.Tree == nil {
+		return nil
+	}
+	for _, e := range out.Tree.Entries {
+		rel, ok := strings.CutPrefix(e.Name, cacheDir+"/")
+		if e.Name == cacheDir+"/" {
 			continue
 		}
 		if !ok || !filepath.IsLocal(strings.TrimSuffix(rel, "/")) {
-			return fmt.Errorf("warm-up compile left %q", f.Name)
+			return fmt.Errorf("warm-up compile left %q", e.Name)
 		}
 		path := filepath.Join(c.Path, rel)
-		if strings.HasSuffix(f.Name, "/") {
+		if strings.HasSuffix(e.Name, "/") {
 			err = os.MkdirAll(path, 0o755)
 		} else {
-			err = writeAtomically(path, f.Content, os.FileMode(f.Mode)&0o755|0o444)
+			err = writeAtomically(path, out.Tree.Open(e), os.FileMode(e.Mode)&0o755|0o444)
 		}
 		if err != nil {
 			return err
@@ -92,7 +97,7 @@ func (e *Engine) fillCache(ctx context.Context, l *lang.Language) error {
 
 // writeAtomically makes path appear whole or not at all, for sandboxes
 // that read the cache meanwhile.
-func writeAtomically(path string, data []byte, mode os.FileMode) error {
+func writeAtomically(path string, data io.Reader, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -100,7 +105,7 @@ func writeAtomically(path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	_, err = io.Copy(f, data)
 	if err == nil {
 		err = f.Chmod(mode)
 	}

@@ -23,8 +23,7 @@ import (
 type Engine struct {
 	runner   sandbox.Runner
 	catalog  *lang.Catalog
-	defaults airlock.Limits
-	max      airlock.Limits
+	policy   airlock.Policy
 	versions versionCache
 	caches   cacheState
 	pools    map[string]*warmPool // by language id; set before use
@@ -32,26 +31,42 @@ type Engine struct {
 
 // Options are the operator's settings.
 type Options struct {
-	Defaults airlock.Limits // of the run step; zero fields: airlock.DefaultLimits
-	Max      airlock.Limits // the most a submission may ask; zero fields: airlock.MaxLimits
+	Policy airlock.Policy // the server's limits; zero fields: airlock.DefaultPolicy
 }
 
 // New makes an Engine over a sandbox runner and a catalog. The runner must
 // bind the catalog's HostPaths in every sandbox.
 func New(runner sandbox.Runner, catalog *lang.Catalog, opt Options) *Engine {
 	return &Engine{
-		runner:   runner,
-		catalog:  catalog,
-		defaults: opt.Defaults.WithDefaults(airlock.DefaultLimits),
-		max:      opt.Max.WithDefaults(airlock.MaxLimits),
+		runner:  runner,
+		catalog: catalog,
+		policy:  opt.Policy.Over(airlock.DefaultPolicy),
 	}
 }
 
 // Catalog is the engine's language catalog.
 func (e *Engine) Catalog() *lang.Catalog { return e.catalog }
 
-// Max is the most a submission may ask for (a language may allow less).
-func (e *Engine) Max() airlock.Limits { return e.max }
+// Policy is the limits policy of a key whose own is own: own's fields
+// over the server's, its maxima never above the server's.
+func (e *Engine) Policy(own airlock.Policy) airlock.Policy {
+	p := own.Over(e.policy)
+	p.Max = p.Max.Within(e.policy.Max)
+	p.CompileMax = p.CompileMax.Within(e.policy.CompileMax)
+	return p
+}
+
+// LanguagePolicy is the policy of a job in l from a key whose own is
+// own: the language's defaults and maxima over the key's, each default
+// lowered to its maximum. Zero fields of CompileDefault are the run's.
+func (e *Engine) LanguagePolicy(l *lang.Language, own airlock.Policy) airlock.Policy {
+	pol := e.Policy(own)
+	most := l.MaxOver(pol.Max)
+	return airlock.Policy{
+		Default: l.LimitsOver(pol.Default).Within(most), Max: most,
+		CompileDefault: l.CompileLimitsOver(pol.CompileDefault).Within(pol.CompileMax), CompileMax: pol.CompileMax,
+	}
+}
 
 // InvalidError is a submission the engine refuses, naming the field.
 type InvalidError struct {
@@ -109,7 +124,8 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		return res, err
 	}
 	res.Language, res.Version = l.ID, p.version
-	files := p.files
+	files, tree := p.files, (*sandbox.Tree)(nil)
+	defer func() { tree.Close() }()
 	if l.Compiles(req.Files) {
 		compileVars := p.vars
 		compileVars.Args = nil // the program's, not the compiler's
@@ -129,6 +145,9 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		if err != nil {
 			return res, fmt.Errorf("compile: %w", err)
 		}
+		// What the build left is handed to the run step as it is, on
+		// disk: never read into memory here.
+		tree = out.Tree
 		step := stepOf(out)
 		sess.exit("compile", step)
 		res.Compile = &step
@@ -143,15 +162,14 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 			return res, nil
 		}
 		if l.KeepWorkDir {
-			files = slices.DeleteFunc(out.Files, func(f sandbox.File) bool { return f.Name == "./" })
-		} else {
-			files = append(files, out.Files...)
+			files = nil // the tree has them as the build left them
 		}
 	}
 	spec := sandbox.Spec{
 		Argv:        lang.Expand(l.Run, p.vars),
 		Env:         l.Env,
 		Files:       files,
+		Tree:        tree,
 		Stdin:       req.Stdin,
 		Limits:      p.limits,
 		MergeStderr: req.MergeStderr,
@@ -188,9 +206,10 @@ func (e *Engine) runOnce(ctx context.Context, l *lang.Language, res *airlock.Res
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
+	defer out.Tree.Close()
 	res.Step = stepOf(out)
 	if req.Mode == airlock.ModeFunction {
-		judgeFunction(res, out)
+		judgeFunction(res, out, spec.Limits.Output)
 	}
 	if req.ExpectedOutput != nil && res.Status == airlock.StatusOK && !sameOutput(res.Stdout, req.ExpectedOutput) {
 		res.Status = airlock.StatusWrongAnswer
@@ -266,14 +285,17 @@ func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
 	default:
 		return nil, invalid("mode", "unknown mode %q (want script or function)", req.Mode)
 	}
-	if field := req.Limits.Exceeding(l.MaxOver(e.max)); field != "" {
-		return nil, invalid("limits."+field, "above the maximum this server allows")
+	// The one place limits are enforced: a request above a maximum is
+	// refused.
+	pol := e.LanguagePolicy(l, req.Policy)
+	if field, m := req.Limits.Exceeding(pol.Max); field != "" {
+		return nil, invalid("limits."+field, "at most %d (this server's maximum)", m)
 	}
-	p.limits = req.Limits.WithDefaults(l.LimitsOver(e.defaults))
-	if field := req.CompileLimits.Exceeding(l.MaxOver(e.max)); field != "" {
-		return nil, invalid("compile_limits."+field, "above the maximum this server allows")
+	p.limits = req.Limits.WithDefaults(pol.Default)
+	if field, m := req.CompileLimits.Exceeding(pol.CompileMax); field != "" {
+		return nil, invalid("compile_limits."+field, "at most %d (this server's maximum)", m)
 	}
-	p.compileLimits = req.CompileLimits.WithDefaults(l.CompileLimitsOver(p.limits))
+	p.compileLimits = req.CompileLimits.WithDefaults(pol.CompileDefault.WithDefaults(p.limits)).Within(pol.CompileMax)
 	if req.Runs < 0 || req.Runs > MaxRuns {
 		return nil, invalid("runs", "%d: want 1 to %d", req.Runs, MaxRuns)
 	}

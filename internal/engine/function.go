@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/airlock-dev/airlock"
@@ -56,23 +57,25 @@ func withHarness(spec *sandbox.Spec, l *lang.Language, vars lang.Vars, inputs js
 	return nil
 }
 
-// judgeFunction reads the harness's result into res.
-func judgeFunction(res *airlock.Result, out sandbox.Result) {
+// judgeFunction reads the harness's result, at most max bytes like any
+// output, into res.
+func judgeFunction(res *airlock.Result, out sandbox.Result, max int64) {
 	var got struct {
 		Output json.RawMessage        `json:"output"`
 		Error  *airlock.FunctionError `json:"error"`
 	}
-	var raw []byte
-	for _, f := range out.Files {
-		if f.Name == resultFile {
-			raw = f.Content
-		}
-	}
+	raw, found, err := out.Tree.ReadFile(resultFile, max)
 	switch {
-	case raw == nil && out.Status == airlock.StatusOK:
+	case errors.Is(err, sandbox.ErrTooBig):
+		res.Status, res.Message = airlock.StatusOutputLimit, "the function's result exceeded the output limit"
+		res.Error = &airlock.FunctionError{Type: string(res.Status), Message: res.Message}
+	case err != nil:
+		res.Status, res.Message = airlock.StatusRuntimeError, fmt.Sprintf("the function's result cannot be read: %v", err)
+		res.Error = &airlock.FunctionError{Type: "BadResult", Message: res.Message}
+	case !found && out.Status == airlock.StatusOK:
 		res.Status = airlock.StatusRuntimeError
 		res.Error = &airlock.FunctionError{Type: "NoResult", Message: "the program ended before calculate returned (did it exit?)"}
-	case raw == nil:
+	case !found:
 		res.Error = &airlock.FunctionError{Type: string(out.Status), Message: fmt.Sprintf("calculate did not finish: %s", describe(out))}
 	case json.Unmarshal(raw, &got) != nil:
 		res.Status = airlock.StatusRuntimeError

@@ -56,9 +56,11 @@ func FuzzSubmission(f *testing.F) {
 			}
 			return
 		}
-		max := l.MaxOver(e.max)
-		if p.limits.Exceeding(max) != "" || p.compileLimits.Exceeding(max) != "" || p.limits.Memory <= 0 || p.limits.Wall <= 0 {
-			t.Fatalf("plan limits %+v / compile %+v outside (0, %+v]", p.limits, p.compileLimits, max)
+		max, compileMax := l.MaxOver(e.policy.Max), e.policy.CompileMax
+		over, _ := p.limits.Exceeding(max)
+		compileOver, _ := p.compileLimits.Exceeding(compileMax)
+		if over != "" || compileOver != "" || p.limits.Memory <= 0 || p.limits.Wall <= 0 {
+			t.Fatalf("plan limits %+v / compile %+v outside (0, %+v] / (0, %+v]", p.limits, p.compileLimits, max, compileMax)
 		}
 		for _, file := range p.files {
 			if checkName(file.Name) != "" {

@@ -131,3 +131,45 @@ func (e *Engine) Request(s Submission) (airlock.Request, error) {
 	}
 	return req, nil
 }
+
+// PolicyJSON is a limits policy in the native API's units, as GET
+// /v1/limits shows it.
+type PolicyJSON struct {
+	Run     StepPolicyJSON `json:"run"`
+	Compile StepPolicyJSON `json:"compile"`
+}
+
+// StepPolicyJSON are one step's defaults and maxima; a default left out
+// of the compile step's comes from the language, then from the run's.
+type StepPolicyJSON struct {
+	Default AllLimitsJSON `json:"default"`
+	Max     AllLimitsJSON `json:"max"`
+}
+
+// AllLimitsJSON are every limit in the native API's units.
+type AllLimitsJSON struct {
+	WallMillis int64 `json:"wall_ms,omitempty"`
+	CPUMillis  int64 `json:"cpu_ms,omitempty"`
+	MemoryMB   int64 `json:"memory_mb,omitempty"`
+	Pids       int64 `json:"pids,omitempty"`
+	OpenFiles  int64 `json:"open_files,omitempty"`
+	TmpMB      int64 `json:"tmp_mb,omitempty"`
+	FileSizeMB int64 `json:"file_size_mb,omitempty"`
+	OutputKB   int64 `json:"output_kb,omitempty"`
+	StackMB    int64 `json:"stack_mb,omitempty"`
+}
+
+// PolicyOf is p in the native API's units.
+func PolicyOf(p airlock.Policy) PolicyJSON {
+	all := func(l airlock.Limits) AllLimitsJSON {
+		return AllLimitsJSON{
+			WallMillis: l.Wall.Milliseconds(), CPUMillis: l.CPU.Milliseconds(), MemoryMB: l.Memory >> 20,
+			Pids: l.Pids, OpenFiles: l.OpenFiles, TmpMB: l.TmpBytes >> 20, FileSizeMB: l.FileSize >> 20,
+			OutputKB: l.Output >> 10, StackMB: l.Stack >> 20,
+		}
+	}
+	return PolicyJSON{
+		Run:     StepPolicyJSON{Default: all(p.Default), Max: all(p.Max)},
+		Compile: StepPolicyJSON{Default: all(p.CompileDefault), Max: all(p.CompileMax)},
+	}
+}

@@ -80,8 +80,8 @@ func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) (err er
 		// Prepared with the most a job may ask, so that any job fits
 		// (the sandbox lowers them to the job's); only the size of the
 		// writable space is set at the start.
-		limits := l.MaxOver(e.max)
-		limits.TmpBytes = l.LimitsOver(e.defaults).TmpBytes
+		limits := l.MaxOver(e.policy.Max)
+		limits.TmpBytes = l.LimitsOver(e.policy.Default).Within(limits).TmpBytes
 		spec := sandbox.Spec{
 			Argv:    append([]string{l.Run[0], boot.flag, boot.program}, c.Preload...),
 			Env:     l.Env,
@@ -132,7 +132,7 @@ func (e *Engine) run(ctx context.Context, l *lang.Language, spec sandbox.Spec) (
 // interpreter running a script, with what the sandbox was prepared with.
 func (wp *warmPool) fits(spec sandbox.Spec) bool {
 	return len(spec.Argv) >= 2 && spec.Argv[0] == wp.spec.Argv[0] && !strings.HasPrefix(spec.Argv[1], "-") &&
-		!spec.MergeStderr && spec.Dir == "" && len(spec.Mounts) == 0 && slices.Equal(spec.Env, wp.spec.Env) &&
+		!spec.MergeStderr && spec.Dir == "" && len(spec.Mounts) == 0 && spec.Tree == nil && slices.Equal(spec.Env, wp.spec.Env) &&
 		sandbox.Fits(spec.Limits, wp.spec.Limits) &&
 		!slices.ContainsFunc(spec.Collect, func(c string) bool { return !slices.Contains(wp.spec.Collect, c) })
 }

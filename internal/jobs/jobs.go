@@ -173,6 +173,8 @@ type Meta struct {
 	ClientAddr  string
 	CallbackURL string
 	MaxActive   int // the key's limit of unfinished jobs; 0: none
+	// Limits is the key's own limits policy (the job's Request.Policy).
+	Limits airlock.Policy
 	// Session attaches a live client (an interactive API). It lives in
 	// this process only: a job re-run after a restart runs without it.
 	Session *engine.Session
@@ -233,6 +235,7 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 	if size > s.opt.MaxCode {
 		return nil, &CodeTooLargeError{size, s.opt.MaxCode}
 	}
+	req.Policy = meta.Limits
 	if err := s.engine.Check(ctx, req); err != nil {
 		return nil, err
 	}

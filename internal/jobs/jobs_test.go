@@ -434,7 +434,7 @@ func TestAbandonedSessionCancelled(t *testing.T) {
 	api := newEnvWith(t, dir, jobs.Options{Workers: -1, Distributed: true, LostAfter: 20 * time.Millisecond, LeaseTime: time.Second}, func(d *jobs.Deps) {
 		r, catalog := servicetest.Runner(t)
 		d.Queue = &farQueue{}
-		d.Engine = engine.New(r, catalog, engine.Options{Max: airlock.Limits{Wall: 10 * time.Minute}})
+		d.Engine = engine.New(r, catalog, engine.Options{Policy: airlock.Policy{Max: airlock.Limits{Wall: 10 * time.Minute}}})
 	})
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()

@@ -77,7 +77,8 @@ func (s *Service) pushLost(ctx context.Context, q datedQueue) error {
 // the queue and its leases, died. Jobs from the queue are left to their
 // leases.
 func (s *Service) cancelAbandoned(ctx context.Context, j *airlock.Job) {
-	longest := 2*s.engine.Max().Wall + s.opt.LeaseTime
+	most := s.engine.Policy(airlock.Policy{}) // a key's are within the server's
+	longest := most.CompileMax.Wall + most.Max.Wall + s.opt.LeaseTime
 	if time.Since(j.StartedAt) < longest {
 		return
 	}

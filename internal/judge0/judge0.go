@@ -240,17 +240,18 @@ func addValues(p params, values url.Values) {
 // submit validates and queues one submission; errs are Judge0's 422 body.
 func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fieldErrors, error) {
 	ctx := r.Context()
-	rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return s.languageByID(ctx, id) })
+	key := keyOf(r)
+	pol := s.svc.Engine().Policy(key.Policy)
+	rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return s.languageByID(ctx, id) }, boundsOf(pol))
 	if !errs.empty() {
 		return nil, errs, nil
 	}
-	req, err := rec.request()
+	req, err := rec.request(pol)
 	if err != nil {
 		return nil, nil, err
 	}
-	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive}
+	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive, Limits: key.Policy}
 	if rec.CallbackURL != nil {
 		meta.CallbackURL = *rec.CallbackURL
 	}
@@ -272,7 +273,20 @@ func judgeField(f string) string {
 		return "command_line_arguments"
 	case f == "compile_options":
 		return "compiler_options"
-	case strings.HasPrefix(f, "limits"):
+	case strings.HasPrefix(f, "limits."):
+		// The engine's refusals, should a limit pass Judge0's checks.
+		switch strings.TrimPrefix(f, "limits.") {
+		case "wall_ms":
+			return "wall_time_limit"
+		case "cpu_ms":
+			return "cpu_time_limit"
+		case "pids":
+			return "max_processes_and_or_threads"
+		case "stack_mb":
+			return "stack_limit"
+		case "file_size_mb", "output_kb":
+			return "max_file_size"
+		}
 		return "memory_limit"
 	}
 	return f
@@ -667,24 +681,26 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 }
 
 // configInfo reports the settings in Judge0's keys and order.
+// The limits are the server's (a key may have lower maxima).
 func (s *Server) configInfo(w http.ResponseWriter, _ *http.Request) {
 	type kv struct {
 		k string
 		v any
 	}
+	lim := boundsOf(s.svc.Engine().Policy(airlock.Policy{}))
 	settings := []kv{
 		{"maintenance_mode", false}, {"enable_wait_result", true}, {"enable_compiler_options", true},
 		{"allowed_languages_for_compile_options", []string{}}, {"enable_command_line_arguments", true},
 		{"enable_submission_delete", s.opt.EnableDelete}, {"enable_callbacks", true}, {"callbacks_max_tries", 3},
 		{"callbacks_timeout", callbackTimeout.Seconds()}, {"enable_additional_files", true}, {"max_queue_size", s.opt.MaxQueue},
-		{"cpu_time_limit", defaultCPUTime}, {"max_cpu_time_limit", maxCPUTime}, {"cpu_extra_time", defaultExtraTime},
-		{"max_cpu_extra_time", maxExtraTime}, {"wall_time_limit", defaultWallTime}, {"max_wall_time_limit", maxWallTime},
-		{"memory_limit", defaultMemoryKB}, {"max_memory_limit", maxMemoryKB}, {"stack_limit", defaultStackKB},
-		{"max_stack_limit", maxStackKB}, {"max_processes_and_or_threads", defaultProcesses},
-		{"max_max_processes_and_or_threads", maxProcesses}, {"enable_per_process_and_thread_time_limit", false},
+		{"cpu_time_limit", lim.cpu.def}, {"max_cpu_time_limit", lim.cpu.max}, {"cpu_extra_time", lim.extra.def},
+		{"max_cpu_extra_time", lim.extra.max}, {"wall_time_limit", lim.wall.def}, {"max_wall_time_limit", lim.wall.max},
+		{"memory_limit", int(lim.memoryKB.def)}, {"max_memory_limit", int(lim.memoryKB.max)}, {"stack_limit", int(lim.stackKB.def)},
+		{"max_stack_limit", int(lim.stackKB.max)}, {"max_processes_and_or_threads", int(lim.processes.def)},
+		{"max_max_processes_and_or_threads", int(lim.processes.max)}, {"enable_per_process_and_thread_time_limit", false},
 		{"allow_enable_per_process_and_thread_time_limit", false}, {"enable_per_process_and_thread_memory_limit", false},
-		{"allow_enable_per_process_and_thread_memory_limit", false}, {"max_file_size", defaultFileKB},
-		{"max_max_file_size", maxFileKB}, {"number_of_runs", 1}, {"max_number_of_runs", maxRuns},
+		{"allow_enable_per_process_and_thread_memory_limit", false}, {"max_file_size", int(lim.fileKB.def)},
+		{"max_max_file_size", int(lim.fileKB.max)}, {"number_of_runs", 1}, {"max_number_of_runs", maxRuns},
 		{"redirect_stderr_to_stdout", false}, {"max_extract_size", maxExtractKB}, {"enable_batched_submissions", true},
 		{"max_submission_batch_size", maxBatch}, {"submission_cache_duration", 0.0}, {"use_docs_as_homepage", false},
 		{"allow_enable_network", false}, {"enable_network", false},

@@ -1,11 +1,19 @@
 package judge0
 
 import (
+	"archive/zip"
+	"bytes"
+	"compress/flate"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/lang"
@@ -147,7 +155,7 @@ func TestParseSubmission(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &p); err != nil {
 			t.Fatal(err)
 		}
-		rec, errs := parseSubmission(p, b64, lookup)
+		rec, errs := parseSubmission(p, b64, lookup, boundsOf(airlock.DefaultPolicy))
 		out, _ := json.Marshal(errs)
 		return rec, string(out)
 	}
@@ -212,11 +220,11 @@ func FuzzParseSubmission(f *testing.F) {
 		if json.Unmarshal([]byte(body), &p) != nil {
 			return
 		}
-		rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return python, id == 71 })
+		rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return python, id == 71 }, boundsOf(airlock.DefaultPolicy))
 		if !errs.empty() {
 			return
 		}
-		req, err := rec.request()
+		req, err := rec.request(airlock.DefaultPolicy)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -243,5 +251,156 @@ func TestPrettySize(t *testing.T) {
 		if got := prettySize(n); got != want {
 			t.Errorf("prettySize(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestBounds: Judge0's defaults and maxima are lowered to the operator's,
+// in the 422s and the defaults, and its compile limits too.
+func TestBounds(t *testing.T) {
+	python := installed{language: language{id: 71, catalog: "python", sourceFile: "script.py"}, Catalog: &lang.Language{}}
+	pol := airlock.DefaultPolicy
+	pol.Max = airlock.Limits{CPU: 4 * time.Second, Wall: 8 * time.Second, Memory: 100 << 20, Stack: 32 << 20, Pids: 50, FileSize: 2 << 20, Output: 3 << 20}
+	pol.CompileMax = airlock.Limits{Wall: 7 * time.Second, Memory: 300 << 20}
+	parse := func(body string) (*record, string) {
+		var p params
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatal(err)
+		}
+		rec, errs := parseSubmission(p, false, func(id int) (installed, bool) { return python, id == 71 }, boundsOf(pol))
+		out, _ := json.Marshal(errs)
+		return rec, string(out)
+	}
+	rec, errs := parse(`{"source_code":"x","language_id":71}`)
+	if errs != "{}" || rec.CPUTimeLimit != 4 || rec.WallTimeLimit != 8 || rec.MemoryLimit != 102400 || rec.StackLimit != 32768 || rec.MaxProcesses != 50 || rec.MaxFileSize != 1024 {
+		t.Errorf("defaults: %+v %s", rec, errs)
+	}
+	_, errs = parse(`{"source_code":"x","language_id":71,"cpu_time_limit":4.5,"wall_time_limit":9,"memory_limit":102401,"stack_limit":40000,"max_processes_and_or_threads":51,"max_file_size":2049}`)
+	want := `{"cpu_time_limit":["must be less than or equal to 4.0"],"wall_time_limit":["must be less than or equal to 8.0"],` +
+		`"memory_limit":["must be less than or equal to 102400"],"stack_limit":["must be less than or equal to 32768"],` +
+		`"max_processes_and_or_threads":["must be less than or equal to 50"],"max_file_size":["must be less than or equal to 2048"]}`
+	if errs != want {
+		t.Errorf("above the maxima:\n got %s\nwant %s", errs, want)
+	}
+	req, err := rec.request(pol)
+	if c := req.CompileLimits; err != nil || c.Wall != 7*time.Second || c.Memory != 300<<20 || c.CPU != 15*time.Second {
+		t.Errorf("compile limits: %+v %v", c, err)
+	}
+	// cpu_time_limit 4 with its extra second: the run's CPU stays within
+	// the maximum.
+	if req.Limits.CPU != 4*time.Second {
+		t.Errorf("run CPU limit %v, want the maximum 4s", req.Limits.CPU)
+	}
+}
+
+// rawEntry is a zip entry whose central directory says what the test
+// wants, whatever its data is.
+type rawEntry struct {
+	name     string
+	method   uint16
+	declared uint64
+	data     []byte // as stored (deflated when method is zip.Deflate)
+	crc      uint32
+}
+
+func rawZip(t *testing.T, entries ...rawEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	for _, e := range entries {
+		h := &zip.FileHeader{Name: e.name, Method: e.method, CRC32: e.crc, CompressedSize64: uint64(len(e.data)), UncompressedSize64: e.declared}
+		f, err := w.CreateRaw(h)
+		if err == nil {
+			_, err = f.Write(e.data)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func stored(name string, content []byte) rawEntry {
+	return rawEntry{name, zip.Store, uint64(len(content)), content, crc32.ChecksumIEEE(content)}
+}
+
+// deflatedZeros is n zero bytes, deflated.
+func deflatedZeros(t *testing.T, n int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	fw, err := flate.NewWriter(&buf, flate.BestCompression)
+	if err == nil {
+		_, err = io.CopyN(fw, zeros{}, int64(n))
+	}
+	if err == nil {
+		err = fw.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestUnzipBounds: additional_files is refused by what its central
+// directory lists — entries, and bytes in all — before any entry is
+// opened (each case's first entry is corrupt, so opening it would fail
+// otherwise), and an entry that inflates past what it declares is read
+// no further.
+func TestUnzipBounds(t *testing.T) {
+	corrupt := rawEntry{"corrupt.txt", zip.Deflate, 4, []byte{0xff, 0xff, 0xff, 0xff}, 0}
+	many := []rawEntry{corrupt}
+	for i := range maxZipEntries {
+		many = append(many, stored(fmt.Sprintf("f%04d", i), nil))
+	}
+	half := uint64(maxExtractKB<<10) / 2
+	for _, c := range []struct {
+		name    string
+		zip     []byte
+		problem string
+	}{
+		{"too many entries", rawZip(t, many...), "has more than 1024 entries"},
+		{"too many bytes declared", rawZip(t, corrupt, rawEntry{"a", zip.Store, half, []byte("x"), 0}, rawEntry{"b", zip.Store, half, []byte("x"), 0}),
+			"extracts to more than 10240 KB"},
+		// Sizes whose sum wraps around to 4.
+		{"declared sizes that overflow", rawZip(t, corrupt, rawEntry{"a", zip.Store, 1 << 63, []byte("x"), 0}, rawEntry{"b", zip.Store, 1 << 63, []byte("x"), 0}),
+			"extracts to more than 10240 KB"},
+	} {
+		if _, err := unzipFiles(c.zip, "script.py"); err == nil || err.Error() != c.problem {
+			t.Errorf("%s: %v, want %q", c.name, err, c.problem)
+		}
+	}
+
+	// The limits themselves are allowed.
+	var most []rawEntry
+	for i := range maxZipEntries - 1 {
+		most = append(most, stored(fmt.Sprintf("f%04d", i), nil))
+	}
+	most = append(most, stored("big", make([]byte, maxExtractKB<<10)))
+	if files, err := unzipFiles(rawZip(t, most...), "script.py"); err != nil || len(files) != maxZipEntries {
+		t.Errorf("at the limits: %d files, %v", len(files), err)
+	}
+
+	// A bomb: 64 MB of zeros that say they are 1 KB.
+	bomb := deflatedZeros(t, 64<<20)
+	archive := rawZip(t, rawEntry{"bomb", zip.Deflate, 1 << 10, bomb, 0})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := unzipFiles(archive, "script.py")
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.HasPrefix(err.Error(), "entry bomb: ") {
+		t.Errorf("bomb: %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+		t.Errorf("reading the bomb allocated %d bytes", n)
 	}
 }

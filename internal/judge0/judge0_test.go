@@ -500,6 +500,26 @@ func TestSubmissions(t *testing.T) {
 
 	t.Run("validation", func(t *testing.T) {
 		t.Parallel()
+		many := map[string][]byte{}
+		for i := range 1025 {
+			many[fmt.Sprintf("f%04d", i)] = nil
+		}
+		manyZip := base64.StdEncoding.EncodeToString(zipOf(t, many))
+		// A directory that claims more than the data holds: refused
+		// before the entry is read.
+		var claim bytes.Buffer
+		w := zip.NewWriter(&claim)
+		f, err := w.CreateRaw(&zip.FileHeader{Name: "big.bin", Method: zip.Store, CompressedSize64: 1, UncompressedSize64: 10241 << 10})
+		if err == nil {
+			_, err = f.Write([]byte("x"))
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimZip := base64.StdEncoding.EncodeToString(claim.Bytes())
 		zip := base64.StdEncoding.EncodeToString(zipOf(t, map[string][]byte{"big.bin": make([]byte, 10241<<10)}))
 		for _, c := range []struct {
 			name string
@@ -531,6 +551,8 @@ func TestSubmissions(t *testing.T) {
 			{"options too long", py("x", "command_line_arguments", strings.Repeat("a", 513)), `{"command_line_arguments":["is too long (maximum is 512 characters)"]}`},
 			{"not a zip", py("x", "additional_files", b64("not a zip")), `{"additional_files":["is not a valid zip archive"]}`},
 			{"zip over 10240 KB", py("x", "additional_files", zip), `{"additional_files":["extracts to more than 10240 KB"]}`},
+			{"zip declaring over 10240 KB", py("x", "additional_files", claimZip), `{"additional_files":["extracts to more than 10240 KB"]}`},
+			{"zip of 1025 entries", py("x", "additional_files", manyZip), `{"additional_files":["has more than 1024 entries"]}`},
 		} {
 			r := user.do(t, "POST", "/submissions", c.body)
 			if r.code != http.StatusUnprocessableEntity || string(r.raw) != c.want {

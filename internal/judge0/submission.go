@@ -35,9 +35,41 @@ const (
 	maxFileKB        = 4096
 	maxRuns          = 20
 	maxExtractKB     = 10240
+	maxZipEntries    = 1024 // ours: files, directories and links; the engine runs at most 256 files
 	maxOptionChars   = 512
 	maxBatch         = 20
 )
+
+// bound is one of Judge0's limits: its default and its maximum.
+type bound struct{ def, max float64 }
+
+// bounds are Judge0's limits for one key: Judge0 CE's, each lowered to
+// the operator's maximum so that /config_info and the 422s name what the
+// engine allows.
+type bounds struct {
+	cpu, extra, wall, memoryKB, stackKB, processes, fileKB bound
+}
+
+func boundsOf(p airlock.Policy) bounds {
+	b := bounds{
+		cpu: bound{defaultCPUTime, maxCPUTime}, extra: bound{defaultExtraTime, maxExtraTime},
+		wall: bound{defaultWallTime, maxWallTime}, memoryKB: bound{defaultMemoryKB, maxMemoryKB},
+		stackKB: bound{defaultStackKB, maxStackKB}, processes: bound{defaultProcesses, maxProcesses},
+		fileKB: bound{defaultFileKB, maxFileKB},
+	}
+	for _, w := range []struct {
+		b    *bound
+		most float64
+	}{
+		{&b.cpu, p.Max.CPU.Seconds()}, {&b.wall, p.Max.Wall.Seconds()}, {&b.memoryKB, float64(p.Max.Memory >> 10)},
+		{&b.stackKB, float64(p.Max.Stack >> 10)}, {&b.processes, float64(p.Max.Pids)},
+		{&b.fileKB, float64(min(p.Max.FileSize, p.Max.Output) >> 10)},
+	} {
+		w.b.max = min(w.b.max, w.most)
+		w.b.def = min(w.b.def, w.b.max)
+	}
+	return b
+}
 
 // record is a submission as Judge0 keeps it: what the client sent, with
 // defaults filled in. It travels in the job's request (Origin), so GET
@@ -196,8 +228,8 @@ func encodeBase64(b []byte) string {
 // parseSubmission turns request parameters into a record, validating as
 // Judge0's Submission model does: every check runs, in the model's order,
 // so a 422 names the same fields in the same order. lookup finds an
-// installed language by id.
-func parseSubmission(p params, b64 bool, lookup func(int) (installed, bool)) (*record, *fieldErrors) {
+// installed language by id; most are the caller's bounds.
+func parseSubmission(p params, b64 bool, lookup func(int) (installed, bool), most bounds) (*record, *fieldErrors) {
 	r := &record{}
 	var errs fieldErrors
 	text := func(name string) []byte {
@@ -252,13 +284,13 @@ func parseSubmission(p params, b64 bool, lookup func(int) (installed, bool)) (*r
 		set       func(float64)
 	}{
 		{"number_of_runs", 1, 0, false, maxRuns, "20", true, func(v float64) { r.NumberOfRuns = int(v) }},
-		{"cpu_time_limit", defaultCPUTime, 0, true, maxCPUTime, "15.0", false, func(v float64) { r.CPUTimeLimit = v }},
-		{"cpu_extra_time", defaultExtraTime, 0, true, maxExtraTime, "5.0", false, func(v float64) { r.CPUExtraTime = v }},
-		{"wall_time_limit", defaultWallTime, 1, true, maxWallTime, "20.0", false, func(v float64) { r.WallTimeLimit = v }},
-		{"memory_limit", defaultMemoryKB, 2048, true, maxMemoryKB, "512000", true, func(v float64) { r.MemoryLimit = int(v) }},
-		{"stack_limit", defaultStackKB, 0, true, maxStackKB, "128000", true, func(v float64) { r.StackLimit = int(v) }},
-		{"max_processes_and_or_threads", defaultProcesses, 0, false, maxProcesses, "120", true, func(v float64) { r.MaxProcesses = int(v) }},
-		{"max_file_size", defaultFileKB, 0, true, maxFileKB, "4096", true, func(v float64) { r.MaxFileSize = int(v) }},
+		{"cpu_time_limit", most.cpu.def, 0, true, most.cpu.max, decimal(most.cpu.max), false, func(v float64) { r.CPUTimeLimit = v }},
+		{"cpu_extra_time", most.extra.def, 0, true, most.extra.max, decimal(most.extra.max), false, func(v float64) { r.CPUExtraTime = v }},
+		{"wall_time_limit", most.wall.def, 1, true, most.wall.max, decimal(most.wall.max), false, func(v float64) { r.WallTimeLimit = v }},
+		{"memory_limit", most.memoryKB.def, 2048, true, most.memoryKB.max, integer(most.memoryKB.max), true, func(v float64) { r.MemoryLimit = int(v) }},
+		{"stack_limit", most.stackKB.def, 0, true, most.stackKB.max, integer(most.stackKB.max), true, func(v float64) { r.StackLimit = int(v) }},
+		{"max_processes_and_or_threads", most.processes.def, 0, false, most.processes.max, integer(most.processes.max), true, func(v float64) { r.MaxProcesses = int(v) }},
+		{"max_file_size", most.fileKB.def, 0, true, most.fileKB.max, integer(most.fileKB.max), true, func(v float64) { r.MaxFileSize = int(v) }},
 	}
 	for _, n := range numeric {
 		if n.name == "max_file_size" {
@@ -328,6 +360,8 @@ func parseSubmission(p params, b64 bool, lookup func(int) (installed, bool)) (*r
 	r.lang = l
 	return r, &errs
 }
+
+func integer(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 
 // languageText is language_id as Rails would print it after casting.
 func languageText(p params) string {
@@ -407,15 +441,25 @@ func shellWords(s string) []string {
 }
 
 // unzipFiles extracts additional_files: regular files only, names kept
-// inside the box, at most maxExtractKB in all; like `unzip -n`, an entry
-// never replaces the source file.
+// inside the box; like `unzip -n`, an entry never replaces the source
+// file. The zip's central directory must list at most maxZipEntries
+// entries and maxExtractKB in all, checked before anything is extracted.
 func unzipFiles(data []byte, source string) ([]airlock.File, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("is not a valid zip archive")
 	}
+	if len(zr.File) > maxZipEntries {
+		return nil, fmt.Errorf("has more than %d entries", maxZipEntries)
+	}
+	var declared uint64
+	for _, f := range zr.File {
+		if f.UncompressedSize64 > maxExtractKB<<10-declared {
+			return nil, fmt.Errorf("extracts to more than %d KB", maxExtractKB)
+		}
+		declared += f.UncompressedSize64
+	}
 	var files []airlock.File
-	var total int64
 	seen := map[string]bool{source: true}
 	for _, f := range zr.File {
 		name := path.Clean(strings.TrimPrefix(f.Name, "/"))
@@ -427,13 +471,13 @@ func unzipFiles(data []byte, source string) ([]airlock.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %s: %v", f.Name, err)
 		}
-		content, err := io.ReadAll(io.LimitReader(rc, maxExtractKB<<10-total+1))
+		// An entry may inflate past its declared size (a decompression
+		// bomb): the read stops one byte past it, which archive/zip
+		// refuses, as it checks the CRC at an entry's end.
+		content, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("entry %s: %v", f.Name, err)
-		}
-		if total += int64(len(content)); total > maxExtractKB<<10 {
-			return nil, fmt.Errorf("extracts to more than %d KB", maxExtractKB)
 		}
 		files = append(files, airlock.File{Name: name, Content: content})
 	}
@@ -444,8 +488,10 @@ func unzipFiles(data []byte, source string) ([]airlock.File, error) {
 // meaning: the CPU limit is enforced at cpu_time_limit + cpu_extra_time,
 // and a run that used more than cpu_time_limit is a time limit when shown;
 // max_file_size bounds written files and the output alike (Judge0's
-// output goes to files).
-func (r *record) request() (airlock.Request, error) {
+// output goes to files). pol is the caller's: cpu_extra_time is cut to
+// its CPU maximum (cpu_time_limit is within it), and Judge0's own compile
+// limits are lowered to its compile maxima.
+func (r *record) request(pol airlock.Policy) (airlock.Request, error) {
 	l := r.lang
 	files, entry := append([]airlock.File{{Name: l.sourceFile, Content: r.SourceCode}}, r.extra...), l.sourceFile
 	if l.isProject() {
@@ -459,7 +505,7 @@ func (r *record) request() (airlock.Request, error) {
 		Runs:        r.NumberOfRuns,
 		MergeStderr: r.RedirectStderr,
 		Limits: airlock.Limits{
-			CPU:      seconds(r.CPUTimeLimit + r.CPUExtraTime),
+			CPU:      min(seconds(r.CPUTimeLimit+r.CPUExtraTime), pol.Max.CPU),
 			Wall:     seconds(r.WallTimeLimit),
 			Memory:   int64(r.MemoryLimit) << 10,
 			Stack:    int64(r.StackLimit) << 10,
@@ -477,7 +523,7 @@ func (r *record) request() (airlock.Request, error) {
 	req.CompileLimits = l.Catalog.CompileLimitsOver(airlock.Limits{}).WithDefaults(airlock.Limits{
 		CPU: seconds(maxCPUTime), Wall: seconds(maxWallTime), Memory: maxMemoryKB << 10, Stack: maxStackKB << 10,
 		Pids: maxProcesses, FileSize: airlock.DefaultLimits.FileSize, Output: maxFileKB << 10,
-	})
+	}).Within(pol.CompileMax)
 	req.ExpectedOutput = r.ExpectedOutput
 	if r.CompilerOptions != nil {
 		req.CompileOptions = shellWords(*r.CompilerOptions)

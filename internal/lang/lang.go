@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -48,9 +47,9 @@ type Language struct {
 	// of only its Artifacts.
 	KeepWorkDir bool `yaml:"keep_work_dir"`
 
-	CompileLimits LimitSpec `yaml:"compile_limits"`
-	Limits        LimitSpec `yaml:"limits"` // defaults of the run step
-	Max           LimitSpec `yaml:"max"`    // the most a submission may ask for
+	CompileLimits units.LimitSpec `yaml:"compile_limits"`
+	Limits        units.LimitSpec `yaml:"limits"` // defaults of the run step
+	Max           units.LimitSpec `yaml:"max"`    // the most a submission may ask for (within the operator's)
 
 	compileLimits, limits, max airlock.Limits
 }
@@ -73,53 +72,6 @@ func (l *Language) Compiles(files []airlock.File) bool {
 	return len(l.Compile) > 0 && (l.CompileIf == "" || slices.ContainsFunc(files, func(f airlock.File) bool { return f.Name == l.CompileIf }))
 }
 
-// LimitSpec is how limits are written in the catalog: durations such as
-// 10s, sizes such as 256M. Empty fields fall back to the operator's.
-type LimitSpec struct {
-	Wall      string `yaml:"wall"`
-	CPU       string `yaml:"cpu"`
-	Memory    string `yaml:"memory"`
-	Pids      int64  `yaml:"pids"`
-	OpenFiles int64  `yaml:"open_files"`
-	Tmp       string `yaml:"tmp"`
-	FileSize  string `yaml:"file_size"`
-	Output    string `yaml:"output"`
-	Stack     string `yaml:"stack"`
-}
-
-func (s LimitSpec) parse() (airlock.Limits, error) {
-	l := airlock.Limits{Pids: s.Pids, OpenFiles: s.OpenFiles}
-	durations := []struct {
-		text string
-		dst  *time.Duration
-	}{{s.Wall, &l.Wall}, {s.CPU, &l.CPU}}
-	for _, d := range durations {
-		if d.text == "" {
-			continue
-		}
-		v, err := time.ParseDuration(d.text)
-		if err != nil || v <= 0 {
-			return l, fmt.Errorf("invalid duration %q", d.text)
-		}
-		*d.dst = v
-	}
-	sizes := []struct {
-		text string
-		dst  *int64
-	}{{s.Memory, &l.Memory}, {s.Tmp, &l.TmpBytes}, {s.FileSize, &l.FileSize}, {s.Output, &l.Output}, {s.Stack, &l.Stack}}
-	for _, sz := range sizes {
-		if sz.text == "" {
-			continue
-		}
-		v, err := units.ParseSize(sz.text)
-		if err != nil {
-			return l, err
-		}
-		*sz.dst = v
-	}
-	return l, nil
-}
-
 // CompileLimitsOver are the compile step's limits on top of base.
 func (l *Language) CompileLimitsOver(base airlock.Limits) airlock.Limits {
 	return l.compileLimits.WithDefaults(base)
@@ -130,9 +82,10 @@ func (l *Language) LimitsOver(base airlock.Limits) airlock.Limits {
 	return l.limits.WithDefaults(base)
 }
 
-// MaxOver is the most a submission may ask for, on top of base.
+// MaxOver is the most a submission may ask for, within base (the
+// operator's maxima, which a language file cannot raise).
 func (l *Language) MaxOver(base airlock.Limits) airlock.Limits {
-	return l.max.WithDefaults(base)
+	return l.max.WithDefaults(base).Within(base)
 }
 
 // Tool is the program whose presence makes the language available: the
@@ -262,13 +215,13 @@ func (l *Language) check() error {
 		return errors.New("cache needs an absolute path, an env name, a warm program and a compile step")
 	}
 	var err error
-	if l.compileLimits, err = l.CompileLimits.parse(); err != nil {
+	if l.compileLimits, err = l.CompileLimits.Parse(); err != nil {
 		return fmt.Errorf("compile_limits: %w", err)
 	}
-	if l.limits, err = l.Limits.parse(); err != nil {
+	if l.limits, err = l.Limits.Parse(); err != nil {
 		return fmt.Errorf("limits: %w", err)
 	}
-	if l.max, err = l.Max.parse(); err != nil {
+	if l.max, err = l.Max.Parse(); err != nil {
 		return fmt.Errorf("max: %w", err)
 	}
 	return nil

@@ -157,7 +157,7 @@ func (c *connection) init(raw []byte, meta jobs.Meta) bool {
 		c.fail(err.Error())
 		return true
 	}
-	req, rt, err := c.s.parse(c.ctx, body)
+	req, rt, err := c.s.parse(c.ctx, body, meta.Limits)
 	if err != nil {
 		c.fail(err.Error())
 		return true

@@ -21,7 +21,7 @@ func FuzzParseJob(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	most := airlock.MaxLimits
+	pol := airlock.DefaultPolicy
 	python := runtime{Language: "python", Version: "3.11.2", catalog: &lang.Language{ID: "python", File: "main.py"}}
 	find := func(language, version string) (runtime, bool) {
 		return python, language == "python" || language == "py"
@@ -31,7 +31,7 @@ func FuzzParseJob(f *testing.F) {
 		if json.Unmarshal(data, &body) != nil {
 			return
 		}
-		req, _, err := parseJob(body, find, most)
+		req, _, err := parseJob(body, find, pol)
 		var bad badRequest
 		switch {
 		case errors.As(err, &bad):
@@ -40,10 +40,15 @@ func FuzzParseJob(f *testing.F) {
 			}
 		case err != nil:
 			t.Fatalf("not a 400: %v", err)
-		case len(req.Files) == 0 || req.Limits.Exceeding(most) != "" || req.CompileLimits.Exceeding(most) != "":
+		case len(req.Files) == 0 || over(req.Limits, pol.Max) || over(req.CompileLimits, pol.CompileMax):
 			t.Fatalf("accepted %q as %+v", data, req)
 		case req.Limits.Wall < 0 || req.Limits.CPU < 0 || req.Limits.Memory < 0:
 			t.Fatalf("negative limits from %q: %+v", data, req.Limits)
 		}
 	})
+}
+
+func over(l, max airlock.Limits) bool {
+	field, _ := l.Exceeding(max)
+	return field != ""
 }

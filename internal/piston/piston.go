@@ -112,7 +112,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 
 func (s *Server) meta(r *http.Request, key *auth.Key) jobs.Meta {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	return jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive}
+	return jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive, Limits: key.Policy}
 }
 
 // refusal words a service error; the code is the HTTP status for execute.
@@ -176,12 +176,13 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, map[string]string{"message": "malformed JSON: " + err.Error(), "stack": "SyntaxError: " + err.Error()})
 		return
 	}
-	req, rt, err := s.parse(r.Context(), body)
+	meta := s.meta(r, r.Context().Value(ctxKey{}).(*auth.Key))
+	req, rt, err := s.parse(r.Context(), body, meta.Limits)
 	if err != nil {
 		reply(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	j, err := s.svc.Submit(r.Context(), req, s.meta(r, r.Context().Value(ctxKey{}).(*auth.Key)))
+	j, err := s.svc.Submit(r.Context(), req, meta)
 	if err != nil {
 		code, msg := refusal(err)
 		if code == http.StatusInternalServerError {

@@ -306,7 +306,7 @@ func TestBadRequests(t *testing.T) {
 		{"version out of range", `{"language":"python","version":"2.x",` + hello + `}`, "python-2.x runtime is unknown"},
 		{"no utf8 file", `{"language":"python","version":"*","files":[{"content":"cHJpbnQoMSk=","encoding":"base64"}]}`, "files must include at least one utf8 encoded file"},
 		{"limit not a number", `{"language":"python","version":"*",` + hello + `,"run_timeout":"5"}`, "If specified, run_timeout must be a number"},
-		{"limit above the maximum", `{"language":"python","version":"*",` + hello + `,"compile_memory_limit":99999999999999}`, "compile_memory_limit cannot exceed the configured limit of 8589934592"},
+		{"limit above the maximum", `{"language":"python","version":"*",` + hello + `,"compile_memory_limit":99999999999999}`, "compile_memory_limit cannot exceed the configured limit of 2147483648"},
 		{"negative timeout", `{"language":"python","version":"*",` + hello + `,"run_cpu_time":-5}`, "run_cpu_time must be non-negative"},
 		{"escaping name", `{"language":"python","version":"*","files":[{"name":"../x.py","content":"print(1)"}]}`, `File path "../x.py" tries to escape parent directory: ../x.py`},
 		{"file not an object", `{"language":"python","version":"*","files":["print(1)"]}`, "files[0].content is required as a string"},

@@ -114,16 +114,16 @@ type file struct {
 }
 
 // parse validates an execute body against this host's runtimes and the
-// engine's maxima.
-func (s *Server) parse(ctx context.Context, body map[string]json.RawMessage) (airlock.Request, runtime, error) {
+// limits policy of the caller's key, whose own is own.
+func (s *Server) parse(ctx context.Context, body map[string]json.RawMessage, own airlock.Policy) (airlock.Request, runtime, error) {
 	find := func(language, version string) (runtime, bool) { return s.find(ctx, language, version) }
-	return parseJob(body, find, s.svc.Engine().Max())
+	return parseJob(body, find, s.svc.Engine().Policy(own))
 }
 
 // parseJob validates an execute body as Piston's get_job does, in its
-// order and with its messages, and makes the job's request; most are the
+// order and with its messages, and makes the job's request; pol is the
 // configured limits.
-func parseJob(body map[string]json.RawMessage, find func(language, version string) (runtime, bool), most airlock.Limits) (airlock.Request, runtime, error) {
+func parseJob(body map[string]json.RawMessage, find func(language, version string) (runtime, bool), pol airlock.Policy) (airlock.Request, runtime, error) {
 	var req airlock.Request
 	language, ok := str(body["language"])
 	if !ok || language == "" {
@@ -160,11 +160,11 @@ func parseJob(body map[string]json.RawMessage, find func(language, version strin
 		return req, runtime{}, reject("files must include at least one utf8 encoded file")
 	}
 	// The configured limit of each constraint; Piston's are per runtime too.
-	most = rt.catalog.MaxOver(most)
+	most, compileMost := rt.catalog.MaxOver(pol.Max), pol.CompileMax
 	limits := map[string]float64{
-		"compile_memory_limit": float64(most.Memory), "run_memory_limit": float64(most.Memory),
-		"compile_timeout": float64(most.Wall.Milliseconds()), "run_timeout": float64(most.Wall.Milliseconds()),
-		"compile_cpu_time": float64(most.CPU.Milliseconds()), "run_cpu_time": float64(most.CPU.Milliseconds()),
+		"compile_memory_limit": float64(compileMost.Memory), "run_memory_limit": float64(most.Memory),
+		"compile_timeout": float64(compileMost.Wall.Milliseconds()), "run_timeout": float64(most.Wall.Milliseconds()),
+		"compile_cpu_time": float64(compileMost.CPU.Milliseconds()), "run_cpu_time": float64(most.CPU.Milliseconds()),
 	}
 	values := map[string]float64{}
 	for _, constraint := range []string{"memory_limit", "timeout", "cpu_time"} {
@@ -187,6 +187,7 @@ func parseJob(body map[string]json.RawMessage, find func(language, version strin
 		}
 	}
 	ms := func(name string, def float64) time.Duration {
+		def = min(def, limits[name]) // Piston's default, within the operator's maximum
 		if v, ok := values[name]; ok {
 			def = v
 		}

@@ -80,10 +80,17 @@ type Spec struct {
 	Stdin  []byte
 	Mounts []Mount // read-only binds of host paths, added to the backend's base set
 	Limits airlock.Limits
+	// Tree is placed under WorkDir after Files: what an earlier run
+	// collected (build artifacts). The caller keeps it and closes it.
+	Tree *Tree
 	// Collect names files or directories, relative to WorkDir, to hand
-	// back after the program ends (build artifacts, a harness's result).
-	// Directories come back as names with a trailing slash, then their
-	// contents; only regular files are read; symlinks are never followed.
+	// back after the program ends (build artifacts, a harness's result) as
+	// Result.Tree. Directories come back as names with a trailing slash,
+	// then their contents; only regular files are read; symlinks, sockets
+	// and fifos are left out, never followed or opened. What the program
+	// leaves there that cannot be handed back within MaxCollectFiles,
+	// MaxCollectBytes and MaxCollectPath ends the run as
+	// airlock.StatusOutputLimit, saying why.
 	Collect []string
 	// MergeStderr gives the program one pipe for stdout and stderr, as a
 	// terminal would: Result.Stdout has both, in order; Stderr is empty.
@@ -110,10 +117,13 @@ type Live struct {
 	Output func(stream string, data []byte)
 }
 
-// Bounds on what Collect hands back.
+// Bounds on what Collect hands back: entries, the space their contents
+// really take (allocated blocks, so a sparse file's holes are free), and
+// the length of a name.
 const (
 	MaxCollectFiles = 4096
 	MaxCollectBytes = 256 << 20
+	MaxCollectPath  = 1024
 )
 
 // WorkDir is the writable working directory every sandbox gets.
@@ -144,7 +154,7 @@ type Result struct {
 	StdoutTruncated bool           `json:"stdout_truncated"`
 	StderrTruncated bool           `json:"stderr_truncated"`
 	Usage           airlock.Usage  `json:"usage"`
-	Files           []File         `json:"-"` // what Spec.Collect found
+	Tree            *Tree          `json:"-"` // what Spec.Collect found; the caller closes it
 	// Startup is the time from the call to the program's start: what the
 	// sandbox itself cost (for a prepared one, its hand-over).
 	Startup time.Duration `json:"-"`

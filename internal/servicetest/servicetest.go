@@ -53,6 +53,7 @@ type Options struct {
 	API    api.Options
 	Jobs   jobs.Options
 	Judge0 judge0.Options // Keys come from the API's keyring
+	Engine engine.Options // the server's limits
 	// Store, if set, wraps the job store (to inject its faults).
 	Store func(airlock.JobStore) airlock.JobStore
 }
@@ -133,7 +134,7 @@ func Start(t *testing.T, opt Options) *Env {
 	m := metrics.New(metrics.QueueDepth(queue), func() float64 { return float64(r.Keepers()) })
 	// Warm pools on, as a server runs by default: the faces' tests go
 	// through pooled sandboxes whenever one is ready.
-	eng := engine.New(r, catalog, engine.Options{})
+	eng := engine.New(r, catalog, opt.Engine)
 	if err := eng.StartPools(map[string]engine.PoolConfig{"python": {Size: 1}, "javascript": {Size: 1}}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}

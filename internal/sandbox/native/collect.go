@@ -6,38 +6,63 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/airlock-dev/airlock/internal/sandbox"
 )
 
-// collect reads the named files and directories of the box once the
-// program is gone. The program had the box to itself, so every path is
-// resolved beneath it with no symlink followed (Judge0 CVE-2024-28185),
-// only regular files are read, and the totals are bounded.
-func collect(names []string) ([]sandbox.File, error) {
+// collect copies the named files and directories of the box, once the
+// program is gone, into a memfd: the data of each file, extent by extent,
+// holes left out, so no file is held in the keeper's memory and a sparse
+// file costs what it really holds. The program had the box to itself, so every path
+// is resolved beneath it with no symlink followed (Judge0 CVE-2024-28185);
+// only directories and regular files are taken (a socket, fifo or link is
+// looked at through O_PATH, never opened), and the totals are bounded by
+// the blocks really allocated.
+//
+// A *refusal is what the program left that cannot be handed back: the
+// run's fault, told to its caller, not the sandbox's.
+func collect(names []string) (*os.File, []sandbox.Entry, error) {
 	if len(names) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	box, err := unix.Open(sandbox.WorkDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unix.Close(box)
-	c := collector{box: box}
+	fd, err := unix.MemfdCreate("airlock-collect", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := collector{box: box, data: os.NewFile(uintptr(fd), "airlock-collect"), buf: make([]byte, 128<<10)}
 	for _, name := range names {
 		if err := c.walk(path.Clean(name)); err != nil {
-			return nil, err
+			c.data.Close()
+			return nil, nil, err
 		}
 	}
-	return c.files, nil
+	return c.data, c.entries, nil
+}
+
+// refusal is what a program left that cannot be collected.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func refuse(format string, args ...any) error {
+	return &refusal{fmt.Sprintf(format, args...)}
 }
 
 type collector struct {
-	box   int
-	files []sandbox.File
-	bytes int64
+	box     int
+	data    *os.File
+	at      int64 // end of the data so far
+	entries []sandbox.Entry
+	bytes   int64 // allocated blocks and names so far
+	buf     []byte
 }
 
 func (c *collector) open(name string, flags uint64) (int, error) {
@@ -48,48 +73,140 @@ func (c *collector) open(name string, flags uint64) (int, error) {
 }
 
 func (c *collector) walk(name string) error {
-	fd, err := c.open(name, unix.O_RDONLY|unix.O_NONBLOCK)
+	if len(name) > sandbox.MaxCollectPath {
+		return refuse("a path left to collect is longer than %d bytes: %.64q…", sandbox.MaxCollectPath, name)
+	}
+	// O_PATH opens nothing: a fifo cannot block us, a socket cannot refuse.
+	fd, err := c.open(name, unix.O_PATH)
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) {
 		return nil // not made, or a link: nothing to take
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	fi, err := f.Stat()
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	unix.Close(fd)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	switch {
-	case fi.IsDir():
-		if err := c.add(sandbox.File{Name: name + "/", Mode: uint32(fi.Mode().Perm())}); err != nil {
+	mode := st.Mode & 0o777
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if err := c.add(sandbox.Entry{Name: name + "/", Mode: mode}); err != nil {
 			return err
 		}
-		entries, err := f.ReadDir(-1)
+		dir, err := c.open(name, unix.O_RDONLY|unix.O_DIRECTORY)
+		if err != nil {
+			return c.unreadable(name, err)
+		}
+		names, err := c.list(os.NewFile(uintptr(dir), name))
 		if err != nil {
 			return err
 		}
-		for _, e := range entries {
-			if err := c.walk(path.Join(name, e.Name())); err != nil {
+		for _, n := range names {
+			if err := c.walk(path.Join(name, n)); err != nil {
 				return err
 			}
 		}
-	case fi.Mode().IsRegular():
-		data, err := io.ReadAll(io.LimitReader(f, sandbox.MaxCollectBytes-c.bytes+1))
-		if err != nil {
+	case unix.S_IFREG:
+		// Charged before a byte is read: the blocks the file really takes.
+		c.bytes += st.Blocks * 512
+		if err := c.add(sandbox.Entry{Name: name, Mode: mode, Size: st.Size}); err != nil {
 			return err
 		}
-		return c.add(sandbox.File{Name: name, Content: data, Mode: uint32(fi.Mode().Perm())})
+		fd, err := c.open(name, unix.O_RDONLY|unix.O_NONBLOCK)
+		if err != nil {
+			return c.unreadable(name, err)
+		}
+		f := os.NewFile(uintptr(fd), name)
+		defer f.Close()
+		return c.copy(f, &c.entries[len(c.entries)-1], st.Blocks*512)
 	}
 	return nil
 }
 
-func (c *collector) add(f sandbox.File) error {
-	c.bytes += int64(len(f.Content))
-	if len(c.files) >= sandbox.MaxCollectFiles || c.bytes > sandbox.MaxCollectBytes {
-		return fmt.Errorf("more than %d files or %d bytes to collect", sandbox.MaxCollectFiles, sandbox.MaxCollectBytes)
+// list reads a directory's names, and closes it: in batches, so that a
+// directory of a million files is refused after a few thousand names.
+func (c *collector) list(dir *os.File) ([]string, error) {
+	defer dir.Close()
+	var names []string
+	for {
+		batch, err := dir.Readdirnames(256)
+		names = append(names, batch...)
+		if len(c.entries)+len(names) > sandbox.MaxCollectFiles {
+			return nil, refuse("more than %d files and directories left to collect", sandbox.MaxCollectFiles)
+		}
+		if errors.Is(err, io.EOF) {
+			slices.Sort(names)
+			return names, nil
+		}
+		if err != nil {
+			return nil, c.unreadable(dir.Name(), err)
+		}
 	}
-	c.files = append(c.files, f)
+}
+
+func (c *collector) unreadable(name string, err error) error {
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		return refuse("cannot read %q left to collect: %v", name, err)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+func (c *collector) add(e sandbox.Entry) error {
+	c.bytes += int64(len(e.Name))
+	switch {
+	case len(c.entries) >= sandbox.MaxCollectFiles:
+		return refuse("more than %d files and directories left to collect", sandbox.MaxCollectFiles)
+	case c.bytes > sandbox.MaxCollectBytes:
+		return refuse("the files left to collect take more than %d MiB", sandbox.MaxCollectBytes>>20)
+	}
+	c.entries = append(c.entries, e)
+	return nil
+}
+
+// copy appends f's data extents to c.data, within the blocks the file was
+// charged for: it cannot grow meanwhile, its program being gone.
+func (c *collector) copy(f *os.File, e *sandbox.Entry, charged int64) error {
+	fd := int(f.Fd())
+	var copied int64
+	for off := int64(0); off < e.Size; {
+		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break // only a hole is left
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.Name, err)
+		}
+		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.Name, err)
+		}
+		end = min(end, e.Size)
+		if copied += end - start; copied > charged+int64(len(c.buf)) {
+			return refuse("%q left to collect holds more than its blocks", e.Name)
+		}
+		x := sandbox.Extent{Offset: start, Length: end - start, At: c.at}
+		for pos := start; pos < end; {
+			n, err := unix.Pread(fd, c.buf[:min(int64(len(c.buf)), end-pos)], pos)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", e.Name, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("%s: shorter than its extents", e.Name)
+			}
+			if _, err := c.data.WriteAt(c.buf[:n], c.at); err != nil {
+				return err
+			}
+			pos += int64(n)
+			c.at += int64(n)
+		}
+		e.Extents = append(e.Extents, x)
+		off = end
+	}
 	return nil
 }

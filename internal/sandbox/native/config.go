@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -19,9 +20,7 @@ const keeperArg0 = "airlock-sandbox-keeper"
 // controlFD is the keeper's end of its control socket.
 const controlFD = 3
 
-// keeperConfig is the first message to a new keeper. Attached: the files
-// that join the keepers' cgroup (see cgroup.Group.OpenJoin), through which
-// the keeper goes home after each spawn.
+// keeperConfig is the first message to a new keeper.
 type keeperConfig struct {
 	RootDir string // empty host directory the root is mounted on, in the keeper's namespace
 	Binds   []sandbox.Mount
@@ -29,16 +28,16 @@ type keeperConfig struct {
 
 // runRequest asks a keeper for one run. Attached, in order: the
 // program's descriptors (stdin, stdout, stderr, and for a prepared
-// sandbox the job channel), the run group's pids.max, then the files that
-// join it.
+// sandbox the job channel), the data of Tree when it has entries, then
+// the files that join the run's cgroup (see cgroup.Group.OpenJoin).
 type runRequest struct {
 	Files    []sandbox.File
+	Tree     []entry // placed after Files, their data read from the attached file
 	TmpBytes int64
 	Argv     []string
 	Env      []string
 	Dir      string
 	Rlimits  []rlimit
-	Pids     int64 // pids.max once the keeper has left the group
 	Collect  []string
 	Inherit  int // how many attached descriptors the program gets: 3, or 4 with sandbox.JobFD
 }
@@ -46,7 +45,7 @@ type runRequest struct {
 // runFDs are a runRequest's attached descriptors, by role.
 type runFDs struct {
 	program []int // its descriptors 0, 1, 2 (and JobFD)
-	pidsMax int
+	tree    int   // -1 when the request has no Tree
 	join    []int
 }
 
@@ -55,10 +54,18 @@ func (req *runRequest) split(fds []int) (runFDs, error) {
 	if req.Inherit != 3 && req.Inherit != sandbox.JobFD+1 {
 		return runFDs{}, fmt.Errorf("run request passes %d descriptors to the program, want 3 or %d", req.Inherit, sandbox.JobFD+1)
 	}
-	if len(fds) < req.Inherit+2 {
-		return runFDs{}, fmt.Errorf("run request carries %d descriptors, want at least %d", len(fds), req.Inherit+2)
+	fixed := req.Inherit
+	if len(req.Tree) > 0 {
+		fixed++
 	}
-	return runFDs{program: fds[:req.Inherit], pidsMax: fds[req.Inherit], join: fds[req.Inherit+1:]}, nil
+	if len(fds) < fixed+1 {
+		return runFDs{}, fmt.Errorf("run request carries %d descriptors, want at least %d", len(fds), fixed+1)
+	}
+	parts := runFDs{program: fds[:req.Inherit], tree: -1, join: fds[fixed:]}
+	if len(req.Tree) > 0 {
+		parts.tree = fds[req.Inherit]
+	}
+	return parts, nil
 }
 
 type rlimit struct {
@@ -69,12 +76,53 @@ type rlimit struct {
 // report answers keeperConfig (ready, or why not) and, twice, each
 // runRequest: an empty one once the program is started (or failed to
 // start), then how it ended.
+//
+// What the run collected comes as a Tree: its entries here, its data in
+// a memfd attached to the report, never in the JSON.
 type report struct {
-	Error    string         `json:"error,omitempty"`
-	Exited   bool           `json:"exited"`
-	ExitCode int            `json:"exit_code"`
-	Signal   int            `json:"signal"`
-	Files    []sandbox.File `json:"files,omitempty"`
+	Error    string  `json:"error,omitempty"`
+	Exited   bool    `json:"exited"`
+	ExitCode int     `json:"exit_code"`
+	Signal   int     `json:"signal"`
+	Files    []entry `json:"files,omitempty"`
+	// Refused says why what the program left could not be collected.
+	Refused string   `json:"refused,omitempty"`
+	data    *os.File // the collected data, attached
+}
+
+// entry is a sandbox.Entry on the control channel: its name as bytes,
+// which JSON carries as they are, UTF-8 or not.
+type entry struct {
+	Name    []byte
+	Mode    uint32
+	Size    int64
+	Extents []sandbox.Extent
+}
+
+func toWire(entries []sandbox.Entry) []entry {
+	wire := make([]entry, len(entries))
+	for i, e := range entries {
+		wire[i] = entry{Name: []byte(e.Name), Mode: e.Mode, Size: e.Size, Extents: e.Extents}
+	}
+	return wire
+}
+
+func fromWire(wire []entry) []sandbox.Entry {
+	entries := make([]sandbox.Entry, len(wire))
+	for i, e := range wire {
+		entries[i] = sandbox.Entry{Name: string(e.Name), Mode: e.Mode, Size: e.Size, Extents: e.Extents}
+	}
+	return entries
+}
+
+// send sends the report on the keeper's control socket with its data
+// attached, which it then closes.
+func (r report) send() error {
+	if r.data == nil {
+		return send(controlFD, r, nil)
+	}
+	defer r.data.Close()
+	return send(controlFD, r, []int{int(r.data.Fd())})
 }
 
 // maxAttached bounds the descriptors one message may carry.

@@ -2,9 +2,11 @@ package native
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -144,6 +147,9 @@ func helperMain(name string) int {
 		os.WriteFile("/box/out/sub/data", []byte("data"), 0o644)
 		os.Symlink("/etc/passwd", "/box/out/passwd")
 		os.Symlink("/etc", "/box/etc-link")
+	case "litter": // what a program can leave where files are collected
+		os.Mkdir("/box/out", 0o755)
+		litter(os.Getenv("LITTER"))
 	case "leave":
 		for _, p := range []string{"/tmp/left", "/box/left", "/dev/shm/left"} {
 			os.WriteFile(p, []byte("x"), 0o644)
@@ -176,11 +182,49 @@ func helperMain(name string) int {
 		return 3
 	case "checks":
 		fmt.Print(checks())
+	case "sockets":
+		fmt.Print(sockets())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
 	}
 	return 0
+}
+
+func litter(what string) {
+	switch what {
+	case "socket":
+		net.Listen("unix", "/box/out/socket")
+	case "fifo": // refused by the seccomp filter today
+		syscall.Mkfifo("/box/out/fifo", 0o644)
+	case "unreadable":
+		os.WriteFile("/box/out/file", []byte("data"), 0)
+		os.Mkdir("/box/out/dir", 0o755)
+		os.WriteFile("/box/out/dir/file", []byte("data"), 0o644)
+		os.Chmod("/box/out/dir", 0)
+	case "links":
+		os.Symlink("/etc/passwd", "/box/out/passwd")
+		os.Symlink("nowhere", "/box/out/dangling")
+		os.Symlink(".", "/box/out/loop")
+	case "many":
+		for i := range sandbox.MaxCollectFiles + 1 {
+			os.WriteFile(fmt.Sprintf("/box/out/%d", i), nil, 0o644)
+		}
+	case "deep":
+		os.Chdir("/box/out")
+		for range sandbox.MaxCollectPath / 20 {
+			os.Mkdir(strings.Repeat("d", 19), 0o755)
+			os.Chdir(strings.Repeat("d", 19))
+		}
+		os.WriteFile("file", nil, 0o644)
+	case "sparse":
+		for i := range 64 {
+			f, _ := os.Create(fmt.Sprintf("/box/out/%d", i))
+			f.Truncate(16 << 20)
+			f.WriteAt([]byte("x"), 8<<20)
+			f.Close()
+		}
+	}
 }
 
 // forkUntilRefused forks sleeping children until the kernel says no and
@@ -300,14 +344,7 @@ func checks() string {
 	fact("interfaces", names)
 	cg, _ := os.ReadFile("/proc/self/cgroup")
 	fact("host cgroup paths visible", strings.Contains(string(cg), "airlock/"))
-	// The keeper sets hard limits right after the exec (see spawn): wait
-	// for them, as a program that looked later would see them.
 	var rl unix.Rlimit
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if unix.Getrlimit(unix.RLIMIT_FSIZE, &rl); rl.Max == rl.Cur {
-			break
-		}
-	}
 	for _, r := range []struct {
 		name string
 		res  int
@@ -318,6 +355,41 @@ func checks() string {
 	unix.Getrlimit(unix.RLIMIT_STACK, &rl)
 	fact("rlimit stack soft", rl.Cur)
 	fact("threads allowed", runtime.NumCPU() > 0)
+	return b.String()
+}
+
+// sockets reports which sockets the program may make, one per line.
+func sockets() string {
+	var b strings.Builder
+	try := func(name string, nr, domain, typ, proto uintptr) {
+		var fds [2]int32
+		fd, _, e := syscall.RawSyscall6(nr, domain, typ, proto, uintptr(unsafe.Pointer(&fds)), 0, 0)
+		res := "made"
+		if e != 0 {
+			res = e.Error()
+		} else if nr == unix.SYS_SOCKETPAIR {
+			unix.Close(int(fds[0]))
+			unix.Close(int(fds[1]))
+		} else {
+			unix.Close(int(fd))
+		}
+		fmt.Fprintf(&b, "%s=%s\n", name, res)
+	}
+	try("unix", unix.SYS_SOCKET, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	try("unix pair", unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	try("tcp", unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM, 0)
+	try("udp6", unix.SYS_SOCKET, unix.AF_INET6, unix.SOCK_DGRAM, 0)
+	try("netlink route", unix.SYS_SOCKET, unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
+	try("vsock", unix.SYS_SOCKET, unix.AF_VSOCK, unix.SOCK_STREAM, 0)
+	// The kernel would answer these three otherwise (made, EPERM without
+	// CAP_NET_RAW, EOPNOTSUPP): the filter answers on every host.
+	try("netlink uevent", unix.SYS_SOCKET, unix.AF_NETLINK, unix.SOCK_DGRAM, unix.NETLINK_KOBJECT_UEVENT)
+	try("packet", unix.SYS_SOCKET, unix.AF_PACKET, unix.SOCK_RAW, 0)
+	try("inet pair", unix.SYS_SOCKETPAIR, unix.AF_INET, unix.SOCK_STREAM, 0)
+	try("alg", unix.SYS_SOCKET, unix.AF_ALG, unix.SOCK_SEQPACKET, 0)
+	try("sctp", unix.SYS_SOCKET, unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP)
+	ifaces, err := net.Interfaces()
+	fmt.Fprintln(&b, "interfaces", len(ifaces), err)
 	return b.String()
 }
 
@@ -381,6 +453,29 @@ func TestCoreChecks(t *testing.T) {
 	res := run(t, helper("checks", lim, portEnv+"="+port))
 	if res.Status != airlock.StatusOK || string(res.Stdout) != wantChecks {
 		t.Fatalf("status %s %q\ngot:\n%s\nwant:\n%s", res.Status, res.Stderr, res.Stdout, wantChecks)
+	}
+}
+
+// TestCoreSockets: the program may make the sockets of a sandbox without
+// network and no other (vsock would reach the host's hypervisor whatever
+// the network namespace); refusals read as from a kernel without them.
+func TestCoreSockets(t *testing.T) {
+	const want = `unix=made
+unix pair=made
+tcp=made
+udp6=made
+netlink route=made
+vsock=address family not supported by protocol
+netlink uevent=protocol not supported
+packet=address family not supported by protocol
+inet pair=address family not supported by protocol
+alg=address family not supported by protocol
+sctp=protocol not supported
+interfaces 1 <nil>
+`
+	res := run(t, helper("sockets", airlock.Limits{}))
+	if res.Status != airlock.StatusOK || string(res.Stdout) != want {
+		t.Fatalf("status %s %q\ngot:\n%s\nwant:\n%s", res.Status, res.Stderr, res.Stdout, want)
 	}
 }
 
@@ -453,14 +548,83 @@ func TestCoreCollect(t *testing.T) {
 	spec := helper("artifacts", airlock.Limits{})
 	spec.Collect = []string{"out", "etc-link", "missing"}
 	res := run(t, spec)
+	defer res.Tree.Close()
 	var got []string
-	for _, f := range res.Files {
-		got = append(got, fmt.Sprintf("%s %o %s", f.Name, f.Mode, f.Content))
+	for _, e := range res.Tree.Entries {
+		content, err := io.ReadAll(res.Tree.Open(e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %o %s", e.Name, e.Mode, content))
 	}
 	want := []string{"out/ 755 ", "out/main 755 binary", "out/sub/ 755 ", "out/sub/data 644 data"}
 	if res.Status != airlock.StatusOK || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %s %q, files %q, want %q", res.Status, res.Stderr, got, want)
 	}
+	// Handed to another run, the tree is there as it was left.
+	next, err := runner(t).Run(t.Context(), sandbox.Spec{Argv: []string{"/bin/sh", "-c", "cat out/main out/sub/data; stat -c %a out/main"}, Tree: res.Tree})
+	if err != nil || next.Status != airlock.StatusOK || string(next.Stdout) != "binarydata755\n" {
+		t.Fatalf("next run: %v %s %q %q", err, next.Status, next.Stdout, next.Stderr)
+	}
+}
+
+// TestCoreCollectLitter: what a program leaves where files are collected
+// comes back as far as it can, sparse files as they are, and what cannot
+// is a run's output limit saying why, never a failure of the sandbox.
+func TestCoreCollectLitter(t *testing.T) {
+	cases := []struct {
+		what    string
+		status  airlock.Status
+		entries string // or the message, for a limit
+	}{
+		{"socket", airlock.StatusOK, "[out/ 755 0]"},
+		{"fifo", airlock.StatusOK, "[out/ 755 0]"},
+		{"unreadable", airlock.StatusOK, "[out/ 755 0 out/dir/ 0 0 out/dir/file 644 4 out/file 0 4]"},
+		{"links", airlock.StatusOK, "[out/ 755 0]"},
+		{"many", airlock.StatusOutputLimit, "more than 4096 files"},
+		{"deep", airlock.StatusOutputLimit, "longer than 1024 bytes"},
+	}
+	for _, c := range cases {
+		t.Run(c.what, func(t *testing.T) {
+			spec := helper("litter", airlock.Limits{}, "LITTER="+c.what)
+			spec.Collect = []string{"out"}
+			res := run(t, spec)
+			defer res.Tree.Close()
+			if res.Status != c.status {
+				t.Fatalf("got %s %q, want %s", res.Status, res.Message, c.status)
+			}
+			if c.status != airlock.StatusOK {
+				if !strings.Contains(res.Message, c.entries) || res.Tree != nil {
+					t.Fatalf("message %q, want %q and nothing collected", res.Message, c.entries)
+				}
+				return
+			}
+			var got []string
+			for _, e := range res.Tree.Entries {
+				got = append(got, fmt.Sprintf("%s %o %d", e.Name, e.Mode, e.Size))
+			}
+			if fmt.Sprint(got) != c.entries {
+				t.Fatalf("collected %s, want %s", got, c.entries)
+			}
+		})
+	}
+	t.Run("sparse", func(t *testing.T) {
+		spec := helper("litter", airlock.Limits{}, "LITTER=sparse")
+		spec.Collect = []string{"out"}
+		res := run(t, spec)
+		defer res.Tree.Close()
+		if res.Status != airlock.StatusOK || len(res.Tree.Entries) != 65 || res.Tree.Allocated() > 64<<12 {
+			t.Fatalf("got %s %q, %d entries taking %d bytes", res.Status, res.Message, len(res.Tree.Entries), res.Tree.Allocated())
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(res.Tree.Data().Fd()), &st); err != nil || st.Blocks*512 > 64<<12 {
+			t.Fatalf("the data takes %d bytes (%v)", st.Blocks*512, err)
+		}
+		data, ok, err := res.Tree.ReadFile("out/7", 16<<20)
+		if !ok || err != nil || len(data) != 16<<20 || data[8<<20] != 'x' || bytes.Count(data, []byte{0}) != 16<<20-1 {
+			t.Fatalf("out/7: %v %v, %d bytes", ok, err, len(data))
+		}
+	})
 }
 
 // TestCoreFreshBetweenRuns: runs that follow each other in one slot (the

@@ -107,12 +107,7 @@ func (k *keeper) setup(r *Runner, pid int) error {
 	if err := r.keepers.AddProc(pid); err != nil {
 		return err
 	}
-	home, err := r.keepers.OpenJoin()
-	if err != nil {
-		return err
-	}
-	defer closeFiles(home)
-	if err := send(k.conn, keeperConfig{RootDir: r.rootDir, Binds: k.binds}, fdsOf(home)); err != nil {
+	if err := send(k.conn, keeperConfig{RootDir: r.rootDir, Binds: k.binds}, nil); err != nil {
 		return err
 	}
 	var ready report
@@ -144,13 +139,21 @@ func (k *keeper) spawned() error {
 	hung := time.AfterFunc(spawnGrace, func() { k.proc.Kill() })
 	defer hung.Stop()
 	var rep report
-	return k.wait(&rep)
+	err := k.wait(&rep)
+	rep.data.Close()
+	return err
 }
 
+// A report's attached data becomes rep.data, the caller's to close.
 func (k *keeper) wait(rep *report) error {
-	if _, err := recv(k.conn, rep); err != nil {
+	fds, err := recv(k.conn, rep)
+	if err != nil {
 		k.broken = true
 		return fmt.Errorf("keeper: %w", err)
+	}
+	if len(fds) > 0 {
+		rep.data = os.NewFile(uintptr(fds[0]), "airlock-collect")
+		closeAll(fds[1:])
 	}
 	return nil
 }

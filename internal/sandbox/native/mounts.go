@@ -1,8 +1,10 @@
 package native
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -40,43 +42,51 @@ var writable = []struct {
 // namespace, so host mounts copied in are locked: the program can neither
 // unmount them nor lift their flags, even with a kernel bug in
 // capabilities, because it has none.
-func setupRoot(cfg *keeperConfig) error {
+// It returns /proc/sys/kernel/ns_last_pid of the keeper's PID namespace,
+// open for writing: the only writable file of /proc/sys, and only the
+// keeper's.
+func setupRoot(cfg *keeperConfig) (lastPid int, err error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
+		return -1, fmt.Errorf("make mounts private: %w", err)
 	}
 	root := cfg.RootDir
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=4m,mode=755"); err != nil {
-		return fmt.Errorf("mount root tmpfs: %w", err)
+		return -1, fmt.Errorf("mount root tmpfs: %w", err)
 	}
 	for _, b := range cfg.Binds {
 		if err := bindReadOnly(root, b); err != nil {
-			return err
+			return -1, err
 		}
 	}
 	if err := setupDev(root); err != nil {
-		return err
+		return -1, err
 	}
 	for _, d := range writable {
 		if err := os.MkdirAll(filepath.Join(root, d.target), 0o755); err != nil {
-			return err
+			return -1, err
 		}
 	}
 	if err := os.Mkdir(filepath.Join(root, rwDir), 0o700); err != nil {
-		return err
+		return -1, err
 	}
 	if err := setupEtc(root); err != nil {
-		return err
+		return -1, err
 	}
-	if err := setupProc(root); err != nil {
-		return err
+	if lastPid, err = setupProc(root); err != nil {
+		return -1, err
 	}
-	return pivot(root)
+	if err := pivot(root); err != nil {
+		unix.Close(lastPid)
+		return -1, err
+	}
+	return lastPid, nil
 }
 
 // freshBox mounts a new size-capped tmpfs and binds its box, tmp and shm
 // directories at /box, /tmp and /dev/shm, so one cap covers all three and
-// nothing of an earlier run is left. Then it writes the run's files.
-func freshBox(req *runRequest) error {
+// nothing of an earlier run is left. Then it writes the run's files, and
+// its Tree from the data in tree. Files that do not fit are a *refusal.
+func freshBox(req *runRequest, tree int) error {
 	opts := fmt.Sprintf("size=%d,mode=700", req.TmpBytes)
 	if err := unix.Mount("tmpfs", rwDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("mount writable tmpfs: %w", err)
@@ -100,10 +110,71 @@ func freshBox(req *runRequest) error {
 	}
 	for _, f := range req.Files {
 		if err := placeFile(box, f); err != nil {
-			return err
+			return noSpace(err)
+		}
+	}
+	buf := make([]byte, 128<<10)
+	for _, e := range fromWire(req.Tree) {
+		if err := placeEntry(box, e, tree, buf); err != nil {
+			return noSpace(err)
 		}
 	}
 	return nil
+}
+
+// noSpace is err, or the refusal it stands for: files too big for the
+// run's writable space.
+func noSpace(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return refuse("the files handed to the run do not fit in its writable space: %v", err)
+	}
+	return err
+}
+
+// placeEntry writes an entry of a collected Tree, its data read from the
+// Tree's data file tree, its holes left as holes.
+func placeEntry(box string, e sandbox.Entry, tree int, buf []byte) error {
+	if e.Name == "./" {
+		return nil // the box itself
+	}
+	if strings.HasSuffix(e.Name, "/") {
+		return placeFile(box, sandbox.File{Name: e.Name})
+	}
+	if dir := path.Dir(e.Name); dir != "." {
+		if err := placeFile(box, sandbox.File{Name: dir + "/"}); err != nil {
+			return err
+		}
+	}
+	fd, err := unix.Open(filepath.Join(box, filepath.Clean(e.Name)), unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	for _, x := range e.Extents {
+		for done := int64(0); done < x.Length; {
+			n, err := unix.Pread(tree, buf[:min(int64(len(buf)), x.Length-done)], x.At+done)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%s: tree data cut short", e.Name)
+			}
+			if _, err := unix.Pwrite(fd, buf[:n], x.Offset+done); err != nil {
+				return err
+			}
+			done += int64(n)
+		}
+	}
+	if err := unix.Ftruncate(fd, e.Size); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, e.Mode&0o777); err != nil {
+		return err
+	}
+	return unix.Fchown(fd, innerID, innerID)
 }
 
 // clearBox detaches the run's writable dirs; the tmpfs is freed when the
@@ -270,20 +341,30 @@ func setupEtc(root string) error {
 
 // setupProc mounts a proc for the new PID namespace and makes /proc/sys
 // read-only (CVE-2022-0492 and friends). hidepid hides the keeper, whose
-// uid the program does not share.
-func setupProc(root string) error {
+// uid the program does not share. Before that it opens ns_last_pid for
+// the keeper (see spawn); the descriptor is close-on-exec.
+func setupProc(root string) (lastPid int, err error) {
 	proc := filepath.Join(root, "proc")
 	if err := os.MkdirAll(proc, 0o555); err != nil {
-		return err
+		return -1, err
 	}
 	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "hidepid=2"); err != nil {
-		return fmt.Errorf("mount proc: %w", err)
+		return -1, fmt.Errorf("mount proc: %w", err)
+	}
+	lastPid, err = unix.Open(filepath.Join(proc, "sys/kernel/ns_last_pid"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open ns_last_pid: %w", err)
 	}
 	sys := filepath.Join(proc, "sys")
 	if err := unix.Mount(sys, sys, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind /proc/sys: %w", err)
+		unix.Close(lastPid)
+		return -1, fmt.Errorf("bind /proc/sys: %w", err)
 	}
-	return remountBind(sys, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+	if err := remountBind(sys, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+		unix.Close(lastPid)
+		return -1, err
+	}
+	return lastPid, nil
 }
 
 // pivot makes root the new root (pivot_root, not chroot), drops the old

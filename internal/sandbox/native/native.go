@@ -59,10 +59,6 @@ type Runner struct {
 	rootDir string
 }
 
-// keeperPidsHeadroom is added to pids.max while a keeper, with all its
-// threads, is in a run's group to fork the program.
-const keeperPidsHeadroom = 64
-
 // New checks the host and prepares the shared state. It fails, rather than
 // run anything unconfined, when a control cannot be put in place.
 func New(cfg Config) (*Runner, error) {
@@ -230,7 +226,7 @@ func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
 	}
 	b.cg, err = r.cgroups.Create(fmt.Sprintf("slot-%d", b.sl.n), cgroup.Limits{
 		MemoryBytes: b.lim.Memory,
-		Pids:        b.lim.Pids + keeperPidsHeadroom,
+		Pids:        b.lim.Pids,
 		CPUQuota:    r.cfg.CPUQuota,
 	})
 	if err != nil {
@@ -251,10 +247,13 @@ func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
 		Env:      spec.Env,
 		Dir:      dir,
 		Rlimits:  rlimits(b.lim),
-		Pids:     b.lim.Pids,
 		Collect:  spec.Collect,
 	}
-	if err := b.start(req); err != nil {
+	var tree *os.File
+	if spec.Tree != nil && len(spec.Tree.Entries) > 0 {
+		req.Tree, tree = toWire(spec.Tree.Entries), spec.Tree.Data()
+	}
+	if err := b.start(req, tree); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -277,22 +276,22 @@ func (r *Runner) keeperFor(sl *slot, binds []sandbox.Mount) (*keeper, error) {
 	return sl.keeper, nil
 }
 
-// start sends req with the program's ends of the pipes and the cgroup's
-// files to the keeper, which forks the program.
-func (b *booted) start(req *runRequest) error {
+// start sends req with the program's ends of the pipes, the data of its
+// Tree (if any) and the cgroup's files to the keeper, which forks the
+// program.
+func (b *booted) start(req *runRequest, tree *os.File) error {
 	join, err := b.cg.OpenJoin()
 	if err != nil {
 		return err
 	}
 	defer closeFiles(join)
-	pidsMax, err := b.cg.OpenPidsMax()
-	if err != nil {
-		return err
-	}
-	defer pidsMax.Close()
 	program := b.pipes.programEnds(b.merge)
 	req.Inherit = len(program)
-	fds := append(fdsOf(append(program, pidsMax)), fdsOf(join)...)
+	attached := program
+	if tree != nil {
+		attached = append(attached, tree)
+	}
+	fds := fdsOf(append(attached, join...))
 	if err := b.k.start(req, fds); err != nil {
 		return err
 	}
@@ -451,6 +450,11 @@ func (b *booted) finish(ctx context.Context, p runParams) (sandbox.Result, error
 	}()
 	var rep report
 	waitErr := k.wait(&rep)
+	defer func() {
+		if res.Tree == nil {
+			rep.data.Close()
+		}
+	}()
 	close(done)
 	<-watched // the next run of this slot reuses the group's name
 	signals.Wait()
@@ -464,7 +468,6 @@ func (b *booted) finish(ctx context.Context, p runParams) (sandbox.Result, error
 	if p.interleave {
 		res.Interleaved, _ = both.bytes()
 	}
-	res.Files = rep.Files
 	res.Usage.CPUMillis = stats.CPU.Milliseconds()
 	res.Usage.MemoryKB = stats.MemoryPeak / 1024
 	if killErr != nil {
@@ -489,6 +492,8 @@ func (b *booted) finish(ctx context.Context, p runParams) (sandbox.Result, error
 		res.Status, res.Message = airlock.StatusMemoryLimit, "memory limit exceeded"
 	case stats.CPU > lim.CPU:
 		res.Status, res.Message = airlock.StatusTimeLimit, "CPU time limit exceeded"
+	case rep.Refused != "":
+		res.Status, res.Message = airlock.StatusOutputLimit, rep.Refused
 	case rep.Signal != 0 || rep.ExitCode != 0:
 		res.Status = airlock.StatusRuntimeError
 	default:
@@ -500,6 +505,7 @@ func (b *booted) finish(ctx context.Context, p runParams) (sandbox.Result, error
 		res.ExitCode = 128 + rep.Signal
 	case rep.Exited:
 		res.ExitCode = rep.ExitCode
+	case rep.Refused != "": // its files were refused: it never started
 	default: // the program's end was never reported
 		res.Signal = signalName(syscall.SIGKILL)
 		res.ExitCode = 128 + int(syscall.SIGKILL)
@@ -509,6 +515,9 @@ func (b *booted) finish(ctx context.Context, p runParams) (sandbox.Result, error
 	}
 	if stats.PidsLimitHit > 0 && res.Message == "" {
 		res.Message = "process limit reached"
+	}
+	if rep.data != nil {
+		res.Tree = sandbox.NewTree(rep.data, fromWire(rep.Files))
 	}
 	return res, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/seccomp"
 )
 
@@ -41,11 +42,10 @@ func keeperMain() int {
 		return 1
 	}
 	var cfg keeperConfig
-	home, err := recv(controlFD, &cfg)
-	if err != nil {
+	if _, err := recv(controlFD, &cfg); err != nil {
 		return 1
 	}
-	sp, err := setupKeeper(&cfg, home)
+	sp, err := setupKeeper(&cfg)
 	if err != nil {
 		send(controlFD, report{Error: err.Error()}, nil)
 		return 1
@@ -63,7 +63,7 @@ func keeperMain() int {
 			return 1
 		}
 		rep := sp.serve(&req, fds, func() { send(controlFD, report{}, nil) })
-		err = send(controlFD, rep, nil)
+		err = rep.send()
 		// Off the caller's path: the next request waits for this anyway.
 		clearBox()
 		if err != nil {
@@ -72,8 +72,9 @@ func keeperMain() int {
 	}
 }
 
-func setupKeeper(cfg *keeperConfig, home []int) (*spawner, error) {
-	if err := setupRoot(cfg); err != nil {
+func setupKeeper(cfg *keeperConfig) (*spawner, error) {
+	lastPid, err := setupRoot(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("sandbox root: %w", err)
 	}
 	if err := unix.Sethostname([]byte("airlock")); err != nil {
@@ -89,7 +90,7 @@ func setupKeeper(cfg *keeperConfig, home []int) (*spawner, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp := &spawner{home: home, reqs: make(chan func())}
+	sp := &spawner{lastPid: lastPid, reqs: make(chan func())}
 	ready := make(chan error)
 	go sp.loop(filter, ready)
 	if err := <-ready; err != nil {
@@ -100,13 +101,14 @@ func setupKeeper(cfg *keeperConfig, home []int) (*spawner, error) {
 
 // spawner forks programs from one OS thread that carries the program's
 // own confinement — no_new_privs, the seccomp filter and its own cgroup
-// namespace — so a child inherits all of it at birth and the exec is the
-// only thing left to do in the child. Nothing else ever runs on that
+// namespace — so a child inherits all of it at birth, and has only its
+// cgroup, credentials, descriptors and rlimits left to set before its
+// exec (see forkExec). Nothing else ever runs on that
 // thread: LockOSThread also makes the runtime start new threads from a
 // clean template thread instead.
 type spawner struct {
-	home []int // join the keepers' cgroup
-	reqs chan func()
+	lastPid int // /proc/sys/kernel/ns_last_pid, open for writing
+	reqs    chan func()
 }
 
 func (s *spawner) loop(filter []unix.SockFilter, ready chan<- error) {
@@ -130,10 +132,9 @@ func (s *spawner) loop(filter []unix.SockFilter, ready chan<- error) {
 // serve runs one request, says when its program has started (spawned),
 // and reports how it ended.
 func (s *spawner) serve(req *runRequest, fds []int, spawned func()) report {
-	// The first answer comes once the fork is over and the keeper is out
-	// of the run's group with the program's limits set, or the run ended
-	// before: nothing the parent does to the program's processes races the
-	// keeper's own.
+	// The first answer comes once the program has exec'd, in its cgroup
+	// and under its limits, or the run ended before: nothing the parent
+	// does to the program's processes races the keeper's own.
 	announced := false
 	announce := func() {
 		if !announced {
@@ -148,9 +149,12 @@ func (s *spawner) serve(req *runRequest, fds []int, spawned func()) report {
 		return report{Error: err.Error()}
 	}
 	stdio := parts.program
-	defer closeAll(append([]int{parts.pidsMax}, parts.join...))
+	defer closeAll(append([]int{parts.tree}, parts.join...))
 	defer func() { closeAll(stdio) }()
-	if err := freshBox(req); err != nil {
+	var refused *refusal
+	if err := freshBox(req, parts.tree); errors.As(err, &refused) {
+		return report{Refused: refused.msg}
+	} else if err != nil {
 		return report{Error: err.Error()}
 	}
 	var pid int
@@ -181,7 +185,13 @@ func (s *spawner) serve(req *runRequest, fds []int, spawned func()) report {
 	if ws.Signaled() {
 		r.Signal = int(ws.Signal())
 	}
-	if r.Files, err = collect(req.Collect); err != nil {
+	var files []sandbox.Entry
+	r.data, files, err = collect(req.Collect)
+	r.Files = toWire(files)
+	switch {
+	case errors.As(err, &refused):
+		r.Refused = refused.msg
+	case err != nil:
 		return report{Error: fmt.Sprintf("collect: %v", err)}
 	}
 	return r
@@ -193,96 +203,27 @@ type execError struct{ errno syscall.Errno }
 
 func (e execError) Error() string { return e.errno.Error() }
 
-// spawn runs on the confined thread. The keeper joins the run's cgroup
-// only for the fork, so the child is born inside it; the parent set
-// pids.max with room for our threads meanwhile, and the real limit is
-// written once we are out.
-//
-// Rlimits are inherited the same way, but raising a hard limit again needs
-// CAP_SYS_RESOURCE on the host, which a keeper lacks: the keeper lowers
-// only its soft limits around the fork, and the child's hard limits follow
-// right after. Go's handlers make the keeper ignore SIGXFSZ and SIGXCPU
-// meanwhile; the exec resets them for the program. RLIMIT_STACK keeps the
-// keeper's hard limit: the exec writes back the stack limit it started
-// with, undoing a hard limit set meanwhile, and nobody here may raise one
-// (not even root lacking CAP_SYS_RESOURCE, as on some hosts). The program
-// could raise its soft stack limit; the memory cgroup bounds it anyway.
+// spawn runs on the confined thread, so the child inherits its seccomp
+// filter, no_new_privs and cgroup namespace; the child joins the run's
+// cgroup and takes its credentials and hard rlimits itself, before its
+// exec (see forkExec). The keeper never enters the run's cgroup, so
+// pids.max is the program's own from the start. The PID namespace's last
+// pid is reset first: the program's pids, and /proc/sys/kernel/ns_last_pid,
+// then say nothing of how many processes the slot's earlier runs made.
 func (s *spawner) spawn(req *runRequest, fds runFDs) (int, error) {
-	saved := make([]unix.Rlimit, len(req.Rlimits))
-	for i, rl := range req.Rlimits {
-		if err := unix.Getrlimit(rl.Resource, &saved[i]); err != nil {
-			return 0, fmt.Errorf("rlimit %d: %w", rl.Resource, err)
-		}
-		soft := saved[i]
-		soft.Cur = min(rl.Cur, soft.Max)
-		if err := setrlimit(rl.Resource, &soft); err != nil {
-			restoreRlimits(req.Rlimits, saved[:i])
-			return 0, fmt.Errorf("rlimit %d: %w", rl.Resource, err)
-		}
+	if _, err := unix.Pwrite(s.lastPid, []byte("1"), 0); err != nil {
+		return 0, fmt.Errorf("reset ns_last_pid: %w", err)
 	}
-	if err := moveSelf(fds.join); err != nil {
-		restoreRlimits(req.Rlimits, saved)
-		return 0, fmt.Errorf("join run cgroup: %w", err)
+	c, err := newChild(req.Argv, req.Env, req.Dir, fds.join, fds.program, req.Rlimits, innerID)
+	if err != nil {
+		return 0, err
 	}
-	files := make([]uintptr, len(fds.program))
-	for i, fd := range fds.program {
-		files[i] = uintptr(fd)
+	pid, err := forkExec(c)
+	var failed childError
+	if errors.As(err, &failed) && failed.step == stepExec {
+		return 0, execError{failed.errno}
 	}
-	pid, forkErr := syscall.ForkExec(req.Argv[0], req.Argv, &syscall.ProcAttr{
-		Dir:   req.Dir,
-		Env:   req.Env,
-		Files: files,
-		Sys: &syscall.SysProcAttr{
-			Setsid:     true,
-			Credential: &syscall.Credential{Uid: innerID, Gid: innerID},
-		},
-	})
-	homeErr := moveSelf(s.home)
-	restoreRlimits(req.Rlimits, saved)
-	if homeErr != nil {
-		// Still in the run group, this keeper would die with the program.
-		return 0, fmt.Errorf("leave run cgroup: %w", homeErr)
-	}
-	if errno, ok := forkErr.(syscall.Errno); ok {
-		return 0, execError{errno}
-	}
-	if forkErr != nil {
-		return 0, forkErr
-	}
-	// The child may be gone already: then there is nothing to limit.
-	for _, rl := range req.Rlimits {
-		if rl.Resource != unix.RLIMIT_STACK {
-			unix.Prlimit(pid, rl.Resource, &unix.Rlimit{Cur: rl.Cur, Max: rl.Max}, nil)
-		}
-	}
-	if _, err := unix.Pwrite(fds.pidsMax, []byte(fmt.Sprint(req.Pids)), 0); err != nil {
-		return 0, fmt.Errorf("set pids.max: %w", err)
-	}
-	return pid, nil
-}
-
-// moveSelf writes "0" to join files: see cgroup.Group.OpenJoin.
-func moveSelf(join []int) error {
-	zero := []byte("0")
-	for _, fd := range join {
-		if _, err := unix.Write(fd, zero); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func restoreRlimits(set []rlimit, saved []unix.Rlimit) {
-	for i, old := range saved {
-		setrlimit(set[i].Resource, &old)
-	}
-}
-
-// setrlimit goes through package syscall, which then forgets the soft
-// RLIMIT_NOFILE the Go runtime found at start: otherwise ForkExec would
-// restore that one in the child, undoing ours until the prlimit lands.
-func setrlimit(resource int, rl *unix.Rlimit) error {
-	return syscall.Setrlimit(resource, &syscall.Rlimit{Cur: rl.Cur, Max: rl.Max})
+	return pid, err
 }
 
 // reap waits for pid, then kills and reaps everything it left behind —

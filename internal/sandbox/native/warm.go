@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -109,7 +107,9 @@ func (p *prepared) Run(ctx context.Context, job sandbox.Job) (sandbox.Result, er
 		return sandbox.Result{}, fmt.Errorf("%w (%v)", sandbox.ErrStale, err)
 	}
 	res, err := b.finish(ctx, runParams{began: began, input: job.Input, stdin: job.Stdin, live: job.Live, interleave: job.Interleave, lim: lim})
-	res.Files = collected(res.Files, job.Collect)
+	if res.Tree != nil {
+		res.Tree = res.Tree.Keep(job.Collect)
+	}
 	return res, err
 }
 
@@ -167,16 +167,6 @@ func (b *booted) tighten(lim airlock.Limits) error {
 	return nil
 }
 
-// collected keeps the files under the job's Collect names.
-func collected(files []sandbox.File, names []string) []sandbox.File {
-	return slices.DeleteFunc(files, func(f sandbox.File) bool {
-		return !slices.ContainsFunc(names, func(n string) bool {
-			n = path.Clean(n)
-			return f.Name == n || strings.HasPrefix(f.Name, n+"/")
-		})
-	})
-}
-
 // ended says whether the program is already gone: then its keeper has
 // reported, or died.
 func (b *booted) ended() bool {
@@ -201,6 +191,7 @@ func (b *booted) abort() {
 	go func() {
 		var rep report
 		b.k.wait(&rep)
+		rep.data.Close()
 		close(reported)
 	}()
 	select {
