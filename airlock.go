@@ -51,26 +51,27 @@ var DefaultLimits = Limits{
 
 // WithDefaults returns l with every zero field taken from d.
 func (l Limits) WithDefaults(d Limits) Limits {
-	pick := func(v, def int64) int64 {
+	return l.fieldwise(d, func(v, def int64) int64 {
 		if v == 0 {
 			return def
 		}
 		return v
+	})
+}
+
+// fieldwise returns the Limits whose every field is f of l's and o's.
+func (l Limits) fieldwise(o Limits, f func(v, o int64) int64) Limits {
+	return Limits{
+		Wall:      time.Duration(f(int64(l.Wall), int64(o.Wall))),
+		CPU:       time.Duration(f(int64(l.CPU), int64(o.CPU))),
+		Memory:    f(l.Memory, o.Memory),
+		Pids:      f(l.Pids, o.Pids),
+		OpenFiles: f(l.OpenFiles, o.OpenFiles),
+		TmpBytes:  f(l.TmpBytes, o.TmpBytes),
+		FileSize:  f(l.FileSize, o.FileSize),
+		Output:    f(l.Output, o.Output),
+		Stack:     f(l.Stack, o.Stack),
 	}
-	if l.Wall == 0 {
-		l.Wall = d.Wall
-	}
-	if l.CPU == 0 {
-		l.CPU = d.CPU
-	}
-	l.Memory = pick(l.Memory, d.Memory)
-	l.Pids = pick(l.Pids, d.Pids)
-	l.OpenFiles = pick(l.OpenFiles, d.OpenFiles)
-	l.TmpBytes = pick(l.TmpBytes, d.TmpBytes)
-	l.FileSize = pick(l.FileSize, d.FileSize)
-	l.Output = pick(l.Output, d.Output)
-	l.Stack = pick(l.Stack, d.Stack)
-	return l
 }
 
 // Usage is what a run consumed.

@@ -60,22 +60,12 @@ func (p Policy) Over(base Policy) Policy {
 
 // Within returns l with every field lowered to max's where max sets one.
 func (l Limits) Within(max Limits) Limits {
-	low := func(v, m int64) int64 {
+	return l.fieldwise(max, func(v, m int64) int64 {
 		if m > 0 && v > m {
 			return m
 		}
 		return v
-	}
-	l.Wall = time.Duration(low(int64(l.Wall), int64(max.Wall)))
-	l.CPU = time.Duration(low(int64(l.CPU), int64(max.CPU)))
-	l.Memory = low(l.Memory, max.Memory)
-	l.Pids = low(l.Pids, max.Pids)
-	l.OpenFiles = low(l.OpenFiles, max.OpenFiles)
-	l.TmpBytes = low(l.TmpBytes, max.TmpBytes)
-	l.FileSize = low(l.FileSize, max.FileSize)
-	l.Output = low(l.Output, max.Output)
-	l.Stack = low(l.Stack, max.Stack)
-	return l
+	})
 }
 
 // Exceeding names the first field of l above max ("" when none is), in

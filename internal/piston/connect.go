@@ -87,6 +87,9 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			break
 		}
+		// The timeout is for the client's first message; looking up its
+		// runtime (probing the host's languages on first use) is ours.
+		timer.Stop()
 		var msg message
 		if err := json.Unmarshal(data, &msg); err != nil {
 			c.fail(err.Error())
