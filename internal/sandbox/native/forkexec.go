@@ -22,7 +22,6 @@ func afterFork()
 //go:linkname afterForkInChild syscall.runtime_AfterForkInChild
 func afterForkInChild()
 
-
 // child is a program to start, prepared in the parent: between fork and
 // exec the child may only make raw system calls, so nothing in it is
 // built there.
