@@ -50,7 +50,18 @@ type Config struct {
 	LostAfter   time.Duration // a queued job missing from the queue this long is pushed again
 	MaxAttempts int           // starts of a job before it is given up as internal_error
 	NoWorkers   bool          // an API-only node: jobs run on `airlock worker` nodes
+
+	// Retention is how long finished jobs are kept (0: for ever);
+	// StoreTimeout bounds each store and queue call of a request.
+	Retention    time.Duration
+	StoreTimeout time.Duration
 }
+
+// DefaultRetention keeps a finished job a week: long enough for a client
+// to fetch its result after a weekend or an outage of its own, and for an
+// operator to look into it; short enough that the store stays bounded (a
+// job is about 1 KiB of SQLite, and up to some 170 MiB with its payloads).
+const DefaultRetention = 7 * 24 * time.Hour
 
 // Pool is one language's warm pool: sandboxes started ahead of their jobs.
 type Pool struct {
@@ -104,6 +115,8 @@ var settings = []setting{
 		c.MaxAttempts = n
 		return nil
 	}},
+	{name: "retention", usage: "how long finished jobs, their payloads and idempotency keys are kept (0: for ever)", set: durationSetting(func(c *Config) *time.Duration { return &c.Retention }, 0)},
+	{name: "store-timeout", usage: "longest store or queue call of a request before it is answered 503", set: durationSetting(func(c *Config) *time.Duration { return &c.StoreTimeout }, 10*time.Millisecond)},
 	{name: "no-workers", usage: "run no jobs here: an API-only node of a fleet (needs --queue)", set: boolSetting(func(c *Config) *bool { return &c.NoWorkers }), boolean: true},
 }
 
@@ -185,6 +198,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text", Pools: DefaultPools(),
 		Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
+		Retention: DefaultRetention, StoreTimeout: 5 * time.Second,
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)
