@@ -239,7 +239,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	meta := jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive}
-	if v := r.Header.Values(IdempotencyHeader); len(v) > 0 {
+	if v := r.Header.Values(jobs.IdempotencyHeader); len(v) > 0 {
 		meta.IdempotencyKey = strings.Join(v, ",") // a repeated header is not one key
 		if err := jobs.CheckIdempotencyKey(meta.IdempotencyKey); err != nil {
 			fail(w, http.StatusBadRequest, "%v", err)
@@ -267,10 +267,6 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err)
 	}
 }
-
-// IdempotencyHeader names the client's idempotency key: a retry with the
-// key and the same body is answered with the job the first made.
-const IdempotencyHeader = "Idempotency-Key"
 
 // refuse answers an error from the service with its status class.
 func (s *Server) refuse(w http.ResponseWriter, err error) {

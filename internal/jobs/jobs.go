@@ -251,6 +251,10 @@ func lost(server string, err error) error {
 // one with another request used.
 var ErrIdempotencyMismatch = errors.New("Idempotency-Key: already used with a different request")
 
+// IdempotencyHeader is the HTTP header of a client's idempotency key, on
+// every API face that takes one.
+const IdempotencyHeader = "Idempotency-Key"
+
 // MaxIdempotencyKey is the longest idempotency key taken.
 const MaxIdempotencyKey = 255
 

@@ -238,7 +238,9 @@ func addValues(p params, values url.Values) {
 }
 
 // submit validates and queues one submission; errs are Judge0's 422 body.
-func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fieldErrors, error) {
+// With an idempotency key (the Idempotency-Key header of a single
+// create), a retry of the same submission is the first one's job.
+func (s *Server) submit(r *http.Request, p params, b64 bool, idempotencyKey string) (*airlock.Job, *fieldErrors, error) {
 	ctx := r.Context()
 	rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return s.languageByID(ctx, id) })
 	if !errs.empty() {
@@ -250,7 +252,7 @@ func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fie
 	}
 	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive}
+	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive, IdempotencyKey: idempotencyKey}
 	if rec.CallbackURL != nil {
 		meta.CallbackURL = *rec.CallbackURL
 	}
@@ -284,7 +286,10 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &tooLarge):
 		fail(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, jobs.ErrIdempotencyMismatch):
+		fail(w, http.StatusUnprocessableEntity, err.Error())
 	case errors.Is(err, airlock.ErrQueueFull):
+		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusServiceUnavailable, "queue is full")
 	case errors.Is(err, airlock.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
@@ -314,7 +319,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b64 := b64Param(r)
-	j, errs, err := s.submit(r, p, b64)
+	var idem string
+	if v := r.Header.Values(jobs.IdempotencyHeader); len(v) > 0 {
+		if idem = strings.Join(v, ","); idem == "" {
+			idem = " " // present but empty: refused as a bad key
+		}
+	}
+	j, errs, err := s.submit(r, p, b64, idem)
 	switch {
 	case err != nil:
 		s.refuse(w, r, err)
@@ -403,6 +414,12 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.readParams(w, r, &body) {
 		return
 	}
+	if r.Header.Get(jobs.IdempotencyHeader) != "" {
+		// One key cannot name each of a batch's jobs; a client that
+		// needs retries submits them one by one.
+		fail(w, http.StatusBadRequest, "Idempotency-Key: not taken on a batch; submit one by one")
+		return
+	}
 	switch n := len(body.Submissions); {
 	case n > maxBatch:
 		fail(w, http.StatusBadRequest, fmt.Sprintf("number of submissions in a batch should be less than or equal to %d", maxBatch))
@@ -424,7 +441,7 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 	out := make([]any, len(body.Submissions))
 	valid := false
 	for i, p := range body.Submissions {
-		j, errs, err := s.submit(r, p, b64)
+		j, errs, err := s.submit(r, p, b64, "")
 		switch {
 		case errors.Is(err, airlock.ErrQueueFull):
 			out[i] = map[string]string{"error": "queue is full"}

@@ -124,6 +124,8 @@ func refusal(err error) (int, string) {
 		return http.StatusBadRequest, bad.Error()
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, jobs.ErrIdempotencyMismatch):
+		return http.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, airlock.ErrQueueFull):
 		return http.StatusServiceUnavailable, "queue is full"
 	case errors.Is(err, airlock.ErrUnavailable):
@@ -181,22 +183,41 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	j, err := s.svc.Submit(r.Context(), req, s.meta(r, r.Context().Value(ctxKey{}).(*auth.Key)))
+	meta := s.meta(r, r.Context().Value(ctxKey{}).(*auth.Key))
+	if v := r.Header.Values(jobs.IdempotencyHeader); len(v) > 0 {
+		meta.IdempotencyKey = strings.Join(v, ",")
+		if err := jobs.CheckIdempotencyKey(meta.IdempotencyKey); err != nil {
+			reply(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	j, err := s.svc.Submit(r.Context(), req, meta)
 	if err != nil {
 		code, msg := refusal(err)
 		if code == http.StatusInternalServerError {
 			s.opt.Log.Error("piston execute", "err", err)
 		}
-		if code == http.StatusTooManyRequests {
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "1")
 		}
 		reply(w, code, msg)
 		return
 	}
 	done, err := s.svc.Wait(r.Context(), j.ID)
+	if err != nil && r.Context().Err() == nil {
+		// The store failed, not the client: the job runs on, and a retry
+		// with an idempotency key gets its result.
+		code, msg := refusal(err)
+		w.Header().Set("Retry-After", "1")
+		reply(w, code, msg)
+		return
+	}
 	if err != nil {
-		// The client is gone: nobody wants the result any more.
-		s.svc.Cancel(context.WithoutCancel(r.Context()), j.ID)
+		// The client is gone: nobody wants the result any more, unless
+		// it gave an idempotency key, to retry for this job's result.
+		if meta.IdempotencyKey == "" {
+			s.svc.Cancel(context.WithoutCancel(r.Context()), j.ID)
+		}
 		return
 	}
 	reply(w, http.StatusOK, resultOf(done, rt))
