@@ -144,7 +144,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	}, jobs.Options{
 		Workers: workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace,
 		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared, LeaseTime: cfg.Lease, LostAfter: cfg.LostAfter,
-		CallTimeout: cfg.StoreTimeout, Retention: cfg.Retention, DataDir: dataDir(cfg),
+		CallTimeout: cfg.StoreTimeout, Retention: cfg.Retention, DataDir: dataDir(cfg), MinFree: cfg.MinFree,
 	})
 	var h http.Handler
 	if worker {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,16 +18,16 @@ const DefaultCallTimeout = 5 * time.Second
 const blobFactor = 10
 
 // timed runs one call of a server with a deadline. A call the deadline
-// ended, the caller still waiting, fails as airlock.ErrUnavailable (a 503
-// with Retry-After): the server is frozen or overloaded, not the request
-// wrong. Drivers end their calls on the context (SQLite interrupts its
+// ended, or a deadline of the driver's own (a connect timeout), the caller
+// still waiting, fails as airlock.ErrUnavailable (a 503 with Retry-After):
+// the server is frozen or overloaded, not the request wrong. Drivers end their calls on the context (SQLite interrupts its
 // statement, pgx and the Redis client close the connection), so none
 // outlives its deadline.
 func timed[T any](ctx context.Context, d time.Duration, server string, call func(context.Context) (T, error)) (T, error) {
 	callCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	v, err := call(callCtx)
-	if err != nil && ctx.Err() == nil && callCtx.Err() != nil {
+	if err != nil && ctx.Err() == nil && (callCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 		err = fmt.Errorf("%w: %s: no answer within %v", airlock.ErrUnavailable, server, d)
 	}
 	return v, err
