@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/redis"
 	"github.com/airlock-dev/airlock/internal/servicetest"
+	"github.com/airlock-dev/airlock/internal/sqlite"
 	"github.com/airlock-dev/airlock/internal/testserver"
 )
 
@@ -113,7 +116,7 @@ func TestFrozenStore(t *testing.T) {
 	}
 	id := r.body["id"].(string)
 	// Judge0's first submission learns the languages' versions (seconds).
-	if resp, err := timedClient.Post(e.URL+"/submissions?wait=true", "application/json", strings.NewReader(`{"language_id":71,"source_code":"print(1)"}`)); err != nil || resp.StatusCode != 201 {
+	if resp, err := http.Post(e.URL+"/submissions?wait=true", "application/json", strings.NewReader(`{"language_id":71,"source_code":"print(1)"}`)); err != nil || resp.StatusCode != 201 {
 		t.Fatalf("before: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
@@ -191,4 +194,49 @@ func TestFrozenQueue(t *testing.T) {
 
 func newEnvWith(t *testing.T, opt servicetest.Options) env {
 	return env{servicetest.Start(t, opt)}
+}
+
+// SQLite held under an exclusive lock by another process (a backup tool,
+// an operator's sqlite3 shell) stops taking writes: submissions are
+// answered 503 with Retry-After within the call timeout, not after
+// SQLite's busy timeout, and reads go on.
+func TestLockedSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	store, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := newEnvWith(t, servicetest.Options{
+		Jobs: jobs.Options{Workers: 1, CallTimeout: 300 * time.Millisecond},
+		Deps: func(d *jobs.Deps) { d.Store = store },
+	})
+	r := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(1)"}`)
+	if r.code != 200 {
+		t.Fatalf("before: %d %s", r.code, r.raw)
+	}
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	unavailable(t, e, "POST", "/v1/executions", `{"language":"python","code":"print(2)"}`, 2*time.Second)
+	unavailable(t, e, "POST", "/api/v2/execute", `{"language":"python","version":"*","files":[{"content":"print(4)"}]}`, 2*time.Second)
+	if r := e.do(t, "GET", "/v1/executions/"+r.body["id"].(string), ""); r.code != 200 {
+		t.Errorf("GET under the lock: %d %s", r.code, r.raw)
+	}
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(5)"}`); r.code != 200 {
+		t.Errorf("after the lock: %d %s", r.code, r.raw)
+	}
 }
