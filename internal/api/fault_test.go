@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/api"
+	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/redis"
 	"github.com/airlock-dev/airlock/internal/servicetest"
@@ -115,12 +117,7 @@ func TestFrozenStore(t *testing.T) {
 		t.Fatalf("before: %d %s", r.code, r.raw)
 	}
 	id := r.body["id"].(string)
-	// Judge0's first submission learns the languages' versions (seconds).
-	if resp, err := http.Post(e.URL+"/submissions?wait=true", "application/json", strings.NewReader(`{"language_id":71,"source_code":"print(1)"}`)); err != nil || resp.StatusCode != 201 {
-		t.Fatalf("before: %v %v", resp, err)
-	} else {
-		resp.Body.Close()
-	}
+	warmJudge0(t, e)
 	for _, mode := range []string{"frozen", "timeout"} {
 		t.Run(mode, func(t *testing.T) {
 			store.set(mode)
@@ -166,6 +163,7 @@ func TestFrozenQueue(t *testing.T) {
 	if r := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(1)"}`); r.code != 200 {
 		t.Fatalf("before: %d %s", r.code, r.raw)
 	}
+	warmJudge0(t, e)
 	pid := srv.PID()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -238,5 +236,53 @@ func TestLockedSQLite(t *testing.T) {
 	}
 	if r := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(5)"}`); r.code != 200 {
 		t.Errorf("after the lock: %d %s", r.code, r.raw)
+	}
+}
+
+// Behind a frozen store, concurrent submissions of a key with max_active
+// (which the service admits one at a time) are each answered within the
+// call timeout and a wait for their turn as long, not one after another.
+func TestFrozenStoreAdmission(t *testing.T) {
+	var store *stuck
+	e := newEnvWith(t, servicetest.Options{
+		API:  api.Options{Keys: []auth.Key{{ID: "alice", SHA256: auth.HashToken("alice-token"), MaxActive: 100}}},
+		Jobs: jobs.Options{Workers: 1, CallTimeout: 300 * time.Millisecond},
+		Deps: func(d *jobs.Deps) { store = &stuck{JobStore: d.Store}; d.Store = store },
+	})
+	store.set("frozen")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", e.URL+"/v1/executions", strings.NewReader(`{"language":"python","code":"print(1)"}`))
+			req.Header.Set("Authorization", "Bearer alice-token")
+			began := time.Now()
+			resp, err := timedClient.Do(req)
+			if err != nil {
+				t.Errorf("no answer: %v", err)
+				return
+			}
+			resp.Body.Close()
+			if took := time.Since(began); resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || took > 1500*time.Millisecond {
+				t.Errorf("POST: %d, Retry-After %q, after %v; want 503 with Retry-After within 1.5s", resp.StatusCode, resp.Header.Get("Retry-After"), took)
+			}
+		}()
+	}
+	wg.Wait()
+	store.set("")
+}
+
+// warmJudge0 makes a first Judge0 submission, which learns the languages'
+// versions (seconds), so that later ones are timed on the store alone.
+func warmJudge0(t *testing.T, e env) {
+	t.Helper()
+	resp, err := http.Post(e.URL+"/submissions?wait=true", "application/json", strings.NewReader(`{"language_id":71,"source_code":"print(1)"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("judge0 submission: %d", resp.StatusCode)
 	}
 }

@@ -99,7 +99,10 @@ type Service struct {
 
 	callbacks map[string]CallbackFormat // by job face
 
-	admit     sync.Mutex   // orders the count and the creation of keys' jobs
+	// admit orders the count and the creation of keys' jobs: a lock of
+	// one slot, which a submission waits for no longer than a store call
+	// (behind a frozen store, the queue of them would grow without end).
+	admit     chan struct{}
 	admitting atomic.Int64 // submissions between the queue's count and their push
 	// here bounds the jobs of live sessions that run in this process
 	// outside the queue (see accept).
@@ -171,7 +174,7 @@ func New(d Deps, opt Options) *Service {
 		reqStore: timedStore{d.Store, opt.CallTimeout}, reqQueue: timedQueue{d.Queue, opt.CallTimeout}, reqBlobs: timedBlobs{d.Blobs, opt.CallTimeout},
 		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks, callbacks: map[string]CallbackFormat{},
 		running: map[string]context.CancelCauseFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan *airlock.Job{},
-		here: make(chan struct{}, max(opt.Workers, 1)),
+		here: make(chan struct{}, max(opt.Workers, 1)), admit: make(chan struct{}, 1),
 	}
 }
 
@@ -327,8 +330,14 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 		// Counted in the store, so every node of a fleet sees the jobs of
 		// the others; exact within a process, which orders the count and
 		// the creation, and nearly so across processes.
-		s.admit.Lock()
-		defer s.admit.Unlock()
+		select {
+		case s.admit <- struct{}{}:
+			defer func() { <-s.admit }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(s.opt.CallTimeout):
+			return nil, fmt.Errorf("%w: store: other submissions held it for %v", airlock.ErrUnavailable, s.opt.CallTimeout)
+		}
 		n, err := s.reqStore.Active(ctx, meta.KeyID)
 		if err != nil {
 			return nil, lost("store", err)
