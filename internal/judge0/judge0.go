@@ -414,7 +414,7 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.readParams(w, r, &body) {
 		return
 	}
-	if r.Header.Get(jobs.IdempotencyHeader) != "" {
+	if len(r.Header.Values(jobs.IdempotencyHeader)) > 0 {
 		// One key cannot name each of a batch's jobs; a client that
 		// needs retries submits them one by one.
 		fail(w, http.StatusBadRequest, "Idempotency-Key: not taken on a batch; submit one by one")

@@ -208,7 +208,11 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		// The store failed, not the client: the job runs on, and a retry
 		// with an idempotency key gets its result.
 		code, msg := refusal(err)
-		w.Header().Set("Retry-After", "1")
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		} else {
+			s.opt.Log.Error("piston execute", "err", err)
+		}
 		reply(w, code, msg)
 		return
 	}
