@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/postgres"
 	"github.com/airlock-dev/airlock/internal/redis"
 	"github.com/airlock-dev/airlock/internal/servicetest"
 	"github.com/airlock-dev/airlock/internal/sqlite"
@@ -213,6 +214,7 @@ func TestLockedSQLite(t *testing.T) {
 	if r.code != 200 {
 		t.Fatalf("before: %d %s", r.code, r.raw)
 	}
+	warmJudge0(t, e)
 	other, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +276,8 @@ func TestFrozenStoreAdmission(t *testing.T) {
 }
 
 // warmJudge0 makes a first Judge0 submission, which learns the languages'
-// versions (seconds), so that later ones are timed on the store alone.
+// versions (seconds) for every face, so that later requests are timed on
+// the store alone.
 func warmJudge0(t *testing.T, e env) {
 	t.Helper()
 	resp, err := http.Post(e.URL+"/submissions?wait=true", "application/json", strings.NewReader(`{"language_id":71,"source_code":"print(1)"}`))
@@ -284,5 +287,41 @@ func warmJudge0(t *testing.T, e env) {
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
 		t.Fatalf("judge0 submission: %d", resp.StatusCode)
+	}
+}
+
+// A real PostgreSQL server that stops answering (its postmaster and
+// backends under SIGSTOP) is an outage every request sees as 503 with
+// Retry-After within the call timeout, and /healthz names the store
+// within a second; all works again once it thaws.
+func TestFrozenPostgres(t *testing.T) {
+	store, err := postgres.Open(t.Context(), testserver.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := newEnvWith(t, servicetest.Options{
+		Jobs: jobs.Options{Workers: 1, CallTimeout: 300 * time.Millisecond},
+		Deps: func(d *jobs.Deps) { d.Store = store },
+	})
+	r := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(1)"}`)
+	if r.code != 200 {
+		t.Fatalf("before: %d %s", r.code, r.raw)
+	}
+	id := r.body["id"].(string)
+	warmJudge0(t, e)
+	thaw := testserver.FreezePostgres(t)
+	unavailable(t, e, "POST", "/v1/executions", `{"language":"python","code":"print(2)"}`, 2*time.Second)
+	unavailable(t, e, "GET", "/v1/executions/"+id, "", 2*time.Second)
+	unavailable(t, e, "POST", "/api/v2/execute", `{"language":"python","version":"*","files":[{"content":"print(4)"}]}`, 2*time.Second)
+	began := time.Now()
+	h := e.do(t, "GET", "/healthz", "")
+	down, _ := h.body["down"].(map[string]any)
+	if took := time.Since(began); h.code != 503 || down["store"] == nil || took > time.Second {
+		t.Errorf("healthz with PostgreSQL frozen: %d %s after %v; want 503 naming the store within 1s", h.code, h.raw, took)
+	}
+	thaw()
+	if r := e.do(t, "GET", "/v1/executions/"+id, ""); r.code != 200 {
+		t.Errorf("after the thaw: %d %s", r.code, r.raw)
 	}
 }
