@@ -98,7 +98,9 @@ func unavailable(t *testing.T, e env, method, path, body string, within time.Dur
 		return
 	}
 	resp.Body.Close()
-	if took := time.Since(began); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || took > within {
+	took := time.Since(began)
+	t.Logf("%s %s: %d after %v", method, path, resp.StatusCode, took.Round(time.Millisecond))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || took > within {
 		t.Errorf("%s %s: %d, Retry-After %q, after %v; want 503 with Retry-After within %v",
 			method, path, resp.StatusCode, resp.Header.Get("Retry-After"), took.Round(time.Millisecond), within)
 	}
