@@ -20,11 +20,16 @@ type Job struct {
 	// CancelRequested says a cancel came while the job ran: its worker
 	// stops it, and it ends cancelled whatever the run came to.
 	CancelRequested bool
-	CreatedAt       time.Time
-	StartedAt       time.Time
-	FinishedAt      time.Time
-	Request         *Request // decoded on demand, from InlineRequest or the BlobStore
-	Result          *Result  // set once finished
+	// IdempotencyKey is the client's Idempotency-Key ("" none): among the
+	// jobs of one KeyID at most one has it. RequestHash identifies what
+	// was asked with it, so a retry can be told from a different request.
+	IdempotencyKey string
+	RequestHash    string
+	CreatedAt      time.Time
+	StartedAt      time.Time
+	FinishedAt     time.Time
+	Request        *Request // decoded on demand, from InlineRequest or the BlobStore
+	Result         *Result  // set once finished
 
 	// InlineRequest and InlineResult are the encoded request and result
 	// when they are small enough to live with the job in the JobStore,
@@ -48,6 +53,9 @@ var (
 	ErrNotFound  = errors.New("not found")
 	ErrQueueFull = errors.New("queue full")
 	ErrConflict  = errors.New("the job is not in the state this needs")
+	// ErrDuplicate is a Create whose IdempotencyKey another job of the
+	// same KeyID has.
+	ErrDuplicate = errors.New("idempotency key already used")
 	// ErrUnavailable wraps the failure of a server the service depends
 	// on (queue, store): the request may succeed later.
 	ErrUnavailable = errors.New("unavailable")
@@ -60,8 +68,13 @@ var (
 // once per attempt whatever races with it.
 type JobStore interface {
 	// Create inserts a new job and its InlineRequest in one write, so a
-	// job never exists without its request.
+	// job never exists without its request. ErrDuplicate if the job has
+	// an IdempotencyKey another job of its KeyID has: of concurrent
+	// creates with one key, exactly one succeeds.
 	Create(ctx context.Context, j *Job) error
+	// Idempotent reads the job of an API key that has an idempotency
+	// key; ErrNotFound if there is none.
+	Idempotent(ctx context.Context, keyID, key string) (*Job, error)
 	// Get reads a job; ErrNotFound if there is none.
 	Get(ctx context.Context, id string) (*Job, error)
 	// Start moves a job to running for a new attempt, counts the attempt
@@ -98,10 +111,23 @@ type JobStore interface {
 	List(ctx context.Context, face string, offset, limit int) ([]*Job, int, error)
 	// Delete removes a finished job; ErrConflict if it is not finished.
 	Delete(ctx context.Context, id string) error
+	// Expired lists at most limit finished jobs that finished before
+	// a time, oldest first, for retention to purge.
+	Expired(ctx context.Context, before time.Time, limit int) ([]Expired, error)
+	// Purge removes the given jobs that are finished (others stay), with
+	// their idempotency keys, and counts those it removed.
+	Purge(ctx context.Context, ids []string) (int, error)
 	// Stats counts jobs: all of them by language and status, and those
 	// created since a time by UTC day.
 	Stats(ctx context.Context, since time.Time) (*JobStats, error)
 	Close() error
+}
+
+// Expired is a finished job past its retention, and whether its payloads
+// may be in the BlobStore (they are not inline).
+type Expired struct {
+	ID                      string
+	RequestBlob, ResultBlob bool
 }
 
 // JobStats are a store's counts of jobs.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -147,6 +146,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	}, jobs.Options{
 		Workers: workers, MaxQueue: cfg.MaxQueue, MaxCode: cfg.MaxCode, Grace: cfg.Grace,
 		MaxAttempts: cfg.MaxAttempts, Distributed: b.shared, LeaseTime: cfg.Lease, LostAfter: cfg.LostAfter,
+		CallTimeout: cfg.StoreTimeout, Retention: cfg.Retention, DataDir: dataDir(cfg), MinFree: cfg.MinFree,
 	})
 	var h http.Handler
 	if worker {
@@ -188,6 +188,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	go func() { workersDone <- svc.Run(running) }()
 	if !worker {
 		go svc.SweepLost(running) // the API nodes look after what they accepted
+		go svc.RunRetention(running)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(limited) }()
@@ -261,6 +262,15 @@ func waitUntil(late <-chan time.Time, wait func()) bool {
 	}
 }
 
+// dataDir is the data directory when an embedded store or blob store
+// keeps files there, whose disk /healthz checks; "" when none does.
+func dataDir(cfg *config.Config) string {
+	if cfg.Store == "" || cfg.Blobs == "" {
+		return cfg.Data
+	}
+	return ""
+}
+
 // kind names a backend for the log without its URL, which may hold a
 // password.
 func kind(url, embedded string) string {
@@ -290,15 +300,7 @@ func apiHandler(svc *jobs.Service, cfg *config.Config, m *metrics.Metrics, log *
 // the store reachable) and its metrics.
 func workerHandler(svc *jobs.Service, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if _, err := svc.Health(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": err.Error()})
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { api.Healthz(w, svc.Health(r.Context())) })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	return mux
 }

@@ -239,7 +239,15 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	job, err := s.svc.Submit(r.Context(), req, jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive, Limits: key.Policy})
+	meta := jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive, Limits: key.Policy}
+	if v := r.Header.Values(jobs.IdempotencyHeader); len(v) > 0 {
+		meta.IdempotencyKey = strings.Join(v, ",") // a repeated header is not one key
+		if err := jobs.CheckIdempotencyKey(meta.IdempotencyKey); err != nil {
+			fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
+	job, err := s.svc.Submit(r.Context(), req, meta)
 	if err != nil {
 		s.refuse(w, err)
 		return
@@ -274,6 +282,8 @@ func (s *Server) refuse(w http.ResponseWriter, err error) {
 		fail(w, http.StatusUnprocessableEntity, "%v", err)
 	case errors.As(err, &tooLarge):
 		fail(w, http.StatusRequestEntityTooLarge, "%v", err)
+	case errors.Is(err, jobs.ErrIdempotencyMismatch):
+		fail(w, http.StatusUnprocessableEntity, "%v", err)
 	case errors.Is(err, airlock.ErrQueueFull):
 		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusServiceUnavailable, "the queue is full; try again later")
@@ -368,10 +378,16 @@ func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	n, err := s.svc.Health(r.Context())
-	if err != nil {
-		reply(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": err.Error()})
+	Healthz(w, s.svc.Health(r.Context()))
+}
+
+// Healthz answers a health check: 200 when every dependency works, else
+// 503 naming those down; every check and the queue's length either way.
+func Healthz(w http.ResponseWriter, h *jobs.Health) {
+	if !h.OK() {
+		w.Header().Set("Retry-After", "1")
+		reply(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "down": h.Down(), "checks": h.Checks})
 		return
 	}
-	reply(w, http.StatusOK, map[string]any{"status": "ok", "queue": n})
+	reply(w, http.StatusOK, map[string]any{"status": "ok", "queue": h.Queued, "checks": h.Checks})
 }

@@ -57,7 +57,19 @@ type Config struct {
 	// MaxConnections bounds the open HTTP connections; 0: derived from
 	// the limit of open files (conns.DefaultMax).
 	MaxConnections int
+	// Retention is how long finished jobs are kept (0: for ever);
+	// StoreTimeout bounds each store and queue call of a request; below
+	// MinFree bytes free in Data, /healthz says the disk is full.
+	Retention    time.Duration
+	StoreTimeout time.Duration
+	MinFree      int64
 }
+
+// DefaultRetention keeps a finished job a week: long enough for a client
+// to fetch its result after a weekend or an outage of its own, and for an
+// operator to look into it; short enough that the store stays bounded (a
+// job is about 1 KiB of SQLite, and up to some 170 MiB with its payloads).
+const DefaultRetention = 7 * 24 * time.Hour
 
 // Pool is one language's warm pool: sandboxes started ahead of their jobs.
 type Pool struct {
@@ -112,6 +124,9 @@ var settings = []setting{
 		return nil
 	}},
 	{name: "max-connections", usage: "open HTTP connections; at the bound the one idle longest is closed (default: half the open-file limit, at most 10000)", set: intSetting(func(c *Config) *int { return &c.MaxConnections })},
+	{name: "retention", usage: "how long finished jobs, their payloads and idempotency keys are kept (0: for ever)", set: durationSetting(func(c *Config) *time.Duration { return &c.Retention }, 0)},
+	{name: "store-timeout", usage: "longest store or queue call of a request before it is answered 503", set: durationSetting(func(c *Config) *time.Duration { return &c.StoreTimeout }, 10*time.Millisecond)},
+	{name: "min-free", usage: "free space of the data directory below which /healthz reports the disk full (K, M, G suffixes)", set: sizeSetting(func(c *Config) *int64 { return &c.MinFree })},
 	{name: "no-workers", usage: "run no jobs here: an API-only node of a fleet (needs --queue)", set: boolSetting(func(c *Config) *bool { return &c.NoWorkers }), boolean: true},
 }
 
@@ -193,6 +208,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text", Pools: DefaultPools(),
 		Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
+		Retention: DefaultRetention, StoreTimeout: 5 * time.Second, MinFree: 64 << 20,
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)

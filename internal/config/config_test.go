@@ -47,6 +47,7 @@ func TestDefaults(t *testing.T) {
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text",
 		Pools: map[string]Pool{"python": {Size: 2}, "javascript": {Size: 2}}, Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
+		Retention: 7 * 24 * time.Hour, StoreTimeout: 5 * time.Second, MinFree: 64 << 20,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -84,6 +85,7 @@ pools:
 		Addr: "0.0.0.0:9000", Data: "/var/lib/airlock", Workers: 3, MaxQueue: 50, MaxCode: 64 << 10, MaxBody: 2 << 20,
 		Grace: 90 * time.Second, Audit: "-", LogFormat: "json", Languages: "/etc/airlock/languages.yaml",
 		InsecureOpen: true, AllowLocalCallbacks: true, Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
+		Retention: 7 * 24 * time.Hour, StoreTimeout: 5 * time.Second, MinFree: 64 << 20,
 		Keys: []auth.Key{
 			{ID: "alice", SHA256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", Rate: 2.5, Burst: 5, MaxActive: 3},
 			{ID: "bob", SHA256: "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9"},
@@ -147,7 +149,8 @@ func TestPrecedence(t *testing.T) {
 			"log-format": "json", "insecure-open": "true", "allow-local-callbacks": "true", "judge0-enable-delete": "true",
 			"pool": "python=5", "store": "postgres://u:p@db/airlock", "queue": "redis://cache:6379/0", "blobs": "s3://k:s@s3:9000/b",
 			"lease": "5s", "lost-after": "5s", "max-attempts": "5", "no-workers": "true",
-			"max-connections": "500"}[s.name]
+			"max-connections": "500",
+			"retention":       "0", "store-timeout": "2s", "min-free": "1M"}[s.name]
 		if value == "" {
 			value = "x-" + s.name
 		}

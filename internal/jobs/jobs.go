@@ -60,6 +60,19 @@ type Options struct {
 	// default 1 minute. It must exceed the clock skew between the nodes
 	// and the queue's server.
 	LostAfter time.Duration
+	// CallTimeout bounds each store and queue call of a request (blob
+	// transfers get blobFactor times more): a server that does not
+	// answer in time is unavailable, a 503. Default DefaultCallTimeout.
+	CallTimeout time.Duration
+	// Retention is how long a finished job is kept, with its payloads
+	// and idempotency key, before RunRetention purges it; 0 keeps jobs
+	// for ever.
+	Retention time.Duration
+	// DataDir is the directory of the embedded store and blobs, whose
+	// free space Health checks (with MinFree, default DefaultMinFree);
+	// "" when there is none.
+	DataDir string
+	MinFree int64
 }
 
 // DefaultInlineMax keeps a typical submission and its output out of the
@@ -78,10 +91,18 @@ type Service struct {
 	audit   *audit.Log
 	metrics *metrics.Metrics
 	hooks   *webhook.Sender
+	// The request path's store, queue and blobs: the same ones, every call
+	// with a deadline (Options.CallTimeout).
+	reqStore airlock.JobStore
+	reqQueue airlock.Queue
+	reqBlobs airlock.BlobStore
 
 	callbacks map[string]CallbackFormat // by job face
 
-	admit     sync.Mutex   // orders the count and the creation of keys' jobs
+	// admit orders the count and the creation of keys' jobs: a lock of
+	// one slot, which a submission waits for no longer than a store call
+	// (behind a frozen store, the queue of them would grow without end).
+	admit     chan struct{}
 	admitting atomic.Int64 // submissions between the queue's count and their push
 	// here bounds the jobs of live sessions that run in this process
 	// outside the queue (see accept).
@@ -143,14 +164,21 @@ func New(d Deps, opt Options) *Service {
 	if opt.InlineMax == 0 {
 		opt.InlineMax = DefaultInlineMax
 	}
+	if opt.CallTimeout <= 0 {
+		opt.CallTimeout = DefaultCallTimeout
+	}
+	if opt.MinFree <= 0 {
+		opt.MinFree = DefaultMinFree
+	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
 	return &Service{
 		store: d.Store, blobs: d.Blobs, queue: d.Queue, engine: d.Engine, opt: opt, log: d.Log,
+		reqStore: timedStore{d.Store, opt.CallTimeout}, reqQueue: timedQueue{d.Queue, opt.CallTimeout}, reqBlobs: timedBlobs{d.Blobs, opt.CallTimeout},
 		audit: d.Audit, metrics: d.Metrics, hooks: d.Hooks, callbacks: map[string]CallbackFormat{},
 		running: map[string]context.CancelCauseFunc{}, sessions: map[string]*engine.Session{}, waiters: map[string][]chan *airlock.Job{},
-		here: make(chan struct{}, max(opt.Workers, 1)), drained: make(chan struct{}),
+		here: make(chan struct{}, max(opt.Workers, 1)), drained: make(chan struct{}), admit: make(chan struct{}, 1),
 	}
 }
 
@@ -175,6 +203,9 @@ type Meta struct {
 	MaxActive   int // the key's limit of unfinished jobs; 0: none
 	// Limits is the key's own limits policy (the job's Request.Policy).
 	Limits airlock.Policy
+	// IdempotencyKey is the client's Idempotency-Key: a retry with it
+	// and the same request is answered with the first job (see Submit).
+	IdempotencyKey string
 	// Session attaches a live client (an interactive API). It lives in
 	// this process only: a job re-run after a restart runs without it.
 	Session *engine.Session
@@ -194,12 +225,12 @@ func requestKey(id string) string { return "requests/" + id + ".json" }
 func resultKey(id string) string  { return "results/" + id + ".json" }
 
 // place keeps a small payload for the job store, returning it, and puts a
-// larger one in the blob store under key, returning nil.
-func (s *Service) place(ctx context.Context, key string, data []byte) ([]byte, error) {
+// larger one in blobs under key, returning nil.
+func (s *Service) place(ctx context.Context, blobs airlock.BlobStore, key string, data []byte) ([]byte, error) {
 	if len(data) <= s.opt.InlineMax {
 		return data, nil
 	}
-	return nil, s.blobs.Put(ctx, key, data)
+	return nil, blobs.Put(ctx, key, data)
 }
 
 // payload is a job's inline payload, or else the one in the blob store
@@ -208,7 +239,7 @@ func (s *Service) payload(ctx context.Context, inline []byte, key string) ([]byt
 	if inline != nil {
 		return inline, nil
 	}
-	data, err := s.blobs.Get(ctx, key)
+	data, err := s.reqBlobs.Get(ctx, key)
 	return data, lost("blob store", err)
 }
 
@@ -225,9 +256,58 @@ func lost(server string, err error) error {
 	return fmt.Errorf("%w: %s: %v", airlock.ErrUnavailable, server, err)
 }
 
+// ErrIdempotencyMismatch is a submission whose idempotency key an earlier
+// one with another request used.
+var ErrIdempotencyMismatch = errors.New("Idempotency-Key: already used with a different request")
+
+// IdempotencyHeader is the HTTP header of a client's idempotency key, on
+// every API face that takes one.
+const IdempotencyHeader = "Idempotency-Key"
+
+// MaxIdempotencyKey is the longest idempotency key taken.
+const MaxIdempotencyKey = 255
+
+// CheckIdempotencyKey says what is wrong with a client's idempotency key,
+// as an *engine.InvalidError: it is 1 to MaxIdempotencyKey visible ASCII
+// characters.
+func CheckIdempotencyKey(key string) error {
+	bad := len(key) == 0 || len(key) > MaxIdempotencyKey
+	for i := 0; i < len(key) && !bad; i++ {
+		bad = key[i] <= ' ' || key[i] > '~'
+	}
+	if bad {
+		return &engine.InvalidError{Field: "Idempotency-Key", Problem: fmt.Sprintf("want 1 to %d visible ASCII characters", MaxIdempotencyKey)}
+	}
+	return nil
+}
+
 // Submit validates, persists and queues a job. When it returns without an
 // error the job is on disk and will be run, whatever happens next.
+//
+// With an idempotency key, a submission of the same request (the same
+// face, request and callback) with the same key by the same API key
+// returns the job the first made, whatever became of it, and one of
+// another request ErrIdempotencyMismatch; the keys live in the store with
+// their jobs, so this holds across restarts and the nodes of a fleet, and
+// of concurrent submissions exactly one makes a job.
 func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
+	req.Interactive = meta.Session != nil
+	var hash string
+	if meta.IdempotencyKey != "" {
+		if err := CheckIdempotencyKey(meta.IdempotencyKey); err != nil {
+			return nil, err
+		}
+		data, err := json.Marshal(req)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s", meta.Face, meta.CallbackURL, data))
+		hash = hex.EncodeToString(sum[:])
+		// A retry is answered before the limits: it asks for nothing new.
+		if j, err := s.idempotent(ctx, meta, hash); !errors.Is(err, airlock.ErrNotFound) {
+			return j, err
+		}
+	}
 	var size int64
 	for _, f := range req.Files {
 		size += int64(len(f.Content))
@@ -257,9 +337,15 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 		// Counted in the store, so every node of a fleet sees the jobs of
 		// the others; exact within a process, which orders the count and
 		// the creation, and nearly so across processes.
-		s.admit.Lock()
-		defer s.admit.Unlock()
-		n, err := s.store.Active(ctx, meta.KeyID)
+		select {
+		case s.admit <- struct{}{}:
+			defer func() { <-s.admit }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(s.opt.CallTimeout):
+			return nil, fmt.Errorf("%w: store: other submissions held it for %v", airlock.ErrUnavailable, s.opt.CallTimeout)
+		}
+		n, err := s.reqStore.Active(ctx, meta.KeyID)
 		if err != nil {
 			return nil, lost("store", err)
 		}
@@ -267,15 +353,34 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 			return nil, ErrTooManyActive
 		}
 	}
-	return s.accept(ctx, req, meta)
+	j, err := s.accept(ctx, req, meta, hash)
+	if errors.Is(err, airlock.ErrDuplicate) {
+		// Another submission with the key made its job meanwhile.
+		return s.idempotent(ctx, meta, hash)
+	}
+	return j, err
 }
 
-func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
-	req.Interactive = meta.Session != nil
+// idempotent is the job of an earlier submission with meta's idempotency
+// key, if it asked for the request whose hash is given; ErrNotFound if
+// there is none.
+func (s *Service) idempotent(ctx context.Context, meta Meta, hash string) (*airlock.Job, error) {
+	j, err := s.reqStore.Idempotent(ctx, meta.KeyID, meta.IdempotencyKey)
+	switch {
+	case err != nil:
+		return nil, lost("store", err)
+	case j.RequestHash != hash:
+		return nil, ErrIdempotencyMismatch
+	}
+	return j, nil
+}
+
+func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta, hash string) (*airlock.Job, error) {
 	l, _ := s.engine.Catalog().Lookup(req.Language)
 	j := &airlock.Job{
 		ID: newID(), Face: meta.Face, Status: airlock.StatusQueued, Language: l.ID, KeyID: meta.KeyID, ClientAddr: meta.ClientAddr,
 		CallbackURL: meta.CallbackURL, CodeSHA256: codeHash(req.Files), CreatedAt: time.Now().UTC(), Request: &req,
+		IdempotencyKey: meta.IdempotencyKey, RequestHash: hash,
 	}
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -283,11 +388,14 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*
 	}
 	// A blob first, an inline request with the row: a job row always has
 	// its request.
-	if j.InlineRequest, err = s.place(ctx, requestKey(j.ID), data); err != nil {
+	if j.InlineRequest, err = s.place(ctx, s.reqBlobs, requestKey(j.ID), data); err != nil {
 		return nil, lost("blob store", fmt.Errorf("store request: %w", err))
 	}
-	if err := s.store.Create(ctx, j); err != nil {
+	if err := s.reqStore.Create(ctx, j); err != nil {
 		s.dropRequest(j)
+		if errors.Is(err, airlock.ErrDuplicate) {
+			return nil, err
+		}
 		return nil, lost("store", fmt.Errorf("store job: %w", err))
 	}
 	if meta.Session != nil {
@@ -305,7 +413,7 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*
 			return j, nil
 		}
 	}
-	if err := s.queue.Push(ctx, j.ID); err != nil {
+	if err := s.reqQueue.Push(ctx, j.ID); err != nil {
 		// Refused, so not left behind: nothing would ever run it.
 		s.takeSession(j.ID)
 		s.unaccept(j)
@@ -317,11 +425,10 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta) (*
 // unaccept removes a job the queue refused, which its client is told was
 // not accepted. What cannot be removed is left cancelled, never queued.
 func (s *Service) unaccept(j *airlock.Job) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := s.store.Cancel(ctx, j.ID, time.Now().UTC())
+	ctx := context.Background()
+	_, err := s.reqStore.Cancel(ctx, j.ID, time.Now().UTC())
 	if err == nil {
-		err = s.store.Delete(ctx, j.ID)
+		err = s.reqStore.Delete(ctx, j.ID)
 	}
 	if err != nil {
 		s.log.Error("remove a job the queue refused", "job", j.ID, "err", err)
@@ -333,7 +440,7 @@ func (s *Service) unaccept(j *airlock.Job) {
 // dropRequest deletes the request blob of a job that was not created.
 func (s *Service) dropRequest(j *airlock.Job) {
 	if j.InlineRequest == nil {
-		s.blobs.Delete(context.Background(), requestKey(j.ID))
+		s.reqBlobs.Delete(context.Background(), requestKey(j.ID))
 	}
 }
 
@@ -360,7 +467,7 @@ func codeHash(files []airlock.File) string {
 
 // Get reads a job, with its result once finished.
 func (s *Service) Get(ctx context.Context, id string) (*airlock.Job, error) {
-	j, err := s.store.Get(ctx, id)
+	j, err := s.reqStore.Get(ctx, id)
 	if err != nil {
 		return nil, lost("store", err)
 	}
@@ -474,7 +581,7 @@ func (s *Service) notify(id string, final *airlock.Job) {
 
 // Cancel ends a queued job, or kills a running job's sandbox.
 func (s *Service) Cancel(ctx context.Context, id string) (*airlock.Job, error) {
-	status, err := s.store.Cancel(ctx, id, time.Now().UTC())
+	status, err := s.reqStore.Cancel(ctx, id, time.Now().UTC())
 	if err != nil {
 		return nil, lost("store", err)
 	}
@@ -505,9 +612,9 @@ func (s *Service) takeSession(id string) *engine.Session {
 // QueueLen is the number of jobs waiting for a worker. An error is
 // airlock.ErrUnavailable: the queue cannot be reached.
 func (s *Service) QueueLen(ctx context.Context) (int, error) {
-	n, err := s.queue.Len(ctx)
+	n, err := s.reqQueue.Len(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("%w: queue: %v", airlock.ErrUnavailable, err)
+		return 0, lost("queue", err)
 	}
 	return n, nil
 }
@@ -539,7 +646,7 @@ func (s *Service) LoadRequest(ctx context.Context, j *airlock.Job) error {
 
 // List pages through the jobs of one API face, newest first, with results.
 func (s *Service) List(ctx context.Context, face string, offset, limit int) ([]*airlock.Job, int, error) {
-	list, total, err := s.store.List(ctx, face, offset, limit)
+	list, total, err := s.reqStore.List(ctx, face, offset, limit)
 	if err != nil {
 		return nil, 0, lost("store", err)
 	}
@@ -554,12 +661,12 @@ func (s *Service) List(ctx context.Context, face string, offset, limit int) ([]*
 // Delete removes a finished job and its payloads; airlock.ErrConflict if
 // it has not finished.
 func (s *Service) Delete(ctx context.Context, id string) error {
-	if err := s.store.Delete(ctx, id); err != nil {
+	if err := s.reqStore.Delete(ctx, id); err != nil {
 		return lost("store", err)
 	}
 	// The row is gone, so nobody can reach these any more.
 	for _, key := range []string{requestKey(id), resultKey(id)} {
-		if err := s.blobs.Delete(ctx, key); err != nil && !errors.Is(err, airlock.ErrNotFound) {
+		if err := s.reqBlobs.Delete(ctx, key); err != nil && !errors.Is(err, airlock.ErrNotFound) {
 			s.log.Warn("delete payload", "key", key, "err", err)
 		}
 	}
@@ -568,18 +675,6 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 
 // Stats counts jobs (see airlock.JobStore.Stats).
 func (s *Service) Stats(ctx context.Context, since time.Time) (*airlock.JobStats, error) {
-	st, err := s.store.Stats(ctx, since)
+	st, err := s.reqStore.Stats(ctx, since)
 	return st, lost("store", err)
-}
-
-// Health says whether the queue and the store can be reached, and how
-// many jobs wait in the queue.
-func (s *Service) Health(ctx context.Context) (queued int, err error) {
-	if queued, err = s.QueueLen(ctx); err != nil {
-		return 0, err
-	}
-	if _, err := s.store.Get(ctx, "healthz"); err != nil && !errors.Is(err, airlock.ErrNotFound) {
-		return 0, lost("store", err)
-	}
-	return queued, nil
 }

@@ -417,7 +417,7 @@ func (s *Service) record(ctx context.Context, j *airlock.Job, res airlock.Result
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
-	inline, err := s.place(ctx, resultKey(j.ID), data)
+	inline, err := s.place(ctx, s.blobs, resultKey(j.ID), data)
 	if err != nil {
 		return nil, fmt.Errorf("store result: %w", err)
 	}

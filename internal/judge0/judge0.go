@@ -238,7 +238,9 @@ func addValues(p params, values url.Values) {
 }
 
 // submit validates and queues one submission; errs are Judge0's 422 body.
-func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fieldErrors, error) {
+// With an idempotency key (the Idempotency-Key header of a single
+// create), a retry of the same submission is the first one's job.
+func (s *Server) submit(r *http.Request, p params, b64 bool, idempotencyKey string) (*airlock.Job, *fieldErrors, error) {
 	ctx := r.Context()
 	key := keyOf(r)
 	pol := s.svc.Engine().Policy(key.Policy)
@@ -251,7 +253,7 @@ func (s *Server) submit(r *http.Request, p params, b64 bool) (*airlock.Job, *fie
 		return nil, nil, err
 	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive, Limits: key.Policy}
+	meta := jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive, Limits: key.Policy, IdempotencyKey: idempotencyKey}
 	if rec.CallbackURL != nil {
 		meta.CallbackURL = *rec.CallbackURL
 	}
@@ -298,7 +300,10 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &tooLarge):
 		fail(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, jobs.ErrIdempotencyMismatch):
+		fail(w, http.StatusUnprocessableEntity, err.Error())
 	case errors.Is(err, airlock.ErrQueueFull):
+		w.Header().Set("Retry-After", "1")
 		fail(w, http.StatusServiceUnavailable, "queue is full")
 	case errors.Is(err, airlock.ErrUnavailable):
 		w.Header().Set("Retry-After", "1")
@@ -328,7 +333,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b64 := b64Param(r)
-	j, errs, err := s.submit(r, p, b64)
+	var idem string
+	if v := r.Header.Values(jobs.IdempotencyHeader); len(v) > 0 {
+		if idem = strings.Join(v, ","); idem == "" {
+			idem = " " // present but empty: refused as a bad key
+		}
+	}
+	j, errs, err := s.submit(r, p, b64, idem)
 	switch {
 	case err != nil:
 		s.refuse(w, r, err)
@@ -417,6 +428,12 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.readParams(w, r, &body) {
 		return
 	}
+	if len(r.Header.Values(jobs.IdempotencyHeader)) > 0 {
+		// One key cannot name each of a batch's jobs; a client that
+		// needs retries submits them one by one.
+		fail(w, http.StatusBadRequest, "Idempotency-Key: not taken on a batch; submit one by one")
+		return
+	}
 	switch n := len(body.Submissions); {
 	case n > maxBatch:
 		fail(w, http.StatusBadRequest, fmt.Sprintf("number of submissions in a batch should be less than or equal to %d", maxBatch))
@@ -438,7 +455,7 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 	out := make([]any, len(body.Submissions))
 	valid := false
 	for i, p := range body.Submissions {
-		j, errs, err := s.submit(r, p, b64)
+		j, errs, err := s.submit(r, p, b64, "")
 		switch {
 		case errors.Is(err, airlock.ErrQueueFull):
 			out[i] = map[string]string{"error": "queue is full"}

@@ -22,6 +22,7 @@ type Metrics struct {
 	SandboxStart *prometheus.HistogramVec
 	Running      prometheus.Gauge       // sandboxes running now
 	Requests     *prometheus.CounterVec // HTTP requests by code
+	Purged       prometheus.Counter     // finished jobs removed by retention
 }
 
 // New makes and registers the metrics; queueDepth and keepers are read
@@ -50,8 +51,11 @@ func New(queueDepth, keepers func() float64) *Metrics {
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "airlock_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
+		Purged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "airlock_jobs_purged_total", Help: "Finished jobs removed, with their payloads, once past their retention.",
+		}),
 	}
-	m.Registry.MustRegister(m.Executions, m.RunSeconds, m.WaitSecs, m.SandboxStart, m.Running, m.Requests,
+	m.Registry.MustRegister(m.Executions, m.RunSeconds, m.WaitSecs, m.SandboxStart, m.Running, m.Requests, m.Purged,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "airlock_queue_depth", Help: "Jobs waiting for a worker."}, queueDepth),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "airlock_pool_keepers", Help: "Sandbox slots kept warm (keepers alive)."}, keepers),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

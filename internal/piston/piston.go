@@ -124,6 +124,8 @@ func refusal(err error) (int, string) {
 		return http.StatusBadRequest, bad.Error()
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
+	case errors.Is(err, jobs.ErrIdempotencyMismatch):
+		return http.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, airlock.ErrQueueFull):
 		return http.StatusServiceUnavailable, "queue is full"
 	case errors.Is(err, airlock.ErrUnavailable):
@@ -182,24 +184,33 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if v := r.Header.Values(jobs.IdempotencyHeader); len(v) > 0 {
+		meta.IdempotencyKey = strings.Join(v, ",")
+		if err := jobs.CheckIdempotencyKey(meta.IdempotencyKey); err != nil {
+			reply(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
 	j, err := s.svc.Submit(r.Context(), req, meta)
 	if err != nil {
 		code, msg := refusal(err)
 		if code == http.StatusInternalServerError {
 			s.opt.Log.Error("piston execute", "err", err)
 		}
-		if code == http.StatusTooManyRequests {
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "1")
 		}
 		reply(w, code, msg)
 		return
 	}
 	done, err := s.svc.Wait(r.Context(), j.ID)
-	if err != nil {
+	if err != nil && meta.IdempotencyKey == "" {
 		// The wait ended before the job: the client is gone, the server is
 		// shutting down or the store cannot be read. A Piston client has
 		// no id to come back for the result, so the job is cancelled: a
-		// retry then runs it once. Unless it finished meanwhile.
+		// retry then runs it once. Unless it finished meanwhile. With an
+		// idempotency key the job runs on, and a retry with the key gets
+		// its result.
 		if cur, cerr := s.svc.Cancel(context.WithoutCancel(r.Context()), j.ID); cerr == nil && cur.Status.Finished() && cur.Status != airlock.StatusCancelled {
 			done, err = cur, nil
 		}
@@ -210,13 +221,18 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 	case r.Context().Err() != nil: // nobody to answer
 	case errors.Is(err, jobs.ErrShuttingDown):
 		w.Header().Set("Retry-After", "1")
-		reply(w, http.StatusServiceUnavailable, "the server is restarting: the job was cancelled; try again")
+		msg := "the server is restarting: the job was cancelled; try again"
+		if meta.IdempotencyKey != "" {
+			msg = "the server is restarting: try again with the same Idempotency-Key for the job's result"
+		}
+		reply(w, http.StatusServiceUnavailable, msg)
 	default:
 		code, msg := refusal(err)
-		if code == http.StatusInternalServerError {
+		if code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		} else {
 			s.opt.Log.Error("piston execute", "err", err)
 		}
-		w.Header().Set("Retry-After", "1")
 		reply(w, code, msg)
 	}
 }

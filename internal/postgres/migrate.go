@@ -43,6 +43,13 @@ var migrations = []string{
 	// 2: a key's unfinished jobs, counted at each submission of a key
 	// with a limit of them.
 	`CREATE INDEX jobs_key_unfinished ON jobs (key_id) WHERE status IN ('queued', 'running');`,
+	// 3: the client's Idempotency-Key, unique per API key, with a hash of
+	// what was asked with it; and the finished jobs by the start of their
+	// retention (a job cancelled while requeued has no end), which the
+	// purge takes oldest first.
+	`ALTER TABLE jobs ADD COLUMN idem_key text NOT NULL DEFAULT '', ADD COLUMN request_hash text NOT NULL DEFAULT '';
+	CREATE UNIQUE INDEX jobs_idem ON jobs (key_id, idem_key) WHERE idem_key <> '';
+	CREATE INDEX jobs_expiry ON jobs ((coalesce(finished_at, created_at))) WHERE status NOT IN ('queued', 'running');`,
 }
 
 // migrateLock is the key of the advisory lock that serializes migrations:

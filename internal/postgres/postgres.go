@@ -93,7 +93,7 @@ func (s *Store) Close() error {
 }
 
 // columns are a job's columns in the order scan reads them.
-const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, cancel, created_at, started_at, finished_at, request, result`
+const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, cancel, created_at, started_at, finished_at, request, result, idem_key, request_hash`
 
 // scan reads a job's columns; ErrNotFound when there is no row.
 func scan(row pgx.Row) (*airlock.Job, error) {
@@ -103,7 +103,7 @@ func scan(row pgx.Row) (*airlock.Job, error) {
 		started, finished *time.Time
 	)
 	err := row.Scan(&j.ID, &j.Face, &status, &j.Language, &j.KeyID, &j.ClientAddr, &j.CallbackURL, &j.CodeSHA256, &j.Attempts,
-		&j.CancelRequested, &j.CreatedAt, &started, &finished, &j.InlineRequest, &j.InlineResult)
+		&j.CancelRequested, &j.CreatedAt, &started, &finished, &j.InlineRequest, &j.InlineResult, &j.IdempotencyKey, &j.RequestHash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, airlock.ErrNotFound
 	}
@@ -149,12 +149,55 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// Create inserts a new job with its inline request.
+// Create inserts a new job with its inline request. A taken idempotency
+// key inserts nothing (the unique index orders concurrent creates with
+// it across processes); a taken id fails.
 func (s *Store) Create(ctx context.Context, j *airlock.Job) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO jobs (id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at, request)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		j.ID, j.Face, string(j.Status), j.Language, j.KeyID, j.ClientAddr, j.CallbackURL, j.CodeSHA256, j.Attempts, j.CreatedAt, j.InlineRequest)
-	return err
+	tag, err := s.pool.Exec(ctx, `INSERT INTO jobs (id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at, request, idem_key, request_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (key_id, idem_key) WHERE idem_key <> '' DO NOTHING`,
+		j.ID, j.Face, string(j.Status), j.Language, j.KeyID, j.ClientAddr, j.CallbackURL, j.CodeSHA256, j.Attempts, j.CreatedAt, j.InlineRequest,
+		j.IdempotencyKey, j.RequestHash)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return airlock.ErrDuplicate
+	}
+	return nil
+}
+
+// Idempotent reads the job of an API key that has an idempotency key.
+func (s *Store) Idempotent(ctx context.Context, keyID, key string) (*airlock.Job, error) {
+	if key == "" {
+		return nil, airlock.ErrNotFound
+	}
+	return scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM jobs WHERE key_id = $1 AND idem_key = $2`, keyID, key))
+}
+
+// Expired lists finished jobs that finished before a time, oldest first.
+func (s *Store) Expired(ctx context.Context, before time.Time, limit int) ([]airlock.Expired, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, request IS NULL, result IS NULL FROM jobs
+		WHERE status NOT IN ('queued', 'running') AND coalesce(finished_at, created_at) < $1
+		ORDER BY coalesce(finished_at, created_at) LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	var e airlock.Expired
+	var out []airlock.Expired
+	_, err = pgx.ForEachRow(rows, []any{&e.ID, &e.RequestBlob, &e.ResultBlob}, func() error { out = append(out, e); return nil })
+	return out, err
+}
+
+// Purge removes the finished ones of the given jobs, in one statement.
+func (s *Store) Purge(ctx context.Context, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM jobs WHERE id = ANY($1) AND status NOT IN ('queued', 'running')`, ids)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // Get reads a job.

@@ -56,6 +56,9 @@ type Options struct {
 	Engine engine.Options // the server's limits
 	// Store, if set, wraps the job store (to inject its faults).
 	Store func(airlock.JobStore) airlock.JobStore
+	// Deps, when set, may change the service's store, blobs and queue
+	// (wrap the store in one that freezes, say) before it starts.
+	Deps func(*jobs.Deps)
 }
 
 // Env is a running service.
@@ -138,11 +141,15 @@ func Start(t *testing.T, opt Options) *Env {
 	if err := eng.StartPools(map[string]engine.PoolConfig{"python": {Size: 1}, "javascript": {Size: 1}}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	svc := jobs.New(jobs.Deps{
+	deps := jobs.Deps{
 		Store: store, Blobs: blobs, Queue: queue, Engine: eng,
 		Audit: audit.New(io.Writer(e)), Metrics: m,
 		Hooks: webhook.New(webhook.Options{AllowLocal: true, Backoff: 50 * time.Millisecond}),
-	}, opt.Jobs)
+	}
+	if opt.Deps != nil {
+		opt.Deps(&deps)
+	}
+	svc := jobs.New(deps, opt.Jobs)
 	opt.API.Metrics = m
 	handler, err := api.New(svc, opt.API)
 	if err != nil {

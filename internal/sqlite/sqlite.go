@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite"
@@ -41,7 +42,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 	started_at   INTEGER NOT NULL DEFAULT 0,
 	finished_at  INTEGER NOT NULL DEFAULT 0,
 	request      BLOB, -- the inline request; NULL when it is in the blob store
-	result       BLOB  -- the inline result; NULL when in the blob store or not finished
+	result       BLOB, -- the inline result; NULL when in the blob store or not finished
+	idem_key     TEXT NOT NULL DEFAULT '', -- the client's Idempotency-Key
+	request_hash TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs(status, created_at) WHERE status IN ('queued', 'running');
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
@@ -49,11 +52,23 @@ CREATE INDEX IF NOT EXISTS jobs_face ON jobs(face, created_at);
 CREATE INDEX IF NOT EXISTS jobs_key_unfinished ON jobs(key_id) WHERE status IN ('queued', 'running');
 `
 
+// indexes are those on columns that migrate may have to add first.
+const indexes = `
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(key_id, idem_key) WHERE idem_key != '';
+CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(` + expiry + `) WHERE status NOT IN ('queued', 'running');
+`
+
+// expiry is when a finished job's retention starts: its end, or its
+// creation for one that has no end (cancelled while it was requeued).
+const expiry = `CASE WHEN finished_at > 0 THEN finished_at ELSE created_at END`
+
 // added are the columns later versions added to the jobs table, with
 // their definitions, for databases an earlier version created.
 var added = []struct{ name, def string }{
 	{"request", "BLOB"},
 	{"result", "BLOB"},
+	{"idem_key", "TEXT NOT NULL DEFAULT ''"},
+	{"request_hash", "TEXT NOT NULL DEFAULT ''"},
 }
 
 // Open opens (creating or upgrading if need be) the database at path.
@@ -76,6 +91,10 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite %s: migrate: %w", path, err)
 	}
+	if _, err := db.Exec(indexes); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
 	s := &Store{db: db}
 	if err := s.prepare(); err != nil {
 		s.Close()
@@ -84,7 +103,7 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
-const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, cancel, created_at, started_at, finished_at, request, result`
+const columns = `id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, cancel, created_at, started_at, finished_at, request, result, idem_key, request_hash`
 
 // prepare prepares the statements of Store's fields.
 func (s *Store) prepare() error {
@@ -92,8 +111,9 @@ func (s *Store) prepare() error {
 		stmt  **sql.Stmt
 		query string
 	}{
-		{&s.create, `INSERT INTO jobs (id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at, request)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		// A taken idempotency key inserts nothing; a taken id fails.
+		{&s.create, `INSERT INTO jobs (id, face, status, language, key_id, client_addr, callback_url, code_sha256, attempts, created_at, request, idem_key, request_hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, idem_key) WHERE idem_key != '' DO NOTHING`},
 		{&s.get, `SELECT ` + columns + ` FROM jobs WHERE id = ?`},
 		{&s.start, `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?
 			WHERE id = ? AND (status = 'queued' OR status = 'running' AND ?) RETURNING ` + columns},
@@ -176,15 +196,29 @@ func fromUnix(n int64) time.Time {
 
 // Create inserts a new job with its inline request.
 func (s *Store) Create(ctx context.Context, j *airlock.Job) error {
-	_, err := s.create.ExecContext(ctx, j.ID, j.Face, j.Status, j.Language, j.KeyID, j.ClientAddr, j.CallbackURL, j.CodeSHA256, j.Attempts, unix(j.CreatedAt), j.InlineRequest)
-	return err
+	res, err := s.create.ExecContext(ctx, j.ID, j.Face, j.Status, j.Language, j.KeyID, j.ClientAddr, j.CallbackURL, j.CodeSHA256, j.Attempts, unix(j.CreatedAt), j.InlineRequest,
+		j.IdempotencyKey, j.RequestHash)
+	if err := changedOne(res, err); errors.Is(err, airlock.ErrConflict) {
+		return airlock.ErrDuplicate
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Idempotent reads the job of an API key that has an idempotency key.
+func (s *Store) Idempotent(ctx context.Context, keyID, key string) (*airlock.Job, error) {
+	if key == "" {
+		return nil, airlock.ErrNotFound
+	}
+	return scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM jobs WHERE key_id = ? AND idem_key = ?`, keyID, key))
 }
 
 func scan(row interface{ Scan(...any) error }) (*airlock.Job, error) {
 	var j airlock.Job
 	var created, started, finished int64
 	err := row.Scan(&j.ID, &j.Face, &j.Status, &j.Language, &j.KeyID, &j.ClientAddr, &j.CallbackURL, &j.CodeSHA256, &j.Attempts, &j.CancelRequested, &created, &started, &finished,
-		&j.InlineRequest, &j.InlineResult)
+		&j.InlineRequest, &j.InlineResult, &j.IdempotencyKey, &j.RequestHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, airlock.ErrNotFound
 	}
@@ -322,6 +356,42 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	return airlock.ErrConflict
+}
+
+// Expired lists finished jobs that finished before a time, oldest first.
+func (s *Store) Expired(ctx context.Context, before time.Time, limit int) ([]airlock.Expired, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, request IS NULL, result IS NULL FROM jobs
+		WHERE status NOT IN ('queued', 'running') AND `+expiry+` < ? ORDER BY `+expiry+` LIMIT ?`, unix(before), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []airlock.Expired
+	for rows.Next() {
+		var e airlock.Expired
+		if err := rows.Scan(&e.ID, &e.RequestBlob, &e.ResultBlob); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Purge removes the finished ones of the given jobs, in one statement.
+func (s *Store) Purge(ctx context.Context, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE status NOT IN ('queued', 'running') AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // Stats counts jobs.

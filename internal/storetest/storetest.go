@@ -57,6 +57,10 @@ func Run(t *testing.T, open func(t *testing.T) airlock.JobStore) {
 		{"InlineResult", testInlineResult},
 		{"InlineResultOnlyOnce", testInlineResultOnlyOnce},
 		{"DeleteForgetsPayloads", testDeleteForgetsPayloads},
+		{"Idempotency", testIdempotency},
+		{"ConcurrentIdempotentCreate", testConcurrentIdempotentCreate},
+		{"Expired", testExpired},
+		{"Purge", testPurge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1148,4 +1152,172 @@ func testDeleteForgetsPayloads(t *testing.T, s airlock.JobStore) {
 	got := get(t, s, again.ID)
 	wantPayload(t, "request of a job re-created in the blob store", got.InlineRequest, nil)
 	wantPayload(t, "result of a re-created job", got.InlineResult, nil)
+}
+
+// An idempotency key is unique among the jobs of one API key, and finds
+// the job that has it.
+func testIdempotency(t *testing.T, s airlock.JobStore) {
+	first := queued(t, base)
+	first.IdempotencyKey, first.RequestHash = "retry-1", "hash-a"
+	create(t, s, first)
+	got, err := s.Idempotent(t.Context(), first.KeyID, "retry-1")
+	if err != nil {
+		t.Fatalf("Idempotent: %v", err)
+	}
+	sameMeta(t, got, first)
+	if got.IdempotencyKey != "retry-1" || got.RequestHash != "hash-a" {
+		t.Errorf("Idempotent: key %q hash %q, want retry-1 hash-a", got.IdempotencyKey, got.RequestHash)
+	}
+	if j := get(t, s, first.ID); j.IdempotencyKey != "retry-1" || j.RequestHash != "hash-a" {
+		t.Errorf("Get: key %q hash %q, want retry-1 hash-a", j.IdempotencyKey, j.RequestHash)
+	}
+
+	again := queued(t, base)
+	again.KeyID, again.IdempotencyKey, again.RequestHash = first.KeyID, "retry-1", "hash-b"
+	if err := s.Create(t.Context(), again); !errors.Is(err, airlock.ErrDuplicate) {
+		t.Errorf("Create with a taken idempotency key: %v, want ErrDuplicate", err)
+	}
+	if _, err := s.Get(t.Context(), again.ID); !errors.Is(err, airlock.ErrNotFound) {
+		t.Errorf("the refused job exists: %v", err)
+	}
+	// Another API key's, and jobs without a key, are not in the way.
+	other := queued(t, base)
+	other.IdempotencyKey = "retry-1"
+	create(t, s, other)
+	for range 2 {
+		j := queued(t, base)
+		j.KeyID = first.KeyID
+		create(t, s, j)
+	}
+	for _, k := range []struct{ key, idem string }{{first.KeyID, "retry-2"}, {"nobody", "retry-1"}, {first.KeyID, ""}} {
+		if _, err := s.Idempotent(t.Context(), k.key, k.idem); !errors.Is(err, airlock.ErrNotFound) {
+			t.Errorf("Idempotent(%q, %q): %v, want ErrNotFound", k.key, k.idem, err)
+		}
+	}
+}
+
+// Of concurrent creates with one idempotency key, exactly one makes a
+// job (processes of a fleet race so on a client's retry).
+func testConcurrentIdempotentCreate(t *testing.T, s airlock.JobStore) {
+	const n = 8
+	key := "key-" + newID(t)[:8]
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	created := make([]*airlock.Job, n)
+	for i := range n {
+		j := queued(t, base)
+		j.KeyID, j.IdempotencyKey = key, "same"
+		created[i] = j
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Create(t.Context(), j)
+		}()
+	}
+	wg.Wait()
+	var won []string
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won = append(won, created[i].ID)
+		case !errors.Is(err, airlock.ErrDuplicate):
+			t.Errorf("Create %d: %v, want nil or ErrDuplicate", i, err)
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d of %d concurrent creates with one key made a job, want 1", len(won), n)
+	}
+	if j, err := s.Idempotent(t.Context(), key, "same"); err != nil || j.ID != won[0] {
+		t.Errorf("Idempotent = %v, %v; want job %s", j, err, won[0])
+	}
+}
+
+// old is far before every other subtest's jobs, for stores that share
+// them.
+var old = base.AddDate(-10, 0, 0)
+
+// Expired lists the finished jobs that ended before the cutoff, oldest
+// first, within the limit, and says which payloads are not inline.
+func testExpired(t *testing.T, s airlock.JobStore) {
+	ended := func(at time.Time, result []byte) *airlock.Job {
+		j := create(t, s, queued(t, old))
+		start(t, s, j.ID, old)
+		finishWith(t, s, j.ID, airlock.StatusOK, at, result)
+		return j
+	}
+	second := ended(old.Add(2*time.Hour), []byte(`{}`))
+	first := ended(old.Add(time.Hour), nil)
+	inlineReq := queued(t, old)
+	inlineReq.InlineRequest = []byte(`{"code":""}`)
+	create(t, s, inlineReq)
+	cancel(t, s, inlineReq.ID, old.Add(3*time.Hour))
+	recent := ended(old.Add(48*time.Hour), nil)
+	create(t, s, queued(t, old))                      // queued: never expires
+	start(t, s, create(t, s, queued(t, old)).ID, old) // running: never
+
+	cutoff := old.Add(24 * time.Hour)
+	got, err := s.Expired(t.Context(), cutoff, 10)
+	if err != nil {
+		t.Fatalf("Expired: %v", err)
+	}
+	want := []airlock.Expired{
+		{ID: first.ID, RequestBlob: true, ResultBlob: true},
+		{ID: second.ID, RequestBlob: true, ResultBlob: false},
+		{ID: inlineReq.ID, RequestBlob: false, ResultBlob: true},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Expired = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("Expired[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if got, err := s.Expired(t.Context(), cutoff, 2); err != nil || len(got) != 2 || got[0].ID != first.ID {
+		t.Errorf("Expired with limit 2 = %+v, %v; want the 2 oldest", got, err)
+	}
+	for _, e := range got {
+		if e.ID == recent.ID {
+			t.Errorf("a job that ended after the cutoff expired")
+		}
+	}
+}
+
+// Purge removes finished jobs only, frees their idempotency keys and
+// counts what it removed.
+func testPurge(t *testing.T, s airlock.JobStore) {
+	done := queued(t, old)
+	done.IdempotencyKey = "k"
+	create(t, s, done)
+	start(t, s, done.ID, old)
+	finish(t, s, done.ID, airlock.StatusOK, old)
+	cancelled := create(t, s, queued(t, old))
+	cancel(t, s, cancelled.ID, old)
+	q := create(t, s, queued(t, old))
+	running := create(t, s, queued(t, old))
+	start(t, s, running.ID, old)
+
+	n, err := s.Purge(t.Context(), []string{done.ID, cancelled.ID, q.ID, running.ID, newID(t)})
+	if err != nil || n != 2 {
+		t.Fatalf("Purge = %d, %v; want the 2 finished jobs", n, err)
+	}
+	for _, id := range []string{done.ID, cancelled.ID} {
+		if _, err := s.Get(t.Context(), id); !errors.Is(err, airlock.ErrNotFound) {
+			t.Errorf("Get of a purged job: %v, want ErrNotFound", err)
+		}
+	}
+	wantStatus(t, s, q.ID, airlock.StatusQueued)
+	wantStatus(t, s, running.ID, airlock.StatusRunning)
+	if _, err := s.Idempotent(t.Context(), done.KeyID, "k"); !errors.Is(err, airlock.ErrNotFound) {
+		t.Errorf("the idempotency key of a purged job still finds: %v", err)
+	}
+	again := queued(t, base)
+	again.KeyID, again.IdempotencyKey = done.KeyID, "k"
+	create(t, s, again)
+	if n, err := s.Purge(t.Context(), nil); err != nil || n != 0 {
+		t.Errorf("Purge of nothing = %d, %v", n, err)
+	}
+	if got, err := s.Expired(t.Context(), old.Add(time.Hour), 10); err != nil || len(got) != 0 {
+		t.Errorf("Expired after the purge = %+v, %v; want none", got, err)
+	}
 }

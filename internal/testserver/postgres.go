@@ -26,6 +26,7 @@
 package testserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -401,4 +402,66 @@ func startServer(bin string, cred *syscall.Credential, dir, data string, log *os
 		return nil, fmt.Errorf("testserver: %w", err)
 	}
 	return s, nil
+}
+
+// FreezePostgres stops this test binary's PostgreSQL server, the
+// postmaster and every backend (SIGSTOP), as a hung host: connections
+// stay open and nothing answers, new ones included. The function returned
+// thaws it, and so does the end of the test. Tests that call it must not
+// run in parallel with other tests of the binary that use the server.
+func FreezePostgres(t testing.TB) (thaw func()) {
+	t.Helper()
+	if pg == nil || pgStopped.Load() {
+		t.Fatal("testserver: FreezePostgres before Postgres or after Cleanup")
+	}
+	// The postmaster first, so that it forks no backend meanwhile.
+	pids := []int{pg.cmd.Process.Pid}
+	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	kids, err := children(pids[0])
+	if err != nil {
+		syscall.Kill(pids[0], syscall.SIGCONT)
+		t.Fatal(err)
+	}
+	for _, pid := range kids {
+		if syscall.Kill(pid, syscall.SIGSTOP) == nil {
+			pids = append(pids, pid)
+		}
+	}
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGCONT)
+			}
+		})
+	}
+	t.Cleanup(thaw)
+	return thaw
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // ended meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out, nil
 }
