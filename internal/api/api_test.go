@@ -351,9 +351,9 @@ func (s *stalledReads) Get(ctx context.Context, id string) (*airlock.Job, error)
 func TestWaitDeadlineDuringRead(t *testing.T) {
 	store := &stalledReads{}
 	e := env{servicetest.Start(t, servicetest.Options{
-		API:   api.Options{WaitTimeout: 300 * time.Millisecond},
-		Jobs:  jobs.Options{Workers: 1},
-		Store: func(s airlock.JobStore) airlock.JobStore { store.JobStore = s; return store },
+		API:  api.Options{WaitTimeout: 300 * time.Millisecond},
+		Jobs: jobs.Options{Workers: 1},
+		Deps: func(d *jobs.Deps) { store.JobStore = d.Store; d.Store = store },
 	})}
 	store.armed.Store(true)
 	r := e.do(t, "POST", "/v1/executions?wait=true", `{"language":"python","code":"print(1)"}`)

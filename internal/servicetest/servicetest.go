@@ -54,8 +54,6 @@ type Options struct {
 	Jobs   jobs.Options
 	Judge0 judge0.Options // Keys come from the API's keyring
 	Engine engine.Options // the server's limits
-	// Store, if set, wraps the job store (to inject its faults).
-	Store func(airlock.JobStore) airlock.JobStore
 	// Deps, when set, may change the service's store, blobs and queue
 	// (wrap the store in one that freezes, say) before it starts.
 	Deps func(*jobs.Deps)
@@ -130,9 +128,6 @@ func Start(t *testing.T, opt Options) *Env {
 	t.Helper()
 	r, catalog := Runner(t)
 	store, blobs, queue := backends(t, &opt.Jobs)
-	if opt.Store != nil {
-		store = opt.Store(store)
-	}
 	e := &Env{}
 	m := metrics.New(metrics.QueueDepth(queue), func() float64 { return float64(r.Keepers()) })
 	// Warm pools on, as a server runs by default: the faces' tests go
