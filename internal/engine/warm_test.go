@@ -137,9 +137,12 @@ func TestPoolLimits(t *testing.T) {
 	if err != nil || string(res.Stdout) != "64\n" || res.Status != airlock.StatusMemoryLimit || e.PoolStats()["python"].Hits != 2 {
 		t.Fatalf("own limits in a pooled sandbox: %v %s %q %+v", err, res.Status, res.Stdout, e.PoolStats())
 	}
-	res, err = e.Execute(context.Background(), airlock.Request{Language: "python", Files: []airlock.File{src("main.py", "import time\nt = time.process_time()\nprint(t < 0.05)")}})
-	if err != nil || string(res.Stdout) != "True\n" || res.Usage.CPUMillis > 50 {
-		t.Fatalf("start-up counted: %v %q %+v", err, res.Stdout, res.Usage)
+	// The interpreter's own start-up (some 25 ms of CPU here, more on a
+	// loaded machine) is not the job's.
+	waitFull(t, e)
+	res, err = e.Execute(context.Background(), airlock.Request{Language: "python", Files: []airlock.File{src("main.py", "print('job')")}})
+	if err != nil || string(res.Stdout) != "job\n" || res.Usage.CPUMillis > 20 || e.PoolStats()["python"].Hits != 3 {
+		t.Fatalf("start-up counted: %v %q %+v %+v", err, res.Stdout, res.Usage, e.PoolStats())
 	}
 }
 
