@@ -105,9 +105,6 @@ func newChild(argv, env []string, dir string, join, fds []int, rlimits []rlimit,
 // left a window where the program could raise its soft limits to ours or
 // fork past pids.max. A childError says which step failed; at stepExec the
 // program itself could not be started (no such file, not executable).
-//
-//go:norace
-//go:noinline
 func forkExec(c *child) (int, error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
