@@ -638,8 +638,8 @@ func (unreadable) Get(context.Context, string) (*airlock.Job, error) {
 func TestWaitFails(t *testing.T) {
 	var store airlock.JobStore
 	env := servicetest.Start(t, servicetest.Options{
-		Jobs:  jobs.Options{Workers: 1},
-		Store: func(s airlock.JobStore) airlock.JobStore { store = s; return unreadable{s} },
+		Jobs: jobs.Options{Workers: 1},
+		Deps: func(d *jobs.Deps) { store = d.Store; d.Store = unreadable{d.Store} },
 	})
 	req, _ := http.NewRequest("POST", env.URL+"/api/v2/execute", strings.NewReader(`{"language":"python","version":"*","files":[{"content":"import time\ntime.sleep(2)\nprint('ran')"}]}`))
 	req.Header.Set("Content-Type", "application/json")
