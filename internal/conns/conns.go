@@ -103,6 +103,13 @@ func (l *Listener) Open() int {
 	return l.open
 }
 
+// Idle counts the open connections that are not serving a request.
+func (l *Listener) Idle() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle.Len()
+}
+
 // ConnState is the http.Server's ConnState hook: a connection serving a
 // request (or hijacked) is never closed to make room.
 func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
@@ -121,6 +128,8 @@ func (l *Listener) ConnState(nc net.Conn, state http.ConnState) {
 			l.idle.Remove(c.elem)
 		}
 		c.elem = l.idle.PushBack(c)
+		// An Accept waiting at the bound may now close this one.
+		l.freed.Signal()
 	case http.StateActive, http.StateHijacked:
 		if c.elem != nil {
 			l.idle.Remove(c.elem)

@@ -91,6 +91,12 @@ func TestShedsIdleLongest(t *testing.T) {
 	if n := l.Open(); n != 3 {
 		t.Fatalf("%d open, want 3", n)
 	}
+	// The server marks a connection idle after its client has the answer.
+	for deadline := time.Now().Add(5 * time.Second); l.Idle() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle, want 2", l.Idle())
+		}
+	}
 
 	if body, err := get(dial(t, addr), "/new"); err != nil || body != "/new" {
 		t.Fatalf("a new connection at the bound: %q %v", body, err)
@@ -153,5 +159,45 @@ func TestDeadlines(t *testing.T) {
 	resp.Body.Close()
 	if string(body) != "waited" {
 		t.Errorf("a long poll: %q", body)
+	}
+}
+
+// TestWaitingAcceptTakesNewlyIdle: at the bound with every connection
+// serving a request, a new connection waits; it is served as soon as one
+// of them turns idle (its keep-alive closed for it), not only once one
+// closes.
+func TestWaitingAcceptTakesNewlyIdle(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	_, addr := serve(t, 1, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			close(entered)
+			<-release
+		}
+		io.WriteString(w, r.URL.Path)
+	}), time.Minute, time.Minute)
+	busy := dial(t, addr)
+	go get(busy, "/block")
+	<-entered
+	answered := make(chan string, 1)
+	go func() {
+		body, err := get(dial(t, addr), "/new")
+		if err != nil {
+			body = err.Error()
+		}
+		answered <- body
+	}()
+	select {
+	case body := <-answered:
+		t.Fatalf("served over the bound: %q", body)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case body := <-answered:
+		if body != "/new" {
+			t.Fatalf("the waiting connection: %q", body)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiting connection was not served once the other turned idle")
 	}
 }
