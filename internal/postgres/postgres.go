@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/airlock-dev/airlock"
@@ -259,23 +260,20 @@ func (s *Store) Cancel(ctx context.Context, id string, at time.Time) (airlock.St
 // Requeue moves a running job's attempt back to queued, or to cancelled
 // when a cancel was requested while it ran.
 func (s *Store) Requeue(ctx context.Context, id string, attempt int) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE jobs SET status = CASE WHEN cancel THEN 'cancelled' ELSE 'queued' END
-		WHERE id = $1 AND status = 'running' AND attempts = $2`, id, attempt)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return airlock.ErrConflict
-	}
-	return nil
+	return changedOne(s.pool.Exec(ctx, `UPDATE jobs SET status = CASE WHEN cancel THEN 'cancelled' ELSE 'queued' END
+		WHERE id = $1 AND status = 'running' AND attempts = $2`, id, attempt))
 }
 
 // Release moves a running job's attempt back to queued without counting
 // it, or to cancelled when a cancel was requested while it ran.
 func (s *Store) Release(ctx context.Context, id string, attempt int) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE jobs SET status = CASE WHEN cancel THEN 'cancelled' ELSE 'queued' END,
+	return changedOne(s.pool.Exec(ctx, `UPDATE jobs SET status = CASE WHEN cancel THEN 'cancelled' ELSE 'queued' END,
 		attempts = CASE WHEN cancel THEN attempts ELSE attempts - 1 END
-		WHERE id = $1 AND status = 'running' AND attempts = $2`, id, attempt)
+		WHERE id = $1 AND status = 'running' AND attempts = $2`, id, attempt))
+}
+
+// changedOne is ErrConflict unless the statement changed exactly one row.
+func changedOne(tag pgconn.CommandTag, err error) error {
 	if err != nil {
 		return err
 	}
