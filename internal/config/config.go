@@ -208,7 +208,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text", Pools: DefaultPools(),
 		Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
-		Retention: DefaultRetention, StoreTimeout: 5 * time.Second, MinFree: 64 << 20,
+		Retention: DefaultRetention, StoreTimeout: 10 * time.Second, MinFree: 64 << 20,
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)

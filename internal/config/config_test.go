@@ -47,7 +47,7 @@ func TestDefaults(t *testing.T) {
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text",
 		Pools: map[string]Pool{"python": {Size: 2}, "javascript": {Size: 2}}, Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
-		Retention: 7 * 24 * time.Hour, StoreTimeout: 5 * time.Second, MinFree: 64 << 20,
+		Retention: 7 * 24 * time.Hour, StoreTimeout: 10 * time.Second, MinFree: 64 << 20,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -85,7 +85,7 @@ pools:
 		Addr: "0.0.0.0:9000", Data: "/var/lib/airlock", Workers: 3, MaxQueue: 50, MaxCode: 64 << 10, MaxBody: 2 << 20,
 		Grace: 90 * time.Second, Audit: "-", LogFormat: "json", Languages: "/etc/airlock/languages.yaml",
 		InsecureOpen: true, AllowLocalCallbacks: true, Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
-		Retention: 7 * 24 * time.Hour, StoreTimeout: 5 * time.Second, MinFree: 64 << 20,
+		Retention: 7 * 24 * time.Hour, StoreTimeout: 10 * time.Second, MinFree: 64 << 20,
 		Keys: []auth.Key{
 			{ID: "alice", SHA256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", Rate: 2.5, Burst: 5, MaxActive: 3},
 			{ID: "bob", SHA256: "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9"},

@@ -10,8 +10,10 @@ import (
 )
 
 // DefaultCallTimeout bounds each store, queue and blob call of a request
-// unless Options.CallTimeout says otherwise.
-const DefaultCallTimeout = 5 * time.Second
+// unless Options.CallTimeout says otherwise. It is SQLite's busy timeout:
+// a write waiting its turn behind others under load is not a hang, and
+// gives up by itself then.
+const DefaultCallTimeout = 10 * time.Second
 
 // blobFactor stretches the deadline of a blob's transfer, whose time grows
 // with its size (a result may be a hundred MiB and more).
