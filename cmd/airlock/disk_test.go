@@ -51,7 +51,14 @@ func fill(t *testing.T, dir string) {
 // getJSON answers a GET with its status and JSON body.
 func getJSON(t *testing.T, url string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest("GET", url, nil)
+	return doJSON(t, req)
+}
+
+// doJSON answers req with its status and JSON body.
+func doJSON(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -328,14 +328,7 @@ func TestServePublic(t *testing.T) {
 		if header != "" {
 			req.Header.Set(header, value)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return doJSON(t, req)
 	}
 	t.Run("keys", func(t *testing.T) {
 		data := t.TempDir()
