@@ -132,6 +132,8 @@ func forkExec(c *child) (int, error) {
 		}
 		break
 	}
+	// The child has exited or is about to: the wait only reaps it, and the
+	// child's own report is the error to return whatever the wait says.
 	var ws unix.WaitStatus
 	for {
 		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
@@ -245,6 +247,9 @@ func forkExecChild(c *child, pipe int) (int, error) {
 	_, _, errno = syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(c.argv0)), uintptr(unsafe.Pointer(&c.argv[0])), uintptr(unsafe.Pointer(&c.envv[0])))
 
 fail:
+	// Should the report not get through, the parent reads EOF and takes
+	// the child for started: its exit status, 253, then tells the failure.
+	// exit_group does not return; the loop is for the compiler.
 	report[0] = step
 	report[1] = uint32(errno)
 	syscall.RawSyscall(syscall.SYS_WRITE, uintptr(pipe), uintptr(unsafe.Pointer(&report[0])), unsafe.Sizeof(report))

@@ -63,9 +63,6 @@ func (r *Runner) startKeeper(sl *slot, binds []sandbox.Mount) (*keeper, error) {
 	}
 	childEnd := os.NewFile(uintptr(pair[1]), "keeper-control")
 	defer childEnd.Close()
-	ids := func(program, keeper int) []syscall.SysProcIDMap {
-		return []syscall.SysProcIDMap{{ContainerID: 0, HostID: keeper, Size: 1}, {ContainerID: innerID, HostID: program, Size: 1}}
-	}
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{keeperArg0},
@@ -75,8 +72,8 @@ func (r *Runner) startKeeper(sl *slot, binds []sandbox.Mount) (*keeper, error) {
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
 				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
-			UidMappings: ids(r.slots.uid(sl), r.slots.keeperUID(sl)),
-			GidMappings: ids(r.slots.uid(sl), r.slots.keeperUID(sl)),
+			UidMappings: idMaps(r.slots.uid(sl), r.slots.keeperUID(sl)),
+			GidMappings: idMaps(r.slots.uid(sl), r.slots.keeperUID(sl)),
 			// The keeper clears the supplementary groups it inherited from
 			// root when it becomes uid 0 inside, and so does each program.
 			GidMappingsEnableSetgroups: true,
@@ -111,7 +108,7 @@ func (k *keeper) setup(r *Runner, pid int) error {
 		return err
 	}
 	var ready report
-	if _, err := recv(k.conn, &ready); err != nil {
+	if _, err := recv(k.conn, &ready, maxReport); err != nil {
 		return err
 	}
 	if ready.Error != "" {
@@ -146,7 +143,7 @@ func (k *keeper) spawned() error {
 
 // A report's attached data becomes rep.data, the caller's to close.
 func (k *keeper) wait(rep *report) error {
-	fds, err := recv(k.conn, rep)
+	fds, err := recv(k.conn, rep, maxReport)
 	if err != nil {
 		k.broken = true
 		return fmt.Errorf("keeper: %w", err)
@@ -174,18 +171,4 @@ func (k *keeper) close() {
 	k.proc.Kill()
 	<-k.exited
 	unix.Close(k.conn)
-}
-
-func fdsOf(files []*os.File) []int {
-	fds := make([]int, len(files))
-	for i, f := range files {
-		fds[i] = int(f.Fd())
-	}
-	return fds
-}
-
-func closeFiles(files []*os.File) {
-	for _, f := range files {
-		f.Close()
-	}
 }

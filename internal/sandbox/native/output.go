@@ -2,26 +2,60 @@ package native
 
 import (
 	"bytes"
+	"io"
 	"sync"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/sandbox"
 )
 
-// rlimits are per-process backstops the keeper applies to the program.
-// Memory and processes are limited by the cgroup instead: RLIMIT_AS breaks
-// JIT runtimes and RLIMIT_NPROC counts per uid, not per sandbox. Core
-// dumps, locked memory and message queues are zero in every keeper; the
-// stack limit is a soft one (see spawn).
-func rlimits(l airlock.Limits) []rlimit {
-	cpuSec := uint64(l.CPU.Seconds()) + 1 // the cgroup counter is the real limit
-	return []rlimit{
-		{unix.RLIMIT_CPU, cpuSec, cpuSec + 1},
-		{unix.RLIMIT_FSIZE, uint64(l.FileSize), uint64(l.FileSize)},
-		{unix.RLIMIT_NOFILE, uint64(l.OpenFiles), uint64(l.OpenFiles)},
-		{unix.RLIMIT_STACK, uint64(l.Stack), uint64(l.Stack)},
+// runOutput keeps a run's stdout and stderr, each up to the output limit,
+// and their interleaving when asked for. Going over the limit ends the run.
+type runOutput struct {
+	stdout, stderr *cappedBuffer
+	both           *cappedBuffer // both streams as they came, when interleave
+	interleave     bool
+	copying        sync.WaitGroup
+}
+
+// newRunOutput keeps up to limit bytes of each stream, kills the run when
+// the program writes more, and passes what it keeps on to a live client.
+func newRunOutput(limit int64, interleave bool, live *sandbox.Live, kill func(airlock.Status, string)) *runOutput {
+	o := &runOutput{
+		stdout:     &cappedBuffer{limit: limit},
+		stderr:     &cappedBuffer{limit: limit},
+		both:       &cappedBuffer{limit: 2 * limit},
+		interleave: interleave,
+	}
+	o.stdout.onLimit = func() { kill(airlock.StatusOutputLimit, "stdout exceeded the output limit") }
+	o.stderr.onLimit = func() { kill(airlock.StatusOutputLimit, "stderr exceeded the output limit") }
+	if live != nil && live.Output != nil {
+		o.stdout.tee = func(b []byte) { live.Output("stdout", b) }
+		o.stderr.tee = func(b []byte) { live.Output("stderr", b) }
+	}
+	return o
+}
+
+// copy reads the program's stdout and stderr until every writer has
+// closed them; wait waits for that. A read error is the pipe's end too:
+// there is nothing more to read.
+func (o *runOutput) copy(stdout, stderr io.Reader) {
+	var toStdout, toStderr io.Writer = o.stdout, o.stderr
+	if o.interleave {
+		toStdout, toStderr = io.MultiWriter(o.stdout, o.both), io.MultiWriter(o.stderr, o.both)
+	}
+	o.copying.Go(func() { io.Copy(toStdout, stdout) })
+	o.copying.Go(func() { io.Copy(toStderr, stderr) })
+}
+
+func (o *runOutput) wait() { o.copying.Wait() }
+
+// fill puts what was kept in res.
+func (o *runOutput) fill(res *sandbox.Result) {
+	res.Stdout, res.StdoutTruncated = o.stdout.bytes()
+	res.Stderr, res.StderrTruncated = o.stderr.bytes()
+	if o.interleave {
+		res.Interleaved, _ = o.both.bytes()
 	}
 }
 
@@ -64,12 +98,4 @@ func (c *cappedBuffer) bytes() ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return bytes.Clone(c.buf.Bytes()), c.truncated
-}
-
-// signalName gives the conventional name (SIGSEGV), as Piston reports it.
-func signalName(s syscall.Signal) string {
-	if name := unix.SignalName(s); name != "" {
-		return name
-	}
-	return "SIG" + s.String()
 }

@@ -43,7 +43,10 @@ const readyTimeout = 30 * time.Second
 // ready waits for the program's byte on its job channel.
 func (b *booted) ready(ctx context.Context) error {
 	conn := b.pipes.job
-	conn.SetReadDeadline(time.Now().Add(readyTimeout))
+	if err := conn.SetReadDeadline(time.Now().Add(readyTimeout)); err != nil {
+		return err
+	}
+	// It fails only on a closed conn, whose Read has returned already.
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	var buf [1]byte
 	_, err := conn.Read(buf[:])
@@ -54,9 +57,12 @@ func (b *booted) ready(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// What the program said on its way out tells why.
-	b.pipes.errR.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	msg, _ := io.ReadAll(io.LimitReader(b.pipes.errR, 4096))
+	// What the program said on its way out tells why; without a deadline
+	// the read could wait for a program that is still running.
+	var msg []byte
+	if b.pipes.errR.SetReadDeadline(time.Now().Add(100*time.Millisecond)) == nil {
+		msg, _ = io.ReadAll(io.LimitReader(b.pipes.errR, 4096))
+	}
 	return fmt.Errorf("the prepared program did not get ready (%v): %s", err, bytes.TrimSpace(msg))
 }
 

@@ -1,21 +1,25 @@
 package native
 
+// The keeper protocol. A Runner and each of its keepers talk over a
+// stream socket pair (controlFD in the keeper): the Runner sends a
+// keeperConfig, answered by a report; then, per run, a runRequest,
+// answered by two reports (the program started, the program ended).
+// Every message is a 4-byte big-endian length and that many bytes of
+// JSON; descriptors ride with its first byte (SCM_RIGHTS).
+
 import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/airlock-dev/airlock/internal/sandbox"
 )
-
-// keeperArg0 is the argv[0] that turns a re-executed airlock binary into a
-// slot keeper.
-const keeperArg0 = "airlock-sandbox-keeper"
 
 // controlFD is the keeper's end of its control socket.
 const controlFD = 3
@@ -66,11 +70,6 @@ func (req *runRequest) split(fds []int) (runFDs, error) {
 		parts.tree = fds[req.Inherit]
 	}
 	return parts, nil
-}
-
-type rlimit struct {
-	Resource int
-	Cur, Max uint64
 }
 
 // report answers keeperConfig (ready, or why not) and, twice, each
@@ -128,12 +127,26 @@ func (r report) send() error {
 // maxAttached bounds the descriptors one message may carry.
 const maxAttached = 16
 
+// Bounds of a message's JSON. A report holds at most
+// sandbox.MaxCollectFiles entries with their extents, a few MiB: a longer
+// one comes from a keeper gone wrong, which must not make the Runner
+// allocate what it says. A request carries the run's files, bounded by
+// the caller (the API's body limit), and only the frame's length field
+// bounds it here.
+const (
+	maxReport  = 64 << 20
+	maxRequest = math.MaxUint32
+)
+
 // send writes v as one length-prefixed JSON message on the stream socket
 // fd, with fds attached to its first byte.
 func send(fd int, v any, fds []int) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err
+	}
+	if uint64(len(body)) > math.MaxUint32 {
+		return fmt.Errorf("send: a message of %d bytes does not fit its frame", len(body))
 	}
 	msg := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
 	msg = append(msg, body...)
@@ -154,12 +167,14 @@ func send(fd int, v any, fds []int) error {
 	return nil
 }
 
-// recv reads one message sent by send into v and returns the descriptors
-// that came with it (close-on-exec). io.EOF means the peer is gone.
-func recv(fd int, v any) ([]int, error) {
+// recv reads one message sent by send into v, its JSON no longer than
+// limit, and returns the descriptors that came with it (close-on-exec).
+// io.EOF means the peer is gone. On an error the stream is no longer
+// framed: the caller gives the channel up.
+func recv(fd int, v any, limit uint32) ([]int, error) {
 	var hdr [4]byte
 	oob := make([]byte, unix.CmsgSpace(maxAttached*4))
-	n, oobn, _, _, err := unix.Recvmsg(fd, hdr[:], oob, unix.MSG_CMSG_CLOEXEC)
+	n, oobn, flags, _, err := unix.Recvmsg(fd, hdr[:], oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("recv: %w", err)
 	}
@@ -170,11 +185,21 @@ func recv(fd int, v any) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	if flags&unix.MSG_CTRUNC != 0 {
+		// The kernel closed the descriptors that did not fit.
+		closeAll(fds)
+		return nil, fmt.Errorf("recv: a message with more than %d descriptors", maxAttached)
+	}
 	if err := readFull(fd, hdr[n:]); err != nil {
 		closeAll(fds)
 		return nil, err
 	}
-	body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	size := binary.BigEndian.Uint32(hdr[:])
+	if size > limit {
+		closeAll(fds)
+		return nil, fmt.Errorf("recv: a message of %d bytes, over the bound of %d", size, limit)
+	}
+	body := make([]byte, size)
 	if err := readFull(fd, body); err != nil {
 		closeAll(fds)
 		return nil, err
@@ -218,10 +243,4 @@ func readFull(fd int, buf []byte) error {
 		buf = buf[n:]
 	}
 	return nil
-}
-
-func closeAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }

@@ -77,7 +77,10 @@ func (s *slots) tryLock(n int) (*os.File, error) {
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
-		return nil, nil
+		if err == unix.EWOULDBLOCK {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("lock slot %d: %w", n, err)
 	}
 	return f, nil
 }

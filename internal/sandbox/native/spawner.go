@@ -3,8 +3,6 @@ package native
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime"
 	"syscall"
 
@@ -13,91 +11,6 @@ import (
 	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/seccomp"
 )
-
-// innerID is the uid and gid the program has inside its user namespace.
-// The keeper itself is uid 0 there, mapped to an unprivileged host uid.
-const innerID = 1000
-
-// Stage runs the slot keeper when this process was started as one, and
-// never returns in that case. Every binary that uses the native backend
-// (airlock itself, test binaries) calls it first thing in main or TestMain.
-func Stage() {
-	if os.Args[0] == keeperArg0 {
-		os.Exit(keeperMain())
-	}
-}
-
-// keeperMain is PID 1 of a slot's namespaces (user, mount, PID, network,
-// IPC, UTS, cgroup). It builds the read-only root once, then serves runs:
-// for each it mounts a fresh tmpfs for /box, /tmp and /dev/shm, forks the
-// program from its sandboxed spawner thread, reaps, reports and unmounts.
-// Its exit (or its parent's) tears every namespace down.
-func keeperMain() int {
-	// Non-dumpable: the program can neither ptrace us nor open our /proc files.
-	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	// No descriptor of ours may reach a program (runc CVE-2024-21626). They
-	// are marked close-on-exec rather than closed: the Go runtime may
-	// already own some (its netpoller's).
-	if err := unix.CloseRange(controlFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return 1
-	}
-	var cfg keeperConfig
-	if _, err := recv(controlFD, &cfg); err != nil {
-		return 1
-	}
-	sp, err := setupKeeper(&cfg)
-	if err != nil {
-		send(controlFD, report{Error: err.Error()}, nil)
-		return 1
-	}
-	if err := send(controlFD, report{}, nil); err != nil {
-		return 1
-	}
-	for {
-		var req runRequest
-		fds, err := recv(controlFD, &req)
-		if errors.Is(err, io.EOF) {
-			return 0
-		}
-		if err != nil {
-			return 1
-		}
-		rep := sp.serve(&req, fds, func() { send(controlFD, report{}, nil) })
-		err = rep.send()
-		// Off the caller's path: the next request waits for this anyway.
-		clearBox()
-		if err != nil {
-			return 1
-		}
-	}
-}
-
-func setupKeeper(cfg *keeperConfig) (*spawner, error) {
-	lastPid, err := setupRoot(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox root: %w", err)
-	}
-	if err := unix.Sethostname([]byte("airlock")); err != nil {
-		return nil, err
-	}
-	// Process-wide backstops that never vary per run.
-	for _, r := range []int{unix.RLIMIT_CORE, unix.RLIMIT_MEMLOCK, unix.RLIMIT_MSGQUEUE} {
-		if err := unix.Setrlimit(r, &unix.Rlimit{}); err != nil {
-			return nil, fmt.Errorf("rlimit %d: %w", r, err)
-		}
-	}
-	filter, err := seccomp.Filter()
-	if err != nil {
-		return nil, err
-	}
-	sp := &spawner{lastPid: lastPid, reqs: make(chan func())}
-	ready := make(chan error)
-	go sp.loop(filter, ready)
-	if err := <-ready; err != nil {
-		return nil, err
-	}
-	return sp, nil
-}
 
 // spawner forks programs from one OS thread that carries the program's
 // own confinement — no_new_privs, the seccomp filter and its own cgroup
@@ -167,8 +80,10 @@ func (s *spawner) serve(req *runRequest, fds []int, spawned func()) report {
 	announce()
 	var notStarted execError
 	if errors.As(err, &notStarted) {
-		// Say so on the program's stderr and end the way a shell does.
-		unix.Write(stdio[2], fmt.Appendf(nil, "airlock: exec %s: %v\n", req.Argv[0], notStarted))
+		// Say so on the program's stderr and end the way a shell does. A
+		// stderr its reader has closed takes no message; the exit still
+		// says 127.
+		_, _ = unix.Write(stdio[2], fmt.Appendf(nil, "airlock: exec %s: %v\n", req.Argv[0], notStarted))
 		return report{Exited: true, ExitCode: 127}
 	}
 	if err != nil {
@@ -247,7 +162,10 @@ func reap(pid int) (unix.WaitStatus, error) {
 			break
 		}
 	}
-	unix.Kill(-1, unix.SIGKILL)
+	// ESRCH: nothing was left to kill.
+	if err := unix.Kill(-1, unix.SIGKILL); err != nil && err != unix.ESRCH {
+		return ws, fmt.Errorf("kill leftovers: %w", err)
+	}
 	for {
 		_, err := unix.Wait4(-1, nil, unix.WALL, nil)
 		if err == unix.ECHILD {
