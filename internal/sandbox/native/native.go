@@ -54,7 +54,7 @@ type Runner struct {
 	cfg     Config
 	slots   *slots
 	cgroups *cgroup.Manager
-	keepers *cgroup.Group // where idle keepers live, outside every run's limits
+	keepers cgroup.Group // where idle keepers live, outside every run's limits
 	starter *starter
 	rootDir string
 }
@@ -81,11 +81,11 @@ func New(cfg Config) (*Runner, error) {
 		cfg.CPUQuota = 1
 	}
 	cfg.Defaults = cfg.Defaults.WithDefaults(airlock.DefaultLimits)
-	layout, err := cgroup.Detect()
+	own, err := cgroup.Detect()
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
-	mgr, err := cgroup.NewManager(layout, "airlock")
+	mgr, err := cgroup.NewManager(own, "airlock")
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
@@ -198,7 +198,7 @@ type booted struct {
 	r     *Runner
 	sl    *slot
 	k     *keeper
-	cg    *cgroup.Group
+	cg    cgroup.Group
 	pipes *stdio
 	lim   airlock.Limits
 	merge bool
@@ -553,7 +553,7 @@ func feed(w *os.File, stdin []byte, live *sandbox.Live, done <-chan struct{}) {
 
 // forwardSignals sends a live client's signals to the run's processes,
 // never to the keeper, which passes through the group while it forks.
-func forwardSignals(signals <-chan syscall.Signal, cg *cgroup.Group, keeper int, done <-chan struct{}) {
+func forwardSignals(signals <-chan syscall.Signal, cg cgroup.Group, keeper int, done <-chan struct{}) {
 	for {
 		select {
 		case sig, ok := <-signals:
@@ -575,7 +575,7 @@ const keeperGrace = 5 * time.Second
 // cpuBefore, and ctx. A
 // kill repeats until the keeper reports: one that raced the fork found the
 // group still empty.
-func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cpuBefore time.Duration, cg *cgroup.Group, reason *killReason, kill func(airlock.Status, string), k *keeper) {
+func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cpuBefore time.Duration, cg cgroup.Group, reason *killReason, kill func(airlock.Status, string), k *keeper) {
 	wall := time.NewTimer(lim.Wall)
 	defer wall.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
