@@ -36,13 +36,13 @@ func cmdDoctor(args []string, out io.Writer) int {
 		check(ns+" namespace", err, "a kernel built with CONFIG_"+ns+"_NS")
 	}
 	check("user namespace limit", userNSErr(), "sysctl user.max_user_namespaces=10000 (it is 0)")
-	layout, err := cgroup.Detect()
+	own, err := cgroup.Detect()
 	check("cgroups", err, "mount cgroup2 with memory, pids and cpu controllers (or v1 memory, pids, cpu, cpuacct)")
 	if err == nil {
-		fmt.Fprintf(out, "      cgroup v%d\n", layout.Version)
-		mgr, err := cgroup.NewManager(layout, "airlock")
+		fmt.Fprintf(out, "      cgroup v%d\n", own.Version())
+		mgr, err := cgroup.NewManager(own, "airlock")
 		fix := "make the v1 hierarchies of memory, pids, cpu and cpuacct writable by root"
-		if layout.Version == cgroup.V2 {
+		if own.Version() == cgroup.V2 {
 			fix = cgroup.V2Requirement
 		}
 		check("cgroup subtree", err, fix)

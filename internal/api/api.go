@@ -171,7 +171,7 @@ func keyOf(r *http.Request) *auth.Key { return r.Context().Value(ctxKey{}).(*aut
 
 // createRequest is the body of POST /v1/executions.
 type createRequest struct {
-	engine.Submission
+	wire.Submission
 	CallbackURL string `json:"callback_url,omitempty"`
 }
 
@@ -355,7 +355,7 @@ const cancelWait = 5 * time.Second
 // languageJSON is a language with the limits of the caller's jobs in it.
 type languageJSON struct {
 	engine.LanguageInfo
-	Limits engine.PolicyJSON `json:"limits"`
+	Limits wire.Policy `json:"limits"`
 }
 
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
@@ -367,14 +367,14 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 			s.refuse(w, err)
 			return
 		}
-		out = append(out, languageJSON{info, engine.PolicyOf(eng.LanguagePolicy(l, keyOf(r).Policy))})
+		out = append(out, languageJSON{info, wire.PolicyOf(eng.LanguagePolicy(l, keyOf(r).Policy))})
 	}
 	reply(w, http.StatusOK, out)
 }
 
 // limits shows the caller's key's defaults and maxima.
 func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
-	reply(w, http.StatusOK, engine.PolicyOf(s.svc.Engine().Policy(keyOf(r).Policy)))
+	reply(w, http.StatusOK, wire.PolicyOf(s.svc.Engine().Policy(keyOf(r).Policy)))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

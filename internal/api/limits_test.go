@@ -14,6 +14,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/servicetest"
+	"github.com/airlock-dev/airlock/internal/wire"
 )
 
 // TestOperatorLimits: the server's and a key's defaults and maxima are
@@ -47,28 +48,28 @@ func TestOperatorLimits(t *testing.T) {
 		return resp.StatusCode, string(raw)
 	}
 
-	for token, want := range map[string]engine.PolicyJSON{
+	for token, want := range map[string]wire.Policy{
 		"full-token": {
-			Run: engine.StepPolicyJSON{
-				Default: engine.AllLimitsJSON{WallMillis: 10000, CPUMillis: 5000, MemoryMB: 200, Pids: 64, OpenFiles: 100, TmpMB: 64, FileSizeMB: 16, OutputKB: 1024, StackMB: 8},
-				Max:     engine.AllLimitsJSON{WallMillis: 20000, CPUMillis: 30000, MemoryMB: 256, Pids: 256, OpenFiles: 1024, TmpMB: 512, FileSizeMB: 256, OutputKB: 16 << 10, StackMB: 256},
+			Run: wire.StepPolicy{
+				Default: wire.AllLimits{WallMillis: 10000, CPUMillis: 5000, MemoryMB: 200, Pids: 64, OpenFiles: 100, TmpMB: 64, FileSizeMB: 16, OutputKB: 1024, StackMB: 8},
+				Max:     wire.AllLimits{WallMillis: 20000, CPUMillis: 30000, MemoryMB: 256, Pids: 256, OpenFiles: 1024, TmpMB: 512, FileSizeMB: 256, OutputKB: 16 << 10, StackMB: 256},
 			},
-			Compile: engine.StepPolicyJSON{
-				Max: engine.AllLimitsJSON{WallMillis: 120000, CPUMillis: 60000, MemoryMB: 2048, Pids: 256, OpenFiles: 1024, TmpMB: 1024, FileSizeMB: 512, OutputKB: 16 << 10, StackMB: 256},
+			Compile: wire.StepPolicy{
+				Max: wire.AllLimits{WallMillis: 120000, CPUMillis: 60000, MemoryMB: 2048, Pids: 256, OpenFiles: 1024, TmpMB: 1024, FileSizeMB: 512, OutputKB: 16 << 10, StackMB: 256},
 			},
 		},
 		"small-token": {
-			Run: engine.StepPolicyJSON{
-				Default: engine.AllLimitsJSON{WallMillis: 10000, CPUMillis: 5000, MemoryMB: 64, Pids: 64, OpenFiles: 50, TmpMB: 64, FileSizeMB: 16, OutputKB: 1024, StackMB: 8},
-				Max:     engine.AllLimitsJSON{WallMillis: 20000, CPUMillis: 30000, MemoryMB: 128, Pids: 256, OpenFiles: 1024, TmpMB: 512, FileSizeMB: 256, OutputKB: 16 << 10, StackMB: 256},
+			Run: wire.StepPolicy{
+				Default: wire.AllLimits{WallMillis: 10000, CPUMillis: 5000, MemoryMB: 64, Pids: 64, OpenFiles: 50, TmpMB: 64, FileSizeMB: 16, OutputKB: 1024, StackMB: 8},
+				Max:     wire.AllLimits{WallMillis: 20000, CPUMillis: 30000, MemoryMB: 128, Pids: 256, OpenFiles: 1024, TmpMB: 512, FileSizeMB: 256, OutputKB: 16 << 10, StackMB: 256},
 			},
-			Compile: engine.StepPolicyJSON{
-				Max: engine.AllLimitsJSON{WallMillis: 120000, CPUMillis: 60000, MemoryMB: 2048, Pids: 256, OpenFiles: 1024, TmpMB: 1024, FileSizeMB: 512, OutputKB: 16 << 10, StackMB: 256},
+			Compile: wire.StepPolicy{
+				Max: wire.AllLimits{WallMillis: 120000, CPUMillis: 60000, MemoryMB: 2048, Pids: 256, OpenFiles: 1024, TmpMB: 1024, FileSizeMB: 512, OutputKB: 16 << 10, StackMB: 256},
 			},
 		},
 	} {
 		code, raw := call("GET", "/v1/limits", token, "")
-		var got engine.PolicyJSON
+		var got wire.Policy
 		if err := json.Unmarshal([]byte(raw), &got); code != 200 || err != nil || got != want {
 			t.Errorf("/v1/limits for %s: %d %s\nwant %+v", token, code, raw, want)
 		}
@@ -83,7 +84,7 @@ func TestOperatorLimits(t *testing.T) {
 		code, raw := call("GET", "/v1/languages", token, "")
 		var langs []struct {
 			ID     string
-			Limits engine.PolicyJSON
+			Limits wire.Policy
 		}
 		json.Unmarshal([]byte(raw), &langs)
 		seen := 0

@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
+	"github.com/airlock-dev/airlock/internal/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -303,22 +304,22 @@ func TestBadInput(t *testing.T) {
 // the field.
 func TestSubmission(t *testing.T) {
 	e := engine(t)
-	req, err := e.Request(Submission{Language: "python", Code: "print(1)", Limits: &LimitsJSON{MemoryMB: 64, WallMillis: 1500}})
+	req, err := e.Request(wire.Submission{Language: "python", Code: "print(1)", Limits: &wire.Limits{MemoryMB: 64, WallMillis: 1500}})
 	if err != nil || len(req.Files) != 1 || req.Files[0].Name != "main.py" || req.Limits.Memory != 64<<20 || req.Limits.Wall.Milliseconds() != 1500 {
 		t.Fatalf("code: %+v %v", req, err)
 	}
-	req, err = e.Request(Submission{Language: "c", Files: []FileJSON{{Name: "main.c", Content: "aW50IG1haW4oKXt9", Encoding: "base64"}}})
+	req, err = e.Request(wire.Submission{Language: "c", Files: []wire.File{{Name: "main.c", Content: "aW50IG1haW4oKXt9", Encoding: "base64"}}})
 	if err != nil || string(req.Files[0].Content) != "int main(){}" {
 		t.Fatalf("base64: %+v %v", req, err)
 	}
-	for field, s := range map[string]Submission{
+	for field, s := range map[string]wire.Submission{
 		"language":          {Code: "x"},
-		"code":              {Language: "python", Code: "x", Files: []FileJSON{{Name: "a.py"}}},
-		"files[0].content":  {Language: "python", Files: []FileJSON{{Name: "a.py", Content: "\xff\xfe"}}},
-		"files[1].content":  {Language: "python", Files: []FileJSON{{Name: "a.py"}, {Name: "b", Content: "!!", Encoding: "base64"}}},
-		"files[0].encoding": {Language: "python", Files: []FileJSON{{Name: "a.py", Encoding: "hex"}}},
-		"limits.network":    {Language: "python", Code: "x", Limits: &LimitsJSON{Network: "host"}},
-		"limits.pids":       {Language: "python", Code: "x", Limits: &LimitsJSON{Pids: -1}},
+		"code":              {Language: "python", Code: "x", Files: []wire.File{{Name: "a.py"}}},
+		"files[0].content":  {Language: "python", Files: []wire.File{{Name: "a.py", Content: "\xff\xfe"}}},
+		"files[1].content":  {Language: "python", Files: []wire.File{{Name: "a.py"}, {Name: "b", Content: "!!", Encoding: "base64"}}},
+		"files[0].encoding": {Language: "python", Files: []wire.File{{Name: "a.py", Encoding: "hex"}}},
+		"limits.network":    {Language: "python", Code: "x", Limits: &wire.Limits{Network: "host"}},
+		"limits.pids":       {Language: "python", Code: "x", Limits: &wire.Limits{Pids: -1}},
 	} {
 		_, err := e.Request(s)
 		var bad *InvalidError

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/lang"
+	"github.com/airlock-dev/airlock/internal/wire"
 )
 
 // FuzzSubmission: any JSON a client sends either becomes a request whose
@@ -29,7 +30,7 @@ func FuzzSubmission(f *testing.F) {
 	}
 	e := New(nil, catalog, Options{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var s Submission
+		var s wire.Submission
 		if json.Unmarshal(data, &s) != nil {
 			return
 		}

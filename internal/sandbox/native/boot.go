@@ -17,7 +17,7 @@ type booted struct {
 	r     *Runner
 	sl    *slot
 	k     *keeper
-	cg    *cgroup.Group
+	cg    cgroup.Group
 	pipes *stdio
 	lim   airlock.Limits
 	merge bool

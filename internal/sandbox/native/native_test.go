@@ -188,11 +188,7 @@ func slotCgroups(slots map[int]bool) []string {
 	if err != nil {
 		return []string{"detect: " + err.Error()}
 	}
-	dirs := []string{l.Root}
-	for _, d := range l.Controllers {
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
+	for _, d := range l.Paths() {
 		for n := range slots {
 			g := filepath.Join(d, "airlock", fmt.Sprintf("slot-%d", n))
 			if _, err := os.Stat(g); err == nil {

@@ -154,7 +154,7 @@ func feed(w *os.File, stdin []byte, live *sandbox.Live, done <-chan struct{}) {
 
 // forwardSignals sends a live client's signals to the run's processes,
 // never to the keeper, which passes through the group while it forks.
-func forwardSignals(signals <-chan syscall.Signal, cg *cgroup.Group, keeper int, done <-chan struct{}) {
+func forwardSignals(signals <-chan syscall.Signal, cg cgroup.Group, keeper int, done <-chan struct{}) {
 	for {
 		select {
 		case sig, ok := <-signals:

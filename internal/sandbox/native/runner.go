@@ -40,7 +40,7 @@ type Runner struct {
 	cfg     Config
 	slots   *slots
 	cgroups *cgroup.Manager
-	keepers *cgroup.Group // where idle keepers live, outside every run's limits
+	keepers cgroup.Group // where idle keepers live, outside every run's limits
 	starter *starter
 	rootDir string
 }
@@ -67,11 +67,11 @@ func New(cfg Config) (*Runner, error) {
 		cfg.CPUQuota = 1
 	}
 	cfg.Defaults = cfg.Defaults.WithDefaults(airlock.DefaultLimits)
-	layout, err := cgroup.Detect()
+	own, err := cgroup.Detect()
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
-	mgr, err := cgroup.NewManager(layout, "airlock")
+	mgr, err := cgroup.NewManager(own, "airlock")
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}

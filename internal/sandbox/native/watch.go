@@ -29,7 +29,7 @@ const keeperGrace = 5 * time.Second
 // cpuBefore, and ctx. A
 // kill repeats until the keeper reports: one that raced the fork found the
 // group still empty.
-func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cpuBefore time.Duration, cg *cgroup.Group, reason *killReason, kill func(airlock.Status, string), k *keeper) {
+func watch(ctx context.Context, done <-chan struct{}, lim airlock.Limits, cpuBefore time.Duration, cg cgroup.Group, reason *killReason, kill func(airlock.Status, string), k *keeper) {
 	wall := time.NewTimer(lim.Wall)
 	defer wall.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
