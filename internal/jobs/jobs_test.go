@@ -329,6 +329,7 @@ func TestCancel(t *testing.T) {
 		if n := e.exec.runs.Load(); n != 1 {
 			t.Errorf("%d runs, want only the first job's", n)
 		}
+		synctest.Wait() // the worker is back in the queue
 		if total, busy := e.svc.Workers(); total != 1 || busy != 0 {
 			t.Errorf("Workers() = %d, %d busy; want 1, none busy", total, busy)
 		}
