@@ -25,15 +25,15 @@ const (
 
 // Limits bound one sandboxed run. A zero field means "use the default".
 type Limits struct {
-	Wall      time.Duration // wall-clock time
-	CPU       time.Duration // CPU time summed over all processes
-	Memory    int64         // bytes, no swap
-	Pids      int64         // processes and threads
-	OpenFiles int64         // RLIMIT_NOFILE
-	TmpBytes  int64         // size of the writable tmpfs (/box, /tmp, /dev/shm)
-	FileSize  int64         // RLIMIT_FSIZE, bytes
-	Output    int64         // bytes per stream (stdout and stderr each)
-	Stack     int64         // RLIMIT_STACK, bytes
+	Wall      time.Duration `json:"Wall"`      // wall-clock time
+	CPU       time.Duration `json:"CPU"`       // CPU time summed over all processes
+	Memory    int64         `json:"Memory"`    // bytes, no swap
+	Pids      int64         `json:"Pids"`      // processes and threads
+	OpenFiles int64         `json:"OpenFiles"` // RLIMIT_NOFILE
+	TmpBytes  int64         `json:"TmpBytes"`  // size of the writable tmpfs (/box, /tmp, /dev/shm)
+	FileSize  int64         `json:"FileSize"`  // RLIMIT_FSIZE, bytes
+	Output    int64         `json:"Output"`    // bytes per stream (stdout and stderr each)
+	Stack     int64         `json:"Stack"`     // RLIMIT_STACK, bytes
 }
 
 // DefaultLimits are the operator defaults of DESIGN §2.

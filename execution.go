@@ -37,12 +37,12 @@ var MaxCompileLimits = Limits{
 // when it names none and the most it may ask for, for the run step and
 // the compile step. A zero field falls back to a wider policy's (Over).
 type Policy struct {
-	Default Limits
-	Max     Limits
+	Default Limits `json:"Default"`
+	Max     Limits `json:"Max"`
 	// CompileDefault's zero fields come from the language's compile
 	// limits, then from the run step's.
-	CompileDefault Limits
-	CompileMax     Limits
+	CompileDefault Limits `json:"CompileDefault"`
+	CompileMax     Limits `json:"CompileMax"`
 }
 
 // DefaultPolicy is the built-in policy under the operator's.
@@ -103,68 +103,71 @@ const (
 
 // File is a submitted source file.
 type File struct {
-	Name    string // relative path, forward slashes
-	Content []byte
+	Name    string `json:"Name"` // relative path, forward slashes
+	Content []byte `json:"Content"`
 }
 
 // Request is one execution as the engine takes it, whatever API it came
-// through.
+// through. Jobs store it as JSON: the tags fix the stored keys (today's
+// are the fields' first Go names), so keep them when renaming a field.
 type Request struct {
-	Language       string
-	Version        string // empty: the installed one
-	Files          []File
-	Entry          string // the file to run; default the first
-	Stdin          []byte
-	Args           []string
-	CompileOptions []string
-	Limits         Limits // zero fields: the language's defaults
-	Mode           Mode   // default ModeScript
-	Inputs         json.RawMessage
-	ExpectedOutput []byte // non-nil: compare stdout, giving StatusWrongAnswer (bytes: binary survives storage)
+	Language       string          `json:"Language"`
+	Version        string          `json:"Version"` // empty: the installed one
+	Files          []File          `json:"Files"`
+	Entry          string          `json:"Entry"` // the file to run; default the first
+	Stdin          []byte          `json:"Stdin"`
+	Args           []string        `json:"Args"`
+	CompileOptions []string        `json:"CompileOptions"`
+	Limits         Limits          `json:"Limits"` // zero fields: the language's defaults
+	Mode           Mode            `json:"Mode"`   // default ModeScript
+	Inputs         json.RawMessage `json:"Inputs"`
+	ExpectedOutput []byte          `json:"ExpectedOutput"` // non-nil: compare stdout, giving StatusWrongAnswer (bytes: binary survives storage)
 	// CompileLimits override the compile step's limits, field by field;
 	// by default they derive from the language and Limits.
-	CompileLimits Limits
+	CompileLimits Limits `json:"CompileLimits"`
 	// Runs repeats the run step (an online judge's number_of_runs): usage
 	// is the average, and the first run that is not ok ends the repeats.
-	Runs        int
-	MergeStderr bool // the program's stderr goes to its stdout, in order
-	Interleave  bool // also record both streams as they came (Step.Interleaved)
+	Runs        int  `json:"Runs"`
+	MergeStderr bool `json:"MergeStderr"` // the program's stderr goes to its stdout, in order
+	Interleave  bool `json:"Interleave"`  // also record both streams as they came (Step.Interleaved)
 	// Policy is the submitting key's own limits policy; its zero fields
 	// are the engine's. It travels with the job, so whichever worker
 	// runs it applies the key's defaults.
-	Policy Policy `json:",omitzero"`
+	Policy Policy `json:"Policy,omitzero"`
 	// Interactive is a live session's job: it runs only while its client
 	// is attached, never unattended after a restart.
-	Interactive bool `json:",omitempty"`
+	Interactive bool `json:"Interactive,omitempty"`
 	// Origin is the submission as its API received it, for APIs that
 	// answer with their own fields (Judge0's source_code, cpu_extra_time...).
-	Origin json.RawMessage `json:",omitempty"`
+	Origin json.RawMessage `json:"Origin,omitempty"`
 }
 
 // Step is one sandboxed step's outcome (the compile step of a Result).
 type Step struct {
-	Status          Status
-	ExitCode        int
-	Signal          string
-	Message         string
-	Stdout, Stderr  []byte
-	Interleaved     []byte `json:",omitempty"` // Request.Interleave: stdout and stderr as they came
-	StdoutTruncated bool
-	StderrTruncated bool
-	Usage           Usage
+	Status          Status `json:"Status"`
+	ExitCode        int    `json:"ExitCode"`
+	Signal          string `json:"Signal"`
+	Message         string `json:"Message"`
+	Stdout          []byte `json:"Stdout"`
+	Stderr          []byte `json:"Stderr"`
+	Interleaved     []byte `json:"Interleaved,omitempty"` // Request.Interleave: stdout and stderr as they came
+	StdoutTruncated bool   `json:"StdoutTruncated"`
+	StderrTruncated bool   `json:"StderrTruncated"`
+	Usage           Usage  `json:"Usage"`
 	// Startup is what the sandbox cost before the program started, for
 	// metrics; not kept with the result.
 	Startup time.Duration `json:"-"`
 }
 
-// Result is what an execution came to.
+// Result is what an execution came to. Jobs store it as JSON, keyed by
+// the tags as Request is.
 type Result struct {
-	Step            // the run step, or the compile step's verdict when it failed
-	Language string // id
-	Version  string
-	Compile  *Step           // nil for interpreted languages
-	Output   json.RawMessage `json:",omitzero"` // function mode: calculate's return value
-	Error    *FunctionError  // function mode: why there is no output
+	Step                     // the run step, or the compile step's verdict when it failed
+	Language string          `json:"Language"` // id
+	Version  string          `json:"Version"`
+	Compile  *Step           `json:"Compile"`         // nil for interpreted languages
+	Output   json.RawMessage `json:"Output,omitzero"` // function mode: calculate's return value
+	Error    *FunctionError  `json:"Error"`           // function mode: why there is no output
 }
 
 // FunctionError is a function-mode failure, in the user's terms.

@@ -152,7 +152,7 @@ func serve(cfg *config.Config, log *slog.Logger, worker bool) error {
 	if worker {
 		h = workerHandler(svc, m)
 	} else {
-		api, err := apiHandler(svc, cfg, m, log)
+		api, err := apiHandler(svc, eng, cfg, m, log)
 		if err != nil {
 			return err
 		}
@@ -282,15 +282,15 @@ func kind(url, embedded string) string {
 }
 
 // apiHandler is every API face over svc.
-func apiHandler(svc *jobs.Service, cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*api.Server, error) {
-	handler, err := api.New(svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, Metrics: m, Log: log})
+func apiHandler(svc *jobs.Service, eng *engine.Engine, cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*api.Server, error) {
+	handler, err := api.New(svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, Metrics: m, Log: log, Engine: eng})
 	if err != nil {
 		return nil, err
 	}
 	judge0.New(svc, judge0.Options{
-		Keys: handler.Keys(), EnableDelete: cfg.Judge0Delete, MaxBody: cfg.MaxBody, MaxQueue: cfg.MaxQueue, Log: log,
+		Keys: handler.Keys(), EnableDelete: cfg.Judge0Delete, MaxBody: cfg.MaxBody, MaxQueue: cfg.MaxQueue, Log: log, Engine: eng,
 	}).Register(handler)
-	pistonFace := piston.New(svc, piston.Options{Keys: handler.Keys(), MaxBody: cfg.MaxBody, Log: log})
+	pistonFace := piston.New(svc, piston.Options{Keys: handler.Keys(), MaxBody: cfg.MaxBody, Log: log, Engine: eng})
 	pistonFace.Register(handler)
 	playground.Register(handler, http.HandlerFunc(pistonFace.Banner))
 	return handler, nil

@@ -37,6 +37,7 @@ type Options struct {
 	WaitTimeout time.Duration // longest ?wait=true; default 60s, then 202
 	Metrics     *metrics.Metrics
 	Log         *slog.Logger
+	Engine      *engine.Engine // checks requests, lists languages and policies
 }
 
 // Server serves the API.
@@ -226,7 +227,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &body) {
 		return
 	}
-	req, err := s.svc.Engine().Request(body.Submission)
+	req, err := s.opt.Engine.Request(body.Submission)
 	if err != nil {
 		s.refuse(w, err)
 		return
@@ -359,7 +360,7 @@ type languageJSON struct {
 }
 
 func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
-	eng := s.svc.Engine()
+	eng := s.opt.Engine
 	out := []languageJSON{}
 	for _, info := range eng.Languages(r.Context(), false) {
 		l, err := eng.Catalog().Lookup(info.ID)
@@ -374,7 +375,7 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 
 // limits shows the caller's key's defaults and maxima.
 func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
-	reply(w, http.StatusOK, wire.PolicyOf(s.svc.Engine().Policy(keyOf(r).Policy)))
+	reply(w, http.StatusOK, wire.PolicyOf(s.opt.Engine.Policy(keyOf(r).Policy)))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -77,7 +77,7 @@ func (s *Service) pushLost(ctx context.Context, q datedQueue) error {
 // the queue and its leases, died. Jobs from the queue are left to their
 // leases.
 func (s *Service) cancelAbandoned(ctx context.Context, j *airlock.Job) {
-	most := s.engine.Policy(airlock.Policy{}) // a key's are within the server's
+	most := s.exec.Policy(airlock.Policy{}) // a key's are within the server's
 	longest := most.CompileMax.Wall + most.Max.Wall + s.opt.LeaseTime
 	if time.Since(j.StartedAt) < longest {
 		return

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/airlock-dev/airlock"
@@ -80,10 +79,5 @@ func (s *Service) dropBlobs(ctx context.Context, e airlock.Expired) error {
 	if e.ResultBlob {
 		keys = append(keys, resultKey(e.ID))
 	}
-	for _, key := range keys {
-		if err := s.reqBlobs.Delete(ctx, key); err != nil && !errors.Is(err, airlock.ErrNotFound) {
-			return lost("blob store", err)
-		}
-	}
-	return nil
+	return s.payloads.drop(ctx, keys...)
 }

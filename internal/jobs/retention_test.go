@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,8 +40,8 @@ func TestPurgeExpired(t *testing.T) {
 	m := metrics.New(func() float64 { return 0 }, func() float64 { return 0 })
 	e := newEnvWith(t, dir, jobs.Options{Workers: 1, InlineMax: -1}, func(d *jobs.Deps) { d.Metrics = m })
 	e.run(t)
-	old := e.wait(t, e.submit(t, `print("old")`).ID, "old\n")
-	recent := e.wait(t, e.submit(t, `print("recent")`).ID, "recent\n")
+	old := e.wait(t, e.submit(t, "out old").ID, "old\n")
+	recent := e.wait(t, e.submit(t, "out recent").ID, "recent\n")
 	unfinished := &airlock.Job{ID: "unfinished", Status: airlock.StatusQueued, Language: "python", CreatedAt: time.Unix(0, 0)}
 	if err := e.store.Create(t.Context(), unfinished); err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func TestPurgeExpired(t *testing.T) {
 	if left := payloads(old.ID); left != 0 {
 		t.Errorf("%d payloads of the purged job left in the blob store", left)
 	}
-	e.readBack(t, recent.ID, `print("recent")`, "recent\n")
+	e.readBack(t, recent.ID, "out recent", "recent\n")
 	if got := value(m.Purged); got != 1 {
 		t.Errorf("airlock_jobs_purged_total = %v, want 1", got)
 	}
@@ -119,32 +120,31 @@ func TestPurgeInBatches(t *testing.T) {
 // RunRetention purges what is past the retention as it starts, and with
 // a retention of 0 keeps everything and returns at once.
 func TestRunRetention(t *testing.T) {
-	dir := t.TempDir()
-	keep := newEnv(t, dir, jobs.Options{Workers: 1})
-	keep.run(t)
-	j := keep.wait(t, keep.submit(t, `print(1)`).ID, "1\n")
-	keep.svc.RunRetention(t.Context()) // returns: nothing to do
-	keep.row(t, j.ID)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		keep := newEnv(t, dir, jobs.Options{Workers: 1})
+		keep.run(t)
+		j := keep.wait(t, keep.submit(t, "out 1").ID, "1\n")
+		keep.svc.RunRetention(t.Context()) // returns: nothing to do
+		keep.row(t, j.ID)
 
-	purge := newEnv(t, dir, jobs.Options{Workers: 1, Retention: time.Nanosecond})
-	ctx, stop := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		purge.svc.RunRetention(ctx)
-		close(done)
-	}()
-	defer func() {
-		stop()
-		<-done
-	}()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := purge.store.Get(t.Context(), j.ID); errors.Is(err, airlock.ErrNotFound) {
-			break
+		time.Sleep(time.Second) // past the retention, on the bubble's clock
+		purge := newEnv(t, dir, jobs.Options{Workers: 1, Retention: time.Nanosecond})
+		ctx, stop := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			purge.svc.RunRetention(ctx)
+			close(done)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+		synctest.Wait()
+		if _, err := purge.store.Get(t.Context(), j.ID); !errors.Is(err, airlock.ErrNotFound) {
+			t.Fatalf("RunRetention did not purge a job past its retention: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("RunRetention did not purge a job past its retention")
-		}
-	}
+	})
 }
 
 // An idempotency key holds across a restart: it lives in the store.

@@ -47,6 +47,7 @@ type Options struct {
 	MaxQueue     int           // reported by /config_info
 	WaitTimeout  time.Duration // longest wait=true; then the submission as it is
 	Log          *slog.Logger
+	Engine       *engine.Engine // lists languages and policies
 }
 
 // Server serves the Judge0 routes.
@@ -243,7 +244,7 @@ func addValues(p params, values url.Values) {
 func (s *Server) submit(r *http.Request, p params, b64 bool, idempotencyKey string) (*airlock.Job, *fieldErrors, error) {
 	ctx := r.Context()
 	key := keyOf(r)
-	pol := s.svc.Engine().Policy(key.Policy)
+	pol := s.opt.Engine.Policy(key.Policy)
 	rec, errs := parseSubmission(p, b64, func(id int) (installed, bool) { return s.languageByID(ctx, id) }, boundsOf(pol))
 	if !errs.empty() {
 		return nil, errs, nil
@@ -704,7 +705,7 @@ func (s *Server) configInfo(w http.ResponseWriter, _ *http.Request) {
 		k string
 		v any
 	}
-	lim := boundsOf(s.svc.Engine().Policy(airlock.Policy{}))
+	lim := boundsOf(s.opt.Engine.Policy(airlock.Policy{}))
 	settings := []kv{
 		{"maintenance_mode", false}, {"enable_wait_result", true}, {"enable_compiler_options", true},
 		{"allowed_languages_for_compile_options", []string{}}, {"enable_command_line_arguments", true},

@@ -54,7 +54,7 @@ type installed struct {
 // name as Judge0 sorts them.
 func (s *Server) installedLanguages(ctx context.Context) []installed {
 	infos := map[string]engine.LanguageInfo{}
-	for _, info := range s.svc.Engine().Languages(ctx, false) {
+	for _, info := range s.opt.Engine.Languages(ctx, false) {
 		infos[info.ID] = info
 	}
 	var out []installed
@@ -63,7 +63,7 @@ func (s *Server) installedLanguages(ctx context.Context) []installed {
 		if !ok {
 			continue
 		}
-		c, err := s.svc.Engine().Catalog().Lookup(l.catalog)
+		c, err := s.opt.Engine.Catalog().Lookup(l.catalog)
 		if err != nil {
 			continue
 		}

@@ -34,6 +34,7 @@ type Options struct {
 	Keys    *auth.Keyring
 	MaxBody int64 // bytes of a request body or socket message; default 8 MiB
 	Log     *slog.Logger
+	Engine  *engine.Engine // lists languages and policies
 }
 
 // Server serves Piston's routes.

@@ -50,8 +50,8 @@ var pistonNames = map[string]struct {
 // installed lists the runtimes this host has.
 func (s *Server) installed(ctx context.Context) []runtime {
 	var out []runtime
-	for _, info := range s.svc.Engine().Languages(ctx, false) {
-		l, err := s.svc.Engine().Catalog().Lookup(info.ID)
+	for _, info := range s.opt.Engine.Languages(ctx, false) {
+		l, err := s.opt.Engine.Catalog().Lookup(info.ID)
 		if err != nil {
 			continue
 		}
@@ -117,7 +117,7 @@ type file struct {
 // limits policy of the caller's key, whose own is own.
 func (s *Server) parse(ctx context.Context, body map[string]json.RawMessage, own airlock.Policy) (airlock.Request, runtime, error) {
 	find := func(language, version string) (runtime, bool) { return s.find(ctx, language, version) }
-	return parseJob(body, find, s.svc.Engine().Policy(own))
+	return parseJob(body, find, s.opt.Engine.Policy(own))
 }
 
 // parseJob validates an execute body as Piston's get_job does, in its

@@ -145,7 +145,7 @@ func Start(t *testing.T, opt Options) *Env {
 		opt.Deps(&deps)
 	}
 	svc := jobs.New(deps, opt.Jobs)
-	opt.API.Metrics = m
+	opt.API.Metrics, opt.API.Engine, opt.Judge0.Engine = m, eng, eng
 	handler, err := api.New(svc, opt.API)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func Start(t *testing.T, opt Options) *Env {
 		opt.Judge0.MaxQueue = opt.Jobs.MaxQueue
 	}
 	judge0.New(svc, opt.Judge0).Register(handler)
-	pistonFace := piston.New(svc, piston.Options{Keys: handler.Keys()})
+	pistonFace := piston.New(svc, piston.Options{Keys: handler.Keys(), Engine: eng})
 	pistonFace.Register(handler)
 	playground.Register(handler, http.HandlerFunc(pistonFace.Banner))
 	ctx, stop := context.WithCancel(context.Background())
