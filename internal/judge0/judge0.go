@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -29,6 +28,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/middleware"
 	"github.com/airlock-dev/airlock/internal/webhook"
 )
 
@@ -51,8 +51,9 @@ type Options struct {
 
 // Server serves the Judge0 routes.
 type Server struct {
-	svc *jobs.Service
-	opt Options
+	svc   *jobs.Service
+	opt   Options
+	guard middleware.Guard
 
 	statsMu    sync.Mutex
 	stats      []byte    // the last /statistics, as Judge0 caches it
@@ -78,6 +79,8 @@ func New(svc *jobs.Service, opt Options) *Server {
 		opt.Log = slog.Default()
 	}
 	s := &Server{svc: svc, opt: opt}
+	// X-Auth-Token must name a key, then the key's rate limit applies.
+	s.guard = middleware.Guard{Keys: opt.Keys, Token: func(r *http.Request) string { return token(r, "X-Auth-Token") }, Refuse: s.refuse}
 	svc.SetCallbackFormat(Face, s.callbackBody)
 	return s
 }
@@ -107,7 +110,7 @@ func (s *Server) Register(mux interface {
 		"POST /authorize":             s.authorized(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }),
 	}
 	for pattern, h := range routes {
-		mux.Handle(pattern, s.authenticated(h))
+		mux.Handle(pattern, s.guard.Wrap(h))
 	}
 }
 
@@ -140,9 +143,7 @@ func railsError(w http.ResponseWriter, r *http.Request, code int) {
 	w.WriteHeader(code)
 }
 
-type ctxKey struct{}
-
-func keyOf(r *http.Request) *auth.Key { return r.Context().Value(ctxKey{}).(*auth.Key) }
+func keyOf(r *http.Request) *auth.Key { return middleware.KeyOf(r.Context()) }
 
 // token reads a Judge0 credential: the header, or a query parameter of
 // the same name.
@@ -151,24 +152,6 @@ func token(r *http.Request, name string) string {
 		return v
 	}
 	return r.URL.Query().Get(name)
-}
-
-// authenticated: X-Auth-Token must name a key (401 with an empty body, as
-// Judge0), then the key's rate limit applies.
-func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, err := s.opt.Keys.IdentifyToken(token(r, "X-Auth-Token"))
-		if err != nil {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if ok, wait := s.opt.Keys.Allow(r.Context(), key); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			fail(w, http.StatusTooManyRequests, "rate limit of key "+key.ID+" exceeded")
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
-	})
 }
 
 // authorized: X-Auth-User must be an admin key's token; with none
@@ -294,28 +277,24 @@ func judgeField(f string) string {
 	return f
 }
 
-// refuse answers a service error.
+// refuse answers an error with its class's status (middleware.Status)
+// in Judge0's shapes: a request without a valid X-Auth-Token is a 401
+// with an empty body, as in Judge0; what Rails itself would refuse (404,
+// 500) is railsError's; the rest is {"error": ...}.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	var tooLarge *jobs.CodeTooLargeError
+	code := middleware.Status(w, err)
 	switch {
-	case errors.As(err, &tooLarge):
-		fail(w, http.StatusRequestEntityTooLarge, err.Error())
-	case errors.Is(err, jobs.ErrIdempotencyMismatch):
-		fail(w, http.StatusUnprocessableEntity, err.Error())
+	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrBadToken):
+		w.WriteHeader(http.StatusUnauthorized)
 	case errors.Is(err, airlock.ErrQueueFull):
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable, "queue is full")
-	case errors.Is(err, airlock.ErrUnavailable):
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable, err.Error())
-	case errors.Is(err, jobs.ErrTooManyActive):
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusTooManyRequests, err.Error())
-	case errors.Is(err, airlock.ErrNotFound):
-		railsError(w, r, http.StatusNotFound)
-	default:
+		fail(w, code, "queue is full")
+	case code == http.StatusNotFound:
+		railsError(w, r, code)
+	case code == http.StatusInternalServerError:
 		s.opt.Log.Error("judge0 request failed", "err", err)
-		railsError(w, r, http.StatusInternalServerError)
+		railsError(w, r, code)
+	default:
+		fail(w, code, err.Error())
 	}
 }
 
@@ -448,7 +427,7 @@ func (s *Server) batchCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if waiting+len(body.Submissions) > s.opt.MaxQueue {
-		fail(w, http.StatusServiceUnavailable, "queue is full")
+		s.refuse(w, r, airlock.ErrQueueFull)
 		return
 	}
 	b64 := b64Param(r)
@@ -622,8 +601,6 @@ func (s *Server) destroy(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, body)
 }
 
-// callbackBody is what Judge0 PUTs to a callback_url: the default fields,
-// base64-encoded.
 // callbackBody is Judge0's callback: a PUT of the default fields in
 // base64, each of its tries bounded by 5 s, retried only when it fails.
 func (s *Server) callbackBody(j *airlock.Job) (webhook.Call, error) {
