@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"reflect"
@@ -26,6 +25,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/metrics"
+	"github.com/airlock-dev/airlock/internal/middleware"
 	"github.com/airlock-dev/airlock/internal/webhook"
 	"github.com/airlock-dev/airlock/internal/wire"
 )
@@ -42,10 +42,11 @@ type Options struct {
 
 // Server serves the API.
 type Server struct {
-	svc  *jobs.Service
-	opt  Options
-	keys *auth.Keyring
-	mux  *http.ServeMux
+	svc   *jobs.Service
+	opt   Options
+	keys  *auth.Keyring
+	guard middleware.Guard
+	mux   *http.ServeMux
 }
 
 // New builds the API over a job service.
@@ -64,10 +65,12 @@ func New(svc *jobs.Service, opt Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{svc: svc, opt: opt, keys: keys, mux: http.NewServeMux()}
-	s.route("/v1/executions", map[string]http.HandlerFunc{http.MethodPost: s.authed(s.create)})
-	s.route("/v1/executions/{id}", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.get), http.MethodDelete: s.authed(s.cancel)})
-	s.route("/v1/languages", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.languages)})
-	s.route("/v1/limits", map[string]http.HandlerFunc{http.MethodGet: s.authed(s.limits)})
+	s.guard = middleware.Guard{Keys: keys, Refuse: s.refuse}
+	authed := s.guard.Wrap
+	s.route("/v1/executions", map[string]http.HandlerFunc{http.MethodPost: authed(s.create)})
+	s.route("/v1/executions/{id}", map[string]http.HandlerFunc{http.MethodGet: authed(s.get), http.MethodDelete: authed(s.cancel)})
+	s.route("/v1/languages", map[string]http.HandlerFunc{http.MethodGet: authed(s.languages)})
+	s.route("/v1/limits", map[string]http.HandlerFunc{http.MethodGet: authed(s.limits)})
 	s.route("/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz})
 	if opt.Metrics != nil {
 		h := promhttp.HandlerFor(opt.Metrics.Registry, promhttp.HandlerOpts{})
@@ -144,31 +147,7 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	reply(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
-type ctxKey struct{}
-
-// authed checks the key and its rate before h.
-func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		key, err := s.keys.Identify(r)
-		switch {
-		case errors.Is(err, auth.ErrNoToken):
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			fail(w, http.StatusUnauthorized, "%v", err)
-			return
-		case err != nil:
-			fail(w, http.StatusForbidden, "%v", err)
-			return
-		}
-		if ok, wait := s.keys.Allow(r.Context(), key); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			fail(w, http.StatusTooManyRequests, "rate limit of key %s exceeded", key.ID)
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
-	}
-}
-
-func keyOf(r *http.Request) *auth.Key { return r.Context().Value(ctxKey{}).(*auth.Key) }
+func keyOf(r *http.Request) *auth.Key { return middleware.KeyOf(r.Context()) }
 
 // createRequest is the body of POST /v1/executions.
 type createRequest struct {
@@ -229,7 +208,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := s.opt.Engine.Request(body.Submission)
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	if body.CallbackURL != "" {
@@ -250,7 +229,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	}
 	job, err := s.svc.Submit(r.Context(), req, meta)
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	if r.URL.Query().Get("wait") != "true" {
@@ -270,44 +249,35 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(w, http.StatusAccepted, map[string]string{"id": job.ID, "status": string(done.Status)})
 	default:
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 	}
 }
 
-// refuse answers an error from the service with its status class.
-func (s *Server) refuse(w http.ResponseWriter, err error) {
-	var bad *engine.InvalidError
-	var tooLarge *jobs.CodeTooLargeError
+// refuse answers an error with its class's status (middleware.Status)
+// and a JSON {error}.
+func (s *Server) refuse(w http.ResponseWriter, _ *http.Request, err error) {
+	code := middleware.Status(w, err)
+	msg := err.Error()
 	switch {
-	case errors.As(err, &bad):
-		fail(w, http.StatusUnprocessableEntity, "%v", err)
-	case errors.As(err, &tooLarge):
-		fail(w, http.StatusRequestEntityTooLarge, "%v", err)
-	case errors.Is(err, jobs.ErrIdempotencyMismatch):
-		fail(w, http.StatusUnprocessableEntity, "%v", err)
+	case errors.Is(err, auth.ErrNoToken):
+		w.Header().Set("WWW-Authenticate", "Bearer")
 	case errors.Is(err, airlock.ErrQueueFull):
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable, "the queue is full; try again later")
-	case errors.Is(err, airlock.ErrUnavailable):
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusServiceUnavailable, "%v", err)
-	case errors.Is(err, jobs.ErrTooManyActive):
-		w.Header().Set("Retry-After", "1")
-		fail(w, http.StatusTooManyRequests, "%v", err)
-	case errors.Is(err, airlock.ErrNotFound):
-		fail(w, http.StatusNotFound, "no such execution")
+		msg = "the queue is full; try again later"
+	case code == http.StatusNotFound:
+		msg = "no such execution"
 	case errors.Is(err, context.Canceled):
-		fail(w, http.StatusServiceUnavailable, "the request was abandoned")
-	default:
+		msg = "the request was abandoned"
+	case code == http.StatusInternalServerError:
 		s.opt.Log.Error("request failed", "err", err)
-		fail(w, http.StatusInternalServerError, "internal error")
+		msg = "internal error"
 	}
+	fail(w, code, "%s", msg)
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	j, err := s.svc.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	if !s.owns(r, j) {
@@ -344,7 +314,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		stop()
 	}
 	if err != nil {
-		s.refuse(w, err)
+		s.refuse(w, r, err)
 		return
 	}
 	reply(w, http.StatusOK, wire.JobOf(j))
@@ -365,7 +335,7 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	for _, info := range eng.Languages(r.Context(), false) {
 		l, err := eng.Catalog().Lookup(info.ID)
 		if err != nil {
-			s.refuse(w, err)
+			s.refuse(w, r, err)
 			return
 		}
 		out = append(out, languageJSON{info, wire.PolicyOf(eng.LanguagePolicy(l, keyOf(r).Policy))})

@@ -3,7 +3,9 @@ package judge0
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/airlock-dev/airlock/internal/engine"
@@ -109,4 +111,55 @@ func command(argv []string, l installed) any {
 	}
 	vars := lang.Vars{Entry: l.sourceFile, Sources: []string{l.sourceFile}}
 	return strings.Join(lang.Expand(argv, vars), " ")
+}
+
+// languageJSON is a language in /languages and /languages/all.
+type languageJSON struct {
+	ID         int    `json:"id"`
+	Name       string `json:"name"`
+	IsArchived *bool  `json:"is_archived,omitempty"`
+	SourceFile string `json:"source_file,omitempty"`
+	CompileCmd any    `json:"compile_cmd,omitempty"`
+	RunCmd     any    `json:"run_cmd,omitempty"`
+}
+
+// languages is GET /languages: the installed ones.
+func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
+	out := []languageJSON{}
+	for _, l := range s.installedLanguages(r.Context()) {
+		out = append(out, languageJSON{ID: l.id, Name: l.Name})
+	}
+	reply(w, http.StatusOK, out)
+}
+
+// allLanguages is GET /languages/all: none is archived.
+func (s *Server) allLanguages(w http.ResponseWriter, r *http.Request) {
+	out := []languageJSON{}
+	archived := false
+	for _, l := range s.installedLanguages(r.Context()) {
+		out = append(out, languageJSON{ID: l.id, Name: l.Name, IsArchived: &archived})
+	}
+	reply(w, http.StatusOK, out)
+}
+
+// language is GET /languages/{id}, with its commands.
+func (s *Server) language(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	l, ok := s.languageByID(r.Context(), id)
+	if err != nil || !ok {
+		railsError(w, r, http.StatusNotFound)
+		return
+	}
+	shown := struct {
+		ID         int     `json:"id"`
+		Name       string  `json:"name"`
+		IsArchived bool    `json:"is_archived"`
+		SourceFile *string `json:"source_file"`
+		CompileCmd any     `json:"compile_cmd"`
+		RunCmd     any     `json:"run_cmd"`
+	}{l.id, l.Name, false, nil, command(l.Catalog.Compile, l), command(l.Catalog.Run, l)}
+	if !l.isProject() {
+		shown.SourceFile = &l.sourceFile
+	}
+	reply(w, http.StatusOK, shown)
 }

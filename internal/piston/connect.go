@@ -58,11 +58,7 @@ type connection struct {
 }
 
 func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
-	key, ok := s.identify(w, r)
-	if !ok {
-		return
-	}
-	meta := s.meta(r, key)
+	meta := s.meta(r)
 	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return // Accept answered the client
@@ -183,8 +179,7 @@ func (c *connection) init(raw []byte, meta jobs.Meta) bool {
 	c.send(map[string]any{"type": "runtime", "language": rt.Language, "version": rt.Version})
 	j, err := c.s.svc.Submit(c.ctx, req, meta)
 	if err != nil {
-		_, msg := refusal(err)
-		c.fail(msg)
+		c.fail(wording(err))
 		return true
 	}
 	c.job = j.ID

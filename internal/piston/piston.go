@@ -11,16 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
+	"github.com/airlock-dev/airlock/internal/middleware"
 )
 
 // Face names Piston jobs in the store.
@@ -39,8 +38,9 @@ type Options struct {
 
 // Server serves Piston's routes.
 type Server struct {
-	svc *jobs.Service
-	opt Options
+	svc   *jobs.Service
+	opt   Options
+	guard middleware.Guard
 }
 
 // New makes the face.
@@ -51,7 +51,9 @@ func New(svc *jobs.Service, opt Options) *Server {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	return &Server{svc: svc, opt: opt}
+	s := &Server{svc: svc, opt: opt}
+	s.guard = middleware.Guard{Keys: opt.Keys, Refuse: s.refuse}
+	return s
 }
 
 // Register adds the routes to mux.
@@ -59,9 +61,9 @@ func (s *Server) Register(mux interface {
 	Handle(pattern string, h http.Handler)
 }) {
 	routes := map[string]http.HandlerFunc{
-		"GET /api/v2/runtimes": s.authed(s.runtimes),
-		"POST /api/v2/execute": s.authed(s.execute),
-		"GET /api/v2/connect":  s.connect,
+		"GET /api/v2/runtimes": s.guard.Wrap(s.runtimes),
+		"POST /api/v2/execute": s.guard.Wrap(s.execute),
+		"GET /api/v2/connect":  s.guard.Wrap(s.connect),
 		"/api/v2/":             func(w http.ResponseWriter, _ *http.Request) { reply(w, http.StatusNotFound, "Not Found") },
 	}
 	for pattern, h := range routes {
@@ -84,57 +86,42 @@ func (s *Server) Banner(w http.ResponseWriter, _ *http.Request) {
 	reply(w, http.StatusOK, "Piston v"+Version)
 }
 
-// identify finds the caller's key and takes a token of its rate; on
-// refusal it has answered.
-func (s *Server) identify(w http.ResponseWriter, r *http.Request) (*auth.Key, bool) {
-	key, err := s.opt.Keys.Identify(r)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		reply(w, http.StatusUnauthorized, err.Error())
-		return nil, false
-	}
-	if ok, wait := s.opt.Keys.Allow(r.Context(), key); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		reply(w, http.StatusTooManyRequests, "rate limit of key "+key.ID+" exceeded")
-		return nil, false
-	}
-	return key, true
-}
-
-type ctxKey struct{}
-
-func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if key, ok := s.identify(w, r); ok {
-			h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
-		}
-	}
-}
-
-func (s *Server) meta(r *http.Request, key *auth.Key) jobs.Meta {
+// meta is what the service keeps of an admitted request.
+func (s *Server) meta(r *http.Request) jobs.Meta {
+	key := middleware.KeyOf(r.Context())
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	return jobs.Meta{Face: Face, KeyID: key.ID, ClientAddr: host, MaxActive: key.MaxActive, Limits: key.Policy}
 }
 
-// refusal words a service error; the code is the HTTP status for execute.
-func refusal(err error) (int, string) {
+// refuse answers an error with its class's status (middleware.Status) and
+// Piston's {"message": ...}. Piston knows no 403 nor 422: a request with
+// a bad key is a 401, an invalid one a 400.
+func (s *Server) refuse(w http.ResponseWriter, _ *http.Request, err error) {
+	code := middleware.Status(w, err)
+	switch {
+	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrBadToken):
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		code = http.StatusUnauthorized
+	case errors.As(err, new(*engine.InvalidError)):
+		code = http.StatusBadRequest
+	case code == http.StatusInternalServerError:
+		s.opt.Log.Error("piston execute", "err", err)
+	}
+	reply(w, code, wording(err))
+}
+
+// wording is an error in the words a client is shown.
+func wording(err error) string {
 	var bad *engine.InvalidError
-	var tooLarge *jobs.CodeTooLargeError
 	switch {
 	case errors.As(err, &bad):
-		return http.StatusBadRequest, bad.Error()
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, jobs.ErrIdempotencyMismatch):
-		return http.StatusUnprocessableEntity, err.Error()
+		return bad.Error()
 	case errors.Is(err, airlock.ErrQueueFull):
-		return http.StatusServiceUnavailable, "queue is full"
-	case errors.Is(err, airlock.ErrUnavailable):
-		return http.StatusServiceUnavailable, err.Error()
-	case errors.Is(err, jobs.ErrTooManyActive):
-		return http.StatusTooManyRequests, err.Error()
+		return "queue is full"
+	case middleware.Classify(err).Status == http.StatusInternalServerError:
+		return "internal error"
 	}
-	return http.StatusInternalServerError, "internal error"
+	return err.Error()
 }
 
 type runtimeJSON struct {
@@ -179,7 +166,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, map[string]string{"message": "malformed JSON: " + err.Error(), "stack": "SyntaxError: " + err.Error()})
 		return
 	}
-	meta := s.meta(r, r.Context().Value(ctxKey{}).(*auth.Key))
+	meta := s.meta(r)
 	req, rt, err := s.parse(r.Context(), body, meta.Limits)
 	if err != nil {
 		reply(w, http.StatusBadRequest, err.Error())
@@ -194,14 +181,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 	}
 	j, err := s.svc.Submit(r.Context(), req, meta)
 	if err != nil {
-		code, msg := refusal(err)
-		if code == http.StatusInternalServerError {
-			s.opt.Log.Error("piston execute", "err", err)
-		}
-		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "1")
-		}
-		reply(w, code, msg)
+		s.refuse(w, r, err)
 		return
 	}
 	done, err := s.svc.Wait(r.Context(), j.ID)
@@ -221,20 +201,13 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, resultOf(done, rt))
 	case r.Context().Err() != nil: // nobody to answer
 	case errors.Is(err, jobs.ErrShuttingDown):
-		w.Header().Set("Retry-After", "1")
 		msg := "the server is restarting: the job was cancelled; try again"
 		if meta.IdempotencyKey != "" {
 			msg = "the server is restarting: try again with the same Idempotency-Key for the job's result"
 		}
-		reply(w, http.StatusServiceUnavailable, msg)
+		reply(w, middleware.Status(w, err), msg)
 	default:
-		code, msg := refusal(err)
-		if code == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", "1")
-		} else {
-			s.opt.Log.Error("piston execute", "err", err)
-		}
-		reply(w, code, msg)
+		s.refuse(w, r, err)
 	}
 }
 
