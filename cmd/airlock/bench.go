@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/app"
 	"github.com/airlock-dev/airlock/internal/bench"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
@@ -85,7 +86,7 @@ func fail(err error) int {
 }
 
 func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []string, n, poolSize int, concurrency []int) error {
-	runner, err := newRunner(catalog)
+	runner, err := app.NewRunner(catalog)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w (run `airlock doctor`)", err)
 	}

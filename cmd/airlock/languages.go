@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/airlock-dev/airlock/internal/app"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
-	"github.com/airlock-dev/airlock/internal/sandbox"
-	"github.com/airlock-dev/airlock/internal/sandbox/native"
 )
 
 // cmdLanguages lists the languages this host can run, each with the
@@ -34,7 +32,7 @@ func cmdLanguages(args []string, out io.Writer) int {
 	if err != nil {
 		return usageErr(err)
 	}
-	runner, err := newRunner(catalog)
+	runner, err := app.NewRunner(catalog)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "airlock: %v\n", err)
 		return 1
@@ -58,18 +56,4 @@ func cmdLanguages(args []string, out io.Writer) int {
 	}
 	tw.Flush()
 	return 0
-}
-
-// newRunner makes the native sandbox with every path the catalog's
-// languages need bound, so all languages share the slots' keepers.
-func newRunner(catalog *lang.Catalog) (*native.Runner, error) {
-	paths, err := catalog.HostPaths()
-	if err != nil {
-		return nil, err
-	}
-	mounts := slices.Clone(native.DefaultMounts)
-	for _, p := range paths {
-		mounts = append(mounts, sandbox.Mount{Source: p})
-	}
-	return native.New(native.Config{Mounts: mounts})
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/app"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/units"
@@ -72,7 +73,7 @@ func cmdRun(args []string) int {
 			return usageErr(err)
 		}
 	}
-	runner, err := newRunner(catalog)
+	runner, err := app.NewRunner(catalog)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "airlock: refusing to run unconfined: %v\n(run `airlock doctor` for details)\n", err)
 		return 1

@@ -63,6 +63,16 @@ type Config struct {
 	Retention    time.Duration
 	StoreTimeout time.Duration
 	MinFree      int64
+
+	// Not settings: knobs the end-to-end tests turn, their zero values
+	// production's.
+	//
+	// WaitTimeout is the longest wait of a request that waits for its job
+	// before it is answered with the job as it is (0: 60 s). Stream is
+	// the queue's Redis stream ("": redis.DefaultStream): tests sharing
+	// one Redis server take one each.
+	WaitTimeout time.Duration
+	Stream      string
 }
 
 // DefaultRetention keeps a finished job a week: long enough for a client
@@ -202,14 +212,19 @@ func envName(name string) string {
 	return "AIRLOCK_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// Load reads the settings; args are serve's flags.
-func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
-	c := &Config{
+// Default is the config of a server given no settings.
+func Default() *Config {
+	return &Config{
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text", Pools: DefaultPools(),
 		Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
 		Retention: DefaultRetention, StoreTimeout: 10 * time.Second, MinFree: 64 << 20,
 	}
+}
+
+// Load reads the settings over the defaults; args are serve's flags.
+func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
+	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	file := fs.String("config", getenv("AIRLOCK_CONFIG"), "YAML config file")

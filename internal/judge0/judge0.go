@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/auth"
-	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/middleware"
 )
 

@@ -1,6 +1,7 @@
 // Package servicetest runs the whole service for end-to-end tests: the
 // real sandbox, a store, blobs and a queue, every API face behind one
-// real HTTP server, as `airlock serve` wires them.
+// real HTTP server, built and run from a config by internal/app as
+// `airlock serve` is.
 //
 // The store, blobs and queue are the embedded ones (SQLite, local files,
 // in-process), or with AIRLOCK_TEST_BACKENDS=fleet a fleet's (PostgreSQL,
@@ -13,47 +14,35 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
+	"net"
 	"os"
-	"path/filepath"
-	"slices"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/api"
-	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/app"
+	"github.com/airlock-dev/airlock/internal/config"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/judge0"
 	"github.com/airlock-dev/airlock/internal/lang"
-	"github.com/airlock-dev/airlock/internal/localblob"
-	"github.com/airlock-dev/airlock/internal/memqueue"
-	"github.com/airlock-dev/airlock/internal/metrics"
-	"github.com/airlock-dev/airlock/internal/piston"
-	"github.com/airlock-dev/airlock/internal/playground"
-	"github.com/airlock-dev/airlock/internal/postgres"
-	"github.com/airlock-dev/airlock/internal/redis"
-	"github.com/airlock-dev/airlock/internal/s3"
-	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
-	"github.com/airlock-dev/airlock/internal/sqlite"
 	"github.com/airlock-dev/airlock/internal/testserver"
-	"github.com/airlock-dev/airlock/internal/webhook"
 )
 
-// Options shape a test service.
+// Options shape a test service. Each field a test sets is mapped onto
+// the service's config (see testConfig), from which app.New builds the
+// service as `airlock serve` does; a field without a config setting
+// fails the test.
 type Options struct {
-	API    api.Options
-	Jobs   jobs.Options
-	Judge0 judge0.Options // Keys come from the API's keyring
-	Engine engine.Options // the server's limits
+	API    api.Options    // Keys, MaxBody, WaitTimeout
+	Jobs   jobs.Options   // Workers, MaxQueue, MaxCode, Grace, CallTimeout
+	Judge0 judge0.Options // EnableDelete
+	Engine engine.Options // Policy: the server's limits
 	// Deps, when set, may change the service's store, blobs and queue
 	// (wrap the store in one that freezes, say) before it starts.
 	Deps func(*jobs.Deps)
@@ -106,16 +95,7 @@ func Runner(t testing.TB) (*native.Runner, *lang.Catalog) {
 		if catalog, runnerErr = lang.Load(""); runnerErr != nil {
 			return
 		}
-		paths, err := catalog.HostPaths()
-		if err != nil {
-			runnerErr = err
-			return
-		}
-		mounts := slices.Clone(native.DefaultMounts)
-		for _, p := range paths {
-			mounts = append(mounts, sandbox.Mount{Source: p})
-		}
-		runner, runnerErr = native.New(native.Config{Mounts: mounts})
+		runner, runnerErr = app.NewRunner(catalog)
 	})
 	if runnerErr != nil {
 		t.Fatalf("sandbox unavailable (tests need root and cgroups): %v", runnerErr)
@@ -123,58 +103,35 @@ func Runner(t testing.TB) (*native.Runner, *lang.Catalog) {
 	return runner, catalog
 }
 
-// Start runs a service until the test ends. Callbacks may reach this host.
+// Start runs a service until the test ends, as `airlock serve` runs it
+// (app.New, then app.App.Run on a loopback port). Callbacks may reach
+// this host.
 func Start(t *testing.T, opt Options) *Env {
 	t.Helper()
-	r, catalog := Runner(t)
-	store, blobs, queue := backends(t, &opt.Jobs)
+	r, _ := Runner(t)
 	e := &Env{}
-	m := metrics.New(metrics.QueueDepth(queue), func() float64 { return float64(r.Keepers()) })
-	// Warm pools on, as a server runs by default: the faces' tests go
-	// through pooled sandboxes whenever one is ready.
-	eng := engine.New(r, catalog, opt.Engine)
-	if err := eng.StartPools(map[string]engine.PoolConfig{"python": {Size: 1}, "javascript": {Size: 1}}, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	deps := jobs.Deps{
-		Store: store, Blobs: blobs, Queue: queue, Engine: eng,
-		Audit: audit.New(io.Writer(e)), Metrics: m,
-		Hooks: webhook.New(webhook.Options{AllowLocal: true, Backoff: 50 * time.Millisecond}),
-	}
-	if opt.Deps != nil {
-		opt.Deps(&deps)
-	}
-	svc := jobs.New(deps, opt.Jobs)
-	opt.API.Metrics, opt.API.Engine, opt.Judge0.Engine = m, eng, eng
-	handler, err := api.New(svc, opt.API)
+	a, err := app.New(testConfig(t, opt), app.Options{
+		Runner: r, Audit: e, CallbackBackoff: 50 * time.Millisecond, Deps: opt.Deps,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q, ok := queue.(*redis.Queue); ok {
-		handler.Keys().ShareRates(q.Rates(), slog.Default()) // as serve does in a fleet
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
 	}
-	opt.Judge0.Keys = handler.Keys()
-	if opt.Judge0.MaxQueue == 0 {
-		opt.Judge0.MaxQueue = opt.Jobs.MaxQueue
-	}
-	judge0.New(svc, opt.Judge0).Register(handler)
-	pistonFace := piston.New(svc, piston.Options{Keys: handler.Keys(), Engine: eng})
-	pistonFace.Register(handler)
-	playground.Register(handler, http.HandlerFunc(pistonFace.Banner))
 	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		svc.Run(ctx)
-		close(done)
-	}()
-	srv := httptest.NewServer(handler)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, ln) }()
 	t.Cleanup(func() {
-		srv.Close()
 		stop()
-		<-done
-		eng.Close()
+		if err := <-done; err != nil {
+			t.Errorf("service: %v", err)
+		}
+		a.Close()
 	})
-	e.URL = srv.URL
+	e.URL = "http://" + ln.Addr().String()
 	return e
 }
 
@@ -182,40 +139,44 @@ func Start(t *testing.T, opt Options) *Env {
 // (AIRLOCK_TEST_BACKENDS=fleet) rather than the embedded defaults.
 func Fleet() bool { return os.Getenv("AIRLOCK_TEST_BACKENDS") == "fleet" }
 
-// backends opens the store, blobs and queue of a test service, closed when
-// t ends, and sets the jobs options they need.
-func backends(t *testing.T, opt *jobs.Options) (airlock.JobStore, airlock.BlobStore, airlock.Queue) {
+// testConfig is a server's default config with the test's options, the
+// test's own data directory (or, in the fleet lane, the test servers
+// with a stream of the test's own), warm pools of one sandbox for Python
+// and JavaScript (the faces' tests go through pooled sandboxes whenever
+// one is ready), and callbacks allowed to reach this host.
+func testConfig(t *testing.T, opt Options) *config.Config {
 	t.Helper()
-	if !Fleet() {
-		dir := t.TempDir()
-		store, err := sqlite.Open(filepath.Join(dir, "db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close() })
-		blobs, err := localblob.Open(filepath.Join(dir, "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return store, blobs, memqueue.New()
+	cfg := config.Default()
+	cfg.Data = t.TempDir()
+	cfg.Pools = map[string]config.Pool{"python": {Size: 1}, "javascript": {Size: 1}}
+	cfg.AllowLocalCallbacks = true
+	if Fleet() {
+		cfg.Store, cfg.Blobs, cfg.Queue = testserver.Postgres(t), testserver.S3(t), testserver.Redis(t)
+		// A stream (and rate limits) of the test's own on the shared
+		// server: tests run in parallel, and again with -count.
+		cfg.Stream = fmt.Sprintf("airlock:%s:%d", t.Name(), streams.Add(1))
 	}
-	store, err := postgres.Open(t.Context(), testserver.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
+	ao, jo, j0, eo := opt.API, opt.Jobs, opt.Judge0, opt.Engine
+	cfg.Keys, ao.Keys = ao.Keys, nil
+	set(&cfg.MaxBody, &ao.MaxBody)
+	set(&cfg.WaitTimeout, &ao.WaitTimeout)
+	set(&cfg.Workers, &jo.Workers)
+	set(&cfg.MaxQueue, &jo.MaxQueue)
+	set(&cfg.MaxCode, &jo.MaxCode)
+	set(&cfg.Grace, &jo.Grace)
+	set(&cfg.StoreTimeout, &jo.CallTimeout)
+	set(&cfg.Judge0Delete, &j0.EnableDelete)
+	set(&cfg.Limits, &eo.Policy)
+	if rest := (Options{API: ao, Jobs: jo, Judge0: j0, Engine: eo}); !reflect.ValueOf(rest).IsZero() {
+		t.Fatalf("servicetest: no config setting for %+v", rest)
 	}
-	t.Cleanup(func() { store.Close() })
-	blobs, err := s3.Open(t.Context(), testserver.S3(t))
-	if err != nil {
-		t.Fatal(err)
+	return cfg
+}
+
+// set moves a test's option, when set, into the config's setting.
+func set[T comparable](setting, option *T) {
+	var zero T
+	if *option != zero {
+		*setting, *option = *option, zero
 	}
-	// A stream (and rate limits) of the test's own on the shared server:
-	// tests run in parallel, and again with -count.
-	stream := fmt.Sprintf("airlock:%s:%d", t.Name(), streams.Add(1))
-	queue, err := redis.Open(t.Context(), testserver.Redis(t), redis.Options{Stream: stream, Group: "workers"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { queue.Close() })
-	opt.Distributed = true
-	return store, blobs, queue
 }

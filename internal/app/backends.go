@@ -1,8 +1,7 @@
-package main
+package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -30,6 +29,7 @@ type backends struct {
 	closes []func() error
 }
 
+// Close closes them, the last opened first.
 func (b *backends) Close() {
 	for i := len(b.closes) - 1; i >= 0; i-- {
 		b.closes[i]()
@@ -68,7 +68,7 @@ func openBackends(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ 
 	if cfg.Queue == "" {
 		b.queue = memqueue.New()
 	} else {
-		q, err := redis.Open(ctx, cfg.Queue, redis.Options{LeaseTime: cfg.Lease})
+		q, err := redis.Open(ctx, cfg.Queue, redis.Options{Stream: cfg.Stream, LeaseTime: cfg.Lease})
 		if err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
@@ -92,6 +92,3 @@ func openBackends(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ 
 	}
 	return b, nil
 }
-
-// errNoFleetQueue refuses a node that can only work in a fleet.
-var errNoFleetQueue = errors.New("an API-only or worker-only node needs the fleet's shared queue: --queue redis://… (and --store postgres://…, --blobs s3://… for nodes on several hosts)")
