@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/bench"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
+	"github.com/spf13/cobra"
 )
 
 // benchPrograms are the hello worlds the bench runs, by catalog id.
@@ -33,32 +33,51 @@ var benchPrograms = map[string]string{
 	"javascript": "console.log('hello')\n",
 }
 
+// benchOptions are bench's flags.
+type benchOptions struct {
+	n, pool           int
+	levels, languages string
+	limit             time.Duration
+}
+
+func benchCommand() *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Time a hello world bare, sandboxed and through HTTP",
+		Long: `Time a hello world per language run bare, in a new sandbox, in a warm-pool sandbox and through
+a local server's HTTP API (with its warm pool), at several concurrencies, each against bare exec.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return exited(cmdBench(o, cmd.OutOrStdout()))
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&o.n, "n", 40, "runs per measurement")
+	fs.StringVar(&o.levels, "concurrency", "1,2,8,32", "concurrency levels, comma-separated")
+	fs.StringVar(&o.languages, "languages", "python,javascript", "languages to measure")
+	fs.DurationVar(&o.limit, "max-time", 10*time.Minute, "stop (and fail) after this long")
+	fs.IntVar(&o.pool, "pool", 4, "warm pool size per language for the warm-pool and HTTP paths")
+	return cmd
+}
+
 // cmdBench measures a hello world per language run bare, in a new
 // sandbox, in a warm-pool sandbox and through a local server's HTTP API
 // (with its warm pool), at several concurrencies, and prints each against
 // bare exec.
-func cmdBench(args []string, out io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	n := fs.Int("n", 40, "runs per measurement")
-	levels := fs.String("concurrency", "1,2,8,32", "concurrency levels, comma-separated")
-	languages := fs.String("languages", "python,javascript", "languages to measure")
-	limit := fs.Duration("max-time", 10*time.Minute, "stop (and fail) after this long")
-	poolSize := fs.Int("pool", 4, "warm pool size per language for the warm-pool and HTTP paths")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
+func cmdBench(o benchOptions, out io.Writer) int {
 	var concurrency []int
-	for f := range strings.SplitSeq(*levels, ",") {
+	for f := range strings.SplitSeq(o.levels, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || c <= 0 {
 			return usageErr(fmt.Errorf("--concurrency: %q is not a positive number", f))
 		}
 		concurrency = append(concurrency, c)
 	}
-	if *n <= 0 || *n > 10000 {
+	if o.n <= 0 || o.n > 10000 {
 		return usageErr(fmt.Errorf("--n: want 1 to 10000 runs"))
 	}
-	if *poolSize <= 0 || *poolSize > 256 {
+	if o.pool <= 0 || o.pool > 256 {
 		return usageErr(fmt.Errorf("--pool: want 1 to 256 sandboxes"))
 	}
 	catalog, err := lang.Load("")
@@ -66,15 +85,15 @@ func cmdBench(args []string, out io.Writer) int {
 		return fail(err)
 	}
 	var ids []string
-	for id := range strings.SplitSeq(*languages, ",") {
+	for id := range strings.SplitSeq(o.languages, ",") {
 		if _, ok := benchPrograms[id]; !ok {
 			return usageErr(fmt.Errorf("--languages: no bench program for %q (have python, javascript)", id))
 		}
 		ids = append(ids, id)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *limit)
+	ctx, cancel := context.WithTimeout(context.Background(), o.limit)
 	defer cancel()
-	if err := runBench(ctx, out, catalog, ids, *n, *poolSize, concurrency); err != nil {
+	if err := runBench(ctx, out, catalog, ids, o.n, o.pool, concurrency); err != nil {
 		return fail(err)
 	}
 	return 0

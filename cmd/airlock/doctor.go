@@ -13,7 +13,19 @@ import (
 	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
 	"github.com/airlock-dev/airlock/internal/seccomp"
+	"github.com/spf13/cobra"
 )
+
+func doctorCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "doctor",
+		Short: "Check that this host can sandbox safely",
+		Long:  "Check each kernel feature the sandbox needs and, last, run a real sandbox; exit 1 when the sandbox cannot be safe.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return exited(cmdDoctor(args, cmd.OutOrStdout()))
+		},
+	}
+}
 
 // cmdDoctor checks each kernel feature the sandbox needs and, last, runs a
 // real sandbox. It exits 1 when the sandbox cannot be safe.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,22 +12,37 @@ import (
 	"github.com/airlock-dev/airlock/internal/app"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
+	"github.com/spf13/cobra"
 )
+
+// languagesOptions are languages' flags.
+type languagesOptions struct {
+	all, json bool
+	catalog   string
+}
+
+func languagesCommand() *cobra.Command {
+	var o languagesOptions
+	cmd := &cobra.Command{
+		Use:   "languages",
+		Short: "List the languages this host can run",
+		Long:  "List the languages this host can run, each with the version its toolchain reports from inside a sandbox.",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return exited(cmdLanguages(o, cmd.OutOrStdout()))
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&o.all, "all", false, "also list known languages this host lacks, with the reason")
+	fs.BoolVar(&o.json, "json", false, "print JSON")
+	fs.StringVar(&o.catalog, "languages", "", "operator language file, on top of the built-in catalog")
+	return cmd
+}
 
 // cmdLanguages lists the languages this host can run, each with the
 // version its toolchain reports from inside a sandbox.
-func cmdLanguages(args []string, out io.Writer) int {
-	fs := flag.NewFlagSet("languages", flag.ContinueOnError)
-	all := fs.Bool("all", false, "also list known languages this host lacks, with the reason")
-	asJSON := fs.Bool("json", false, "print JSON")
-	catalogFile := fs.String("languages", "", "operator language file, on top of the built-in catalog")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		return usageErr(fmt.Errorf("languages takes no arguments"))
-	}
-	catalog, err := lang.Load(*catalogFile)
+func cmdLanguages(o languagesOptions, out io.Writer) int {
+	catalog, err := lang.Load(o.catalog)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -38,8 +52,8 @@ func cmdLanguages(args []string, out io.Writer) int {
 		return 1
 	}
 	defer runner.Close()
-	infos := engine.New(runner, catalog, engine.Options{}).Languages(context.Background(), *all)
-	if *asJSON {
+	infos := engine.New(runner, catalog, engine.Options{}).Languages(context.Background(), o.all)
+	if o.json {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		enc.Encode(infos)

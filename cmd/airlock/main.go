@@ -2,55 +2,94 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/airlock-dev/airlock/internal/sandbox/native"
 )
-
-const usage = `usage: airlock <command> [flags]
-
-commands:
-  serve      the HTTP API and workers (embedded store and queue, or a fleet's
-             with --store, --queue, --blobs; --no-workers for the API alone)
-  worker     only workers, taking jobs from a fleet's queue
-  run        run source files in a sandbox
-  languages  list the languages this host can run (--all: and those it lacks)
-  doctor     check that this host can sandbox safely
-  key new ID make an API key
-  bench      time a hello world bare, sandboxed and through HTTP
-`
 
 // exitUsage is the exit code for bad input, as for most CLIs.
 const exitUsage = 2
 
 func main() {
 	native.Stage() // a re-executed sandbox stage never returns from here
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(exitUsage)
+	os.Exit(execute(os.Args[1:]))
+}
+
+// execute runs the command line and returns the exit code: 0, the code a
+// command ended with, or exitUsage for a command line cobra or a command
+// refused (an error other than exitCode), said in one line with where to
+// read how to use it.
+func execute(args []string) int {
+	root := rootCommand()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	var code exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
 	}
-	var code int
-	switch os.Args[1] {
-	case "run":
-		code = cmdRun(os.Args[2:])
-	case "serve":
-		code = cmdServe(os.Args[2:])
-	case "worker":
-		code = cmdWorker(os.Args[2:])
-	case "key":
-		code = cmdKey(os.Args[2:], os.Stdout)
-	case "languages":
-		code = cmdLanguages(os.Args[2:], os.Stdout)
-	case "bench":
-		code = cmdBench(os.Args[2:], os.Stdout)
-	case "doctor":
-		code = cmdDoctor(os.Args[2:], os.Stdout)
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "airlock: unknown command %q\n%s", os.Args[1], usage)
-		code = exitUsage
+	fmt.Fprintf(os.Stderr, "airlock: %v (see %s --help)\n", err, cmd.CommandPath())
+	return exitUsage
+}
+
+// exitCode ends a command that has already said why, with its exit code.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// exited is a command's exit code as the error its RunE returns.
+func exited(code int) error {
+	if code == 0 {
+		return nil
 	}
-	os.Exit(code)
+	return exitCode(code)
+}
+
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:     "airlock",
+		Short:   "Run untrusted code in Linux sandboxes, from the command line or behind an HTTP API",
+		Version: buildVersion(),
+		Args:    cobra.NoArgs,
+		// Errors are said once, in one line, by execute.
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.Usage() // to stderr: a command is missing
+			return exitCode(exitUsage)
+		},
+	}
+	root.AddCommand(serveCommand(), workerCommand(), runCommand(), languagesCommand(),
+		doctorCommand(), keyCommand(), benchCommand(), versionCommand())
+	root.InitDefaultCompletionCmd() // now, so that it too needs a command
+	for _, cmd := range root.Commands() {
+		if !cmd.Runnable() && cmd.HasSubCommands() {
+			needCommand(cmd)
+		}
+	}
+	return root
+}
+
+// needCommand makes a command that only groups others ("key",
+// "completion") refuse to run alone or with an unknown command, as a
+// usage error; cobra would print its help and exit 0.
+func needCommand(cmd *cobra.Command) {
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return fmt.Errorf("%s needs a command", cmd.CommandPath())
+	}
+}
+
+// noArgs refuses arguments to a command that takes only flags.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q", cmd.Name(), args[0])
+	}
+	return nil
 }

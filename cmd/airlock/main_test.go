@@ -43,10 +43,12 @@ func TestDoctor(t *testing.T) {
 	}
 }
 
-// build compiles the airlock binary once per test.
-func build(t *testing.T) string {
+// build compiles the airlock binary once per test, with the go build
+// flags given.
+func build(t *testing.T, flags ...string) string {
 	bin := filepath.Join(t.TempDir(), "airlock")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	return bin
@@ -72,6 +74,8 @@ func TestRunLanguages(t *testing.T) {
 		{"c with args", []string{"run", write("main.c", "#include <stdio.h>\nint main(int c, char **v) { printf(\"%s\\n\", v[1]); return 4; }\n"), "--", "hi"}, "", "hi\n", 4},
 		{"python stdin", []string{"run", "--stdin", write("in.txt", "abc"), write("echo.py", "print(input()[::-1])\n")}, "", "cba\n", 0},
 		{"language flag", []string{"run", "-l", "bash", write("script", "echo $((6*7))\n")}, "", "42\n", 0},
+		{"flags after the file", []string{"run", write("six.sh", "echo $((6*7))\n"), "--language", "bash", "--time", "5s"}, "", "42\n", 0},
+		{"flags after -- are the program's", []string{"run", write("argv.py", "import sys\nprint(sys.argv[1:])\n"), "--", "--json", "-l"}, "", "['--json', '-l']\n", 0},
 		{"compile error", []string{"run", write("bad.c", "int main(void) { return x; }\n")}, "", "", 1},
 		{"piped stdin", []string{"run", write("rev.py", "import sys\nprint(sys.stdin.read()[::-1])\n")}, "abc", "cba\n", 0},
 		{"piped stdin past a compile step", []string{"run", write("sum.c", "#include <stdio.h>\nint main(void) { int a, b; scanf(\"%d %d\", &a, &b); printf(\"%d\\n\", a + b); }\n")}, "2 40\n", "42\n", 0},
@@ -236,4 +240,106 @@ func TestBench(t *testing.T) {
 			t.Errorf("bench %v: %v, want exit %d", args, err, exitUsage)
 		}
 	}
+}
+
+// TestCLI: the command line as a user meets it. Each command has its own
+// help, exiting 0; the version is the build's; a bad command line is one
+// line on stderr naming the help to read, and exit code 2; flags may
+// follow the files; completion scripts are produced for each shell.
+func TestCLI(t *testing.T) {
+	bin := build(t, "-ldflags", "-X main.version=v1.2.3-test")
+	t.Run("help", func(t *testing.T) {
+		for _, command := range []string{"serve", "worker", "run", "languages", "doctor", "key", "key new", "bench", "version", "completion", "completion bash"} {
+			stdout, stderr, code := runCLI(t, bin, append(strings.Fields(command), "--help")...)
+			if code != 0 || !strings.Contains(stdout, "airlock "+command) || stderr != "" {
+				t.Errorf("%s --help: exit %d, stderr %q, stdout %q; want exit 0 and a usage naming airlock %s", command, code, stderr, stdout, command)
+			}
+			if strings.Contains(stdout, "sha256:") {
+				t.Errorf("%s --help made a key:\n%s", command, stdout)
+			}
+		}
+		for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "worker"}} {
+			if _, stderr, code := runCLI(t, bin, args...); code != 0 {
+				t.Errorf("airlock %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+			}
+		}
+		stdout, _, _ := runCLI(t, bin, "worker", "--help")
+		if !strings.Contains(stdout, "--queue") || !strings.Contains(stdout, "[AIRLOCK_QUEUE]") {
+			t.Errorf("worker --help does not list its settings:\n%s", stdout)
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		for _, args := range [][]string{{"--version"}, {"version"}} {
+			stdout, stderr, code := runCLI(t, bin, args...)
+			if code != 0 || stdout != "airlock version v1.2.3-test\n" {
+				t.Errorf("airlock %s: exit %d, stdout %q, stderr %q", args[0], code, stdout, stderr)
+			}
+		}
+	})
+	t.Run("usage errors", func(t *testing.T) {
+		for _, tc := range []struct{ args, hint string }{
+			{"run --foo hello.py", "see airlock run --help"},
+			{"run hello.py --foo", "see airlock run --help"},
+			{"serve --colour red", "see airlock serve --help"},
+			{"worker extra", "see airlock worker --help"},
+			{"frobnicate", "see airlock --help"},
+			{"key", "see airlock key --help"},
+			{"key new", "see airlock key new --help"},
+			{"key new a b", "see airlock key new --help"},
+			{"languages --json extra", "see airlock languages --help"},
+			{"completion tcsh", "see airlock completion --help"},
+			{"bench --n", "see airlock bench --help"},
+		} {
+			stdout, stderr, code := runCLI(t, bin, strings.Fields(tc.args)...)
+			if code != exitUsage || stdout != "" || !strings.HasPrefix(stderr, "airlock: ") || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.hint) {
+				t.Errorf("airlock %s: exit %d, stdout %q, stderr %q; want exit %d and one line with %q", tc.args, code, stdout, stderr, exitUsage, tc.hint)
+			}
+		}
+		if _, stderr, code := runCLI(t, bin); code != exitUsage || !strings.Contains(stderr, "Available Commands:") {
+			t.Errorf("airlock alone: exit %d, stderr %q; want the usage and exit %d", code, stderr, exitUsage)
+		}
+	})
+	t.Run("flags after the file", func(t *testing.T) {
+		src := filepath.Join(t.TempDir(), "hello.py")
+		os.WriteFile(src, []byte("print('hello')\n"), 0o644)
+		stdout, stderr, code := runCLI(t, bin, "run", src, "--json")
+		if code != 0 || !strings.Contains(stdout, `"status": "ok"`) || !strings.Contains(stdout, `"stdout": "hello\n"`) {
+			t.Errorf("run hello.py --json: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+		}
+	})
+	t.Run("completion", func(t *testing.T) {
+		for shell, want := range map[string]string{
+			"bash": "complete -o default -F __start_airlock airlock", "zsh": "#compdef airlock", "fish": "complete -c airlock",
+		} {
+			stdout, stderr, code := runCLI(t, bin, "completion", shell)
+			if code != 0 || !strings.Contains(stdout, want) {
+				t.Errorf("completion %s: exit %d, stderr %q; the script does not contain %q", shell, code, stderr, want)
+			}
+		}
+		// What the shell asks through the script: the commands, and a
+		// command's flags.
+		stdout, _, _ := runCLI(t, bin, "__complete", "wor")
+		if !strings.Contains(stdout, "worker") {
+			t.Errorf("completing wor: %q", stdout)
+		}
+		stdout, _, _ = runCLI(t, bin, "__complete", "serve", "--max-q")
+		if !strings.Contains(stdout, "--max-queue") {
+			t.Errorf("completing serve --max-q: %q", stdout)
+		}
+	})
+}
+
+// runCLI runs bin with args and returns what it wrote and its exit code.
+func runCLI(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var out, errs strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errs.String(), code
 }

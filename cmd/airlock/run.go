@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,38 +19,54 @@ import (
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/units"
 	"github.com/airlock-dev/airlock/internal/wire"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func cmdRun(args []string) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: airlock run [-l LANG] [--time D] [--cpu D] [--memory SIZE] [--pids N] [--stdin FILE] [--json] FILE... [-- ARGS...]")
-		fmt.Fprintln(fs.Output(), "The program's output streams as it runs; it reads this process's stdin unless --stdin gives a file.")
-		fs.PrintDefaults()
+// runOptions are run's flags.
+type runOptions struct {
+	language, memory, stdin, catalog string
+	wall, cpu                        time.Duration
+	pids                             int64
+	json                             bool
+}
+
+func runCommand() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [flags] FILE... [-- ARGS...]",
+		Short: "Run source files in a sandbox",
+		Long: `Run source files in a sandbox, the language guessed from the first file's extension unless -l
+names it; ARGS after -- are the program's. The program's output streams as it runs; it reads this
+process's stdin unless --stdin gives a file. Exits with the program's exit code.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, progArgs := splitArgs(args, cmd.ArgsLenAtDash())
+			return exited(cmdRun(o, cmd.Flags(), files, progArgs))
+		},
 	}
-	langName := fs.String("l", "", "language (default: guessed from the first file's extension)")
-	wall := fs.Duration("time", airlock.DefaultLimits.Wall, "wall-clock time limit")
-	cpu := fs.Duration("cpu", airlock.DefaultLimits.CPU, "CPU time limit (all processes together)")
-	memory := fs.String("memory", "256M", "memory limit (K, M, G suffixes)")
-	pids := fs.Int64("pids", airlock.DefaultLimits.Pids, "process and thread limit")
-	stdinPath := fs.String("stdin", "", "file to feed on standard input (default: this process's stdin)")
-	asJSON := fs.Bool("json", false, "print the Result as JSON instead of the program's output")
-	catalogFile := fs.String("languages", "", "operator language file, on top of the built-in catalog")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	files, progArgs := splitArgs(fs.Args())
+	fs := cmd.Flags()
+	fs.StringVarP(&o.language, "language", "l", "", "language (default: guessed from the first file's extension)")
+	fs.DurationVar(&o.wall, "time", airlock.DefaultLimits.Wall, "wall-clock time limit")
+	fs.DurationVar(&o.cpu, "cpu", airlock.DefaultLimits.CPU, "CPU time limit (all processes together)")
+	fs.StringVar(&o.memory, "memory", "256M", "memory limit (K, M, G suffixes)")
+	fs.Int64Var(&o.pids, "pids", airlock.DefaultLimits.Pids, "process and thread limit")
+	fs.StringVar(&o.stdin, "stdin", "", "file to feed on standard input (default: this process's stdin)")
+	fs.BoolVar(&o.json, "json", false, "print the Result as JSON instead of the program's output")
+	fs.StringVar(&o.catalog, "languages", "", "operator language file, on top of the built-in catalog")
+	return cmd
+}
+
+// cmdRun runs files with o; flags tell which limits the user set.
+func cmdRun(o runOptions, flags *pflag.FlagSet, files, progArgs []string) int {
 	if len(files) == 0 {
 		return usageErr(fmt.Errorf("no source file given"))
 	}
-	catalog, err := lang.Load(*catalogFile)
+	catalog, err := lang.Load(o.catalog)
 	if err != nil {
 		return usageErr(err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	req := airlock.Request{Language: *langName, Args: progArgs}
-	if req.Limits, err = cliLimits(set, *wall, *cpu, *memory, *pids); err != nil {
+	req := airlock.Request{Language: o.language, Args: progArgs}
+	if req.Limits, err = cliLimits(flags, o); err != nil {
 		return usageErr(err)
 	}
 	if req.Language == "" {
@@ -68,8 +83,8 @@ func cmdRun(args []string) int {
 		}
 		req.Files = append(req.Files, airlock.File{Name: filepath.Base(path), Content: content})
 	}
-	if *stdinPath != "" {
-		if req.Stdin, err = os.ReadFile(*stdinPath); err != nil {
+	if o.stdin != "" {
+		if req.Stdin, err = os.ReadFile(o.stdin); err != nil {
 			return usageErr(err)
 		}
 	}
@@ -82,7 +97,7 @@ func cmdRun(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var stdin io.Reader = os.Stdin
-	if *stdinPath != "" {
+	if o.stdin != "" {
 		stdin = nil
 	} else {
 		// Started in the background of an interactive shell, reading the
@@ -91,7 +106,7 @@ func cmdRun(args []string) int {
 		signal.Ignore(syscall.SIGTTIN)
 	}
 	var stdout, stderr io.Writer = os.Stdout, os.Stderr
-	if *asJSON {
+	if o.json {
 		stdout, stderr = io.Discard, io.Discard
 	}
 	res, err := engine.New(runner, catalog, engine.Options{}).ExecuteLive(ctx, req, attach(stdin, stdout, stderr))
@@ -105,7 +120,7 @@ func cmdRun(args []string) int {
 	case err != nil:
 		res.Step = airlock.Step{Status: airlock.StatusInternalError, Message: err.Error(), ExitCode: 1}
 	}
-	if *asJSON {
+	if o.json {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(wire.ResultOf(res))
@@ -163,34 +178,33 @@ func attach(stdin io.Reader, stdout, stderr io.Writer) *engine.Session {
 	return sess
 }
 
-// splitArgs separates source files from the program's arguments after "--".
-func splitArgs(args []string) (files, progArgs []string) {
-	for i, a := range args {
-		if a == "--" {
-			return args[:i], args[i+1:]
-		}
+// splitArgs separates source files from the program's arguments, which
+// follow "--": dash is how many arguments came before it, -1 without one.
+func splitArgs(args []string, dash int) (files, progArgs []string) {
+	if dash < 0 {
+		return args, nil
 	}
-	return args, nil
+	return args[:dash], args[dash:]
 }
 
 // cliLimits reads the limit flags the user set; the others stay zero, so
 // the language's defaults apply.
-func cliLimits(set map[string]bool, wall, cpu time.Duration, memory string, pids int64) (airlock.Limits, error) {
+func cliLimits(flags *pflag.FlagSet, o runOptions) (airlock.Limits, error) {
 	var l airlock.Limits
-	if set["time"] {
-		if wall <= 0 || wall > airlock.MaxLimits.Wall {
+	if flags.Changed("time") {
+		if o.wall <= 0 || o.wall > airlock.MaxLimits.Wall {
 			return l, fmt.Errorf("--time must be in (0, %v]", airlock.MaxLimits.Wall)
 		}
-		l.Wall = wall
+		l.Wall = o.wall
 	}
-	if set["cpu"] {
-		if cpu <= 0 || cpu > airlock.MaxLimits.CPU {
+	if flags.Changed("cpu") {
+		if o.cpu <= 0 || o.cpu > airlock.MaxLimits.CPU {
 			return l, fmt.Errorf("--cpu must be in (0, %v]", airlock.MaxLimits.CPU)
 		}
-		l.CPU = cpu
+		l.CPU = o.cpu
 	}
-	if set["memory"] {
-		mem, err := units.ParseSize(memory)
+	if flags.Changed("memory") {
+		mem, err := units.ParseSize(o.memory)
 		if err != nil {
 			return l, fmt.Errorf("--memory: %w", err)
 		}
@@ -199,11 +213,11 @@ func cliLimits(set map[string]bool, wall, cpu time.Duration, memory string, pids
 		}
 		l.Memory = mem
 	}
-	if set["pids"] {
-		if pids < 1 || pids > airlock.MaxLimits.Pids {
+	if flags.Changed("pids") {
+		if o.pids < 1 || o.pids > airlock.MaxLimits.Pids {
 			return l, fmt.Errorf("--pids must be between 1 and %d", airlock.MaxLimits.Pids)
 		}
-		l.Pids = pids
+		l.Pids = o.pids
 	}
 	return l, nil
 }

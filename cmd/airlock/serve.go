@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,20 +15,10 @@ import (
 	"github.com/airlock-dev/airlock/internal/config"
 )
 
-// cmdServe runs the API and the workers until SIGTERM or SIGINT, then
-// drains and exits 0; with --no-workers only the API, for a fleet whose
-// jobs run on worker nodes.
-func cmdServe(args []string) int { return start("serve", args) }
-
-// cmdWorker runs only workers, taking jobs from a fleet's queue, and
-// serves /healthz and /metrics.
-func cmdWorker(args []string) int { return start("worker", args) }
-
-func start(command string, args []string) int {
-	cfg, err := config.Load(args, os.Getenv, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
+// start runs command, serve or worker, with the settings of its flags,
+// the environment and the config file.
+func start(command string, flags *config.Flags) int {
+	cfg, err := flags.Load(os.Getenv)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -78,13 +67,9 @@ var errNoFleetQueue = errors.New("an API-only or worker-only node needs the flee
 
 // cmdKey makes an API key: a random token to give the client, and the
 // config lines that accept it (only its hash is stored).
-func cmdKey(args []string, out io.Writer) int {
-	if len(args) != 2 || args[0] != "new" {
-		return usageErr(fmt.Errorf("usage: airlock key new ID"))
-	}
+func cmdKey(id string, out io.Writer) {
 	var b [24]byte
 	rand.Read(b[:])
 	token := hex.EncodeToString(b[:])
-	fmt.Fprintf(out, "token (give it to the client, it is not stored): %s\n\nconfig file:\nkeys:\n  - id: %s\n    sha256: %s\n    rate: 10        # requests per second\n    max_active: 4   # unfinished jobs at once\n", token, args[1], auth.HashToken(token))
-	return 0
+	fmt.Fprintf(out, "token (give it to the client, it is not stored): %s\n\nconfig file:\nkeys:\n  - id: %s\n    sha256: %s\n    rate: 10        # requests per second\n    max_active: 4   # unfinished jobs at once\n", token, id, auth.HashToken(token))
 }

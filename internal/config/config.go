@@ -5,9 +5,7 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -15,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/airlock-dev/airlock"
@@ -222,26 +221,36 @@ func Default() *Config {
 	}
 }
 
-// Load reads the settings over the defaults; args are serve's flags.
-func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, error) {
-	c := Default()
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(usage)
-	file := fs.String("config", getenv("AIRLOCK_CONFIG"), "YAML config file")
-	flags := map[string]*string{}
+// Flags are the settings as the command-line flags of a command (serve,
+// worker), bound to its flag set so that its help lists them.
+type Flags struct {
+	fs     *pflag.FlagSet
+	file   *string
+	values map[string]*flagValue
+}
+
+// Bind adds --config and a flag for each setting to fs; getenv gives
+// --config its default, AIRLOCK_CONFIG.
+func Bind(fs *pflag.FlagSet, getenv func(string) string) *Flags {
+	f := &Flags{fs: fs, values: map[string]*flagValue{}}
+	f.file = fs.String("config", getenv("AIRLOCK_CONFIG"), "YAML config file [AIRLOCK_CONFIG]")
 	for _, s := range settings {
 		v := &flagValue{boolean: s.boolean}
-		flags[s.name] = &v.s
-		fs.Var(v, s.name, s.usage+" ["+envName(s.name)+"]")
+		f.values[s.name] = v
+		flag := fs.VarPF(v, s.name, "", s.usage+" ["+envName(s.name)+"]")
+		if s.boolean {
+			flag.NoOptDefVal = "true" // --insecure-open alone sets it
+		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *file != "" {
-		if err := c.loadFile(*file); err != nil {
+	return f
+}
+
+// Load reads the settings: the defaults, then the file, the environment
+// and the flags, once fs has parsed the command line.
+func (f *Flags) Load(getenv func(string) string) (*Config, error) {
+	c := Default()
+	if *f.file != "" {
+		if err := c.loadFile(*f.file); err != nil {
 			return nil, err
 		}
 	}
@@ -253,10 +262,10 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (*Config, 
 		}
 	}
 	var err error
-	fs.Visit(func(f *flag.Flag) {
-		if s := find(f.Name); s != nil && err == nil {
-			if e := s.set(c, *flags[f.Name]); e != nil {
-				err = fmt.Errorf("--%s=%s: %w", f.Name, shown(f.Name, *flags[f.Name]), e)
+	f.fs.Visit(func(fl *pflag.Flag) {
+		if s := find(fl.Name); s != nil && err == nil {
+			if e := s.set(c, f.values[fl.Name].s); e != nil {
+				err = fmt.Errorf("--%s=%s: %w", fl.Name, shown(fl.Name, f.values[fl.Name].s), e)
 			}
 		}
 	})
@@ -282,7 +291,15 @@ type flagValue struct {
 
 func (v *flagValue) String() string     { return v.s }
 func (v *flagValue) Set(s string) error { v.s = s; return nil }
-func (v *flagValue) IsBoolFlag() bool   { return v.boolean }
+
+// Type names the value in the usage as the standard library's flag
+// package did: "value", or nothing for a boolean.
+func (v *flagValue) Type() string {
+	if v.boolean {
+		return "bool"
+	}
+	return "value"
+}
 
 func find(name string) *setting {
 	for i := range settings {

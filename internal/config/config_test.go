@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/spf13/pflag"
 )
 
 // env is a getenv over a map.
@@ -119,7 +119,7 @@ func TestPrecedence(t *testing.T) {
 		"AIRLOCK_MAX_QUEUE": "30",
 		"AIRLOCK_AUDIT":     "env-audit",
 	}
-	c := load(t, []string{"--config", path, "--workers", "9", "--audit=flag-audit", "-log-format=json", "--pool", "python=7, javascript=0"}, vars)
+	c := load(t, []string{"--config", path, "--workers", "9", "--audit=flag-audit", "--log-format=json", "--pool", "python=7, javascript=0"}, vars)
 	checks := []struct {
 		name      string
 		got, want any
@@ -260,12 +260,12 @@ func TestMissingFile(t *testing.T) {
 func TestHelp(t *testing.T) {
 	var usage bytes.Buffer
 	_, err := Load([]string{"-h"}, env(nil), &usage)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("Load(-h) = %v, want flag.ErrHelp", err)
+	if !errors.Is(err, pflag.ErrHelp) {
+		t.Fatalf("Load(-h) = %v, want pflag.ErrHelp", err)
 	}
 	for _, s := range settings {
-		if !strings.Contains(usage.String(), "-"+s.name) || !strings.Contains(usage.String(), envName(s.name)) {
-			t.Errorf("usage does not list -%s with %s", s.name, envName(s.name))
+		if !strings.Contains(usage.String(), "--"+s.name) || !strings.Contains(usage.String(), envName(s.name)) {
+			t.Errorf("usage does not list --%s with %s", s.name, envName(s.name))
 		}
 	}
 }
