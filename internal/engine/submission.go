@@ -11,8 +11,9 @@ import (
 	"github.com/airlock-dev/airlock"
 )
 
-// Submission is a request as the native API's JSON writes it (DESIGN §5):
-// source as text or base64, limits in API units.
+// Submission is a request as the native API's JSON writes it
+// (docs/architecture.md, API faces): source as text or base64, limits in
+// API units.
 type Submission struct {
 	Language       string          `json:"language"`
 	Version        string          `json:"version,omitempty"`

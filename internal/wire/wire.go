@@ -1,6 +1,7 @@
-// Package wire is the native API's JSON shape of results and jobs (DESIGN
-// §5), shared by the HTTP API, callbacks and `airlock run --json`. Output
-// is text: bytes that are not UTF-8 are replaced.
+// Package wire is the native API's JSON shape of results and jobs
+// (docs/architecture.md, API faces), shared by the HTTP API, callbacks and
+// `airlock run --json`. Output is text: bytes that are not UTF-8 are
+// replaced.
 package wire
 
 import (
