@@ -7,8 +7,8 @@ import "time"
 // Status is the outcome class of a sandboxed run or of a job.
 type Status string
 
-// Statuses of DESIGN §4. The sandbox produces the run statuses; the engine
-// and the service add the job-level ones.
+// Statuses (docs/architecture.md, Statuses). The sandbox produces the run
+// statuses; the engine and the service add the job-level ones.
 const (
 	StatusQueued        Status = "queued"
 	StatusRunning       Status = "running"
@@ -36,7 +36,7 @@ type Limits struct {
 	Stack     int64         `json:"Stack"`     // RLIMIT_STACK, bytes
 }
 
-// DefaultLimits are the operator defaults of DESIGN §2.
+// DefaultLimits are the operator defaults (docs/architecture.md, Limits).
 var DefaultLimits = Limits{
 	Wall:      10 * time.Second,
 	CPU:       5 * time.Second,

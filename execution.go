@@ -95,7 +95,7 @@ func (l Limits) Exceeding(max Limits) (field string, most int64) {
 // Mode says how a submission is run.
 type Mode string
 
-// Modes of DESIGN §3.
+// Modes of a submission (docs/architecture.md, The flow of a job).
 const (
 	ModeScript   Mode = "script"   // run the entry file as a program
 	ModeFunction Mode = "function" // call its calculate(inputs)

@@ -1,5 +1,6 @@
-// Package api is the native HTTP API (DESIGN §5): JSON in, JSON out,
-// every error a JSON {error} with the status code that names its class.
+// Package api is the native HTTP API (docs/architecture.md, API faces):
+// JSON in, JSON out, every error a JSON {error} with the status code that
+// names its class.
 package api
 
 import (

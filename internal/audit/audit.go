@@ -1,4 +1,5 @@
-// Package audit writes one JSON line per finished execution (DESIGN §7):
+// Package audit writes one JSON line per finished execution
+// (docs/architecture.md, Audit and metrics):
 // who, from where, which language, the sha256 of the code (never the code
 // itself), how it ended and what it used.
 package audit

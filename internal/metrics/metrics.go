@@ -1,4 +1,5 @@
-// Package metrics holds the service's Prometheus metrics (DESIGN §7).
+// Package metrics holds the service's Prometheus metrics
+// (docs/architecture.md, Audit and metrics).
 package metrics
 
 import (

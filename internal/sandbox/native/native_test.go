@@ -242,7 +242,8 @@ func TestJavaScript(t *testing.T) {
 	}
 }
 
-// TestAttacks runs each attack of DESIGN §8 as a user would write it.
+// TestAttacks runs each attack of docs/architecture.md (What the attack
+// tests cover) as a user would write it.
 func TestAttacks(t *testing.T) {
 	// A service of the host on loopback, which the program must not reach.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
