@@ -1,25 +1,18 @@
 package api_test
 
 import (
-	"context"
 	"testing"
 
-	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/servicetest"
 )
-
-// fullQueue always holds more jobs than the service takes.
-type fullQueue struct{ airlock.Queue }
-
-func (fullQueue) Len(context.Context) (int, error) { return 1 << 20, nil }
 
 // A full queue is a 503 with Retry-After, on every face alike (the Judge0
 // and Piston faces test theirs).
 func TestFullQueueRetryAfter(t *testing.T) {
 	e := env{servicetest.Start(t, servicetest.Options{
 		Jobs: jobs.Options{Workers: 1},
-		Deps: func(d *jobs.Deps) { d.Queue = fullQueue{d.Queue} },
+		Deps: servicetest.FullQueue,
 	})}
 	r := e.do(t, "POST", "/v1/executions", `{"language":"python","code":"print(1)"}`)
 	if r.code != 503 || r.header.Get("Retry-After") != "1" || r.body["error"] == nil {

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/config"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/sandbox/probe"
+	"github.com/airlock-dev/airlock/internal/servicetest"
 )
 
 // embedded is a server's default config on a data directory of the
@@ -29,35 +29,10 @@ func embedded(t *testing.T) *config.Config {
 	return cfg
 }
 
-// run builds the service cfg describes and serves it on a loopback port
-// until the test ends; it returns the service's URL.
+// run serves the service cfg describes until the test ends.
 func run(t *testing.T, cfg *config.Config, opt app.Options) string {
 	t.Helper()
-	a, err := app.New(cfg, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-		a.Close()
-	})
-	return "http://" + ln.Addr().String()
+	return servicetest.Serve(t, cfg, opt)
 }
 
 // get answers a GET with its status and body; header names a key's token.

@@ -1,26 +1,19 @@
 package judge0_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
-	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/servicetest"
 )
-
-// fullQueue always holds more jobs than the service takes.
-type fullQueue struct{ airlock.Queue }
-
-func (fullQueue) Len(context.Context) (int, error) { return 1 << 20, nil }
 
 // A full queue is a 503 with Retry-After, on every face alike: for one
 // submission and for a batch, refused whole before any is queued.
 func TestFullQueueRetryAfter(t *testing.T) {
 	env := servicetest.Start(t, servicetest.Options{
 		Jobs: jobs.Options{Workers: 1},
-		Deps: func(d *jobs.Deps) { d.Queue = fullQueue{d.Queue} },
+		Deps: servicetest.FullQueue,
 	})
 	c := client{url: env.URL}
 	one := c.do(t, "POST", "/submissions", py("print(1)"))

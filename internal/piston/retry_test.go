@@ -1,27 +1,20 @@
 package piston_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/jobs"
 	"github.com/airlock-dev/airlock/internal/servicetest"
 )
-
-// fullQueue always holds more jobs than the service takes.
-type fullQueue struct{ airlock.Queue }
-
-func (fullQueue) Len(context.Context) (int, error) { return 1 << 20, nil }
 
 // A full queue is a 503 with Retry-After, on every face alike.
 func TestFullQueueRetryAfter(t *testing.T) {
 	env := servicetest.Start(t, servicetest.Options{
 		Jobs: jobs.Options{Workers: 1},
-		Deps: func(d *jobs.Deps) { d.Queue = fullQueue{d.Queue} },
+		Deps: servicetest.FullQueue,
 	})
 	req, _ := http.NewRequest("POST", env.URL+"/api/v2/execute", strings.NewReader(`{"language":"python","version":"*","files":[{"content":"print(1)"}]}`))
 	req.Header.Set("Content-Type", "application/json")

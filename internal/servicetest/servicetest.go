@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/app"
 	"github.com/airlock-dev/airlock/internal/config"
@@ -110,9 +111,18 @@ func Start(t *testing.T, opt Options) *Env {
 	t.Helper()
 	r, _ := Runner(t)
 	e := &Env{}
-	a, err := app.New(testConfig(t, opt), app.Options{
+	e.URL = Serve(t, testConfig(t, opt), app.Options{
 		Runner: r, Audit: e, CallbackBackoff: 50 * time.Millisecond, Deps: opt.Deps,
 	})
+	return e
+}
+
+// Serve builds the service cfg describes with the startup serve and
+// worker use, and runs it on a loopback port until the test ends; it
+// returns the service's URL.
+func Serve(t *testing.T, cfg *config.Config, opt app.Options) string {
+	t.Helper()
+	a, err := app.New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +136,26 @@ func Start(t *testing.T, opt Options) *Env {
 	go func() { done <- a.Run(ctx, ln) }()
 	t.Cleanup(func() {
 		stop()
-		if err := <-done; err != nil {
-			t.Errorf("service: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("service: %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Error("the service did not stop within a minute of its end")
 		}
 		a.Close()
 	})
-	e.URL = "http://" + ln.Addr().String()
-	return e
+	return "http://" + ln.Addr().String()
 }
+
+// FullQueue, as Options.Deps, makes the service's queue always hold more
+// jobs than the service takes.
+func FullQueue(d *jobs.Deps) { d.Queue = fullQueue{d.Queue} }
+
+type fullQueue struct{ airlock.Queue }
+
+func (fullQueue) Len(context.Context) (int, error) { return 1 << 20, nil }
 
 // Fleet says whether tests run over a fleet's servers
 // (AIRLOCK_TEST_BACKENDS=fleet) rather than the embedded defaults.
