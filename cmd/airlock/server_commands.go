@@ -9,35 +9,31 @@ import (
 )
 
 func serveCommand() *cobra.Command {
-	var flags *config.Flags
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Serve the HTTP API and run its jobs",
-		Long: `Serve the HTTP API and run its jobs until SIGTERM or SIGINT, then drain and exit 0. The store,
+	return serverCommand("serve", "Serve the HTTP API and run its jobs",
+		`Serve the HTTP API and run its jobs until SIGTERM or SIGINT, then drain and exit 0. The store,
 queue and payloads are embedded under --data unless --store, --queue and --blobs name a fleet's;
-with --no-workers only the API, for a fleet whose jobs run on worker nodes.
-
-Each flag may also be set in the config file (as max_queue for --max-queue) or the environment
-variable it names; flags win over the environment, which wins over the file.`,
-		Args: noArgs,
-		RunE: func(*cobra.Command, []string) error { return exited(start("serve", flags)) },
-	}
-	flags = config.Bind(cmd.Flags(), os.Getenv)
-	return cmd
+with --no-workers only the API, for a fleet whose jobs run on worker nodes.`)
 }
 
 func workerCommand() *cobra.Command {
+	return serverCommand("worker", "Run only workers, taking jobs from a fleet's queue",
+		`Run only workers, taking jobs from a fleet's queue (--queue), and serve /healthz and /metrics
+on --addr, until SIGTERM or SIGINT.`)
+}
+
+// serverCommand is a command that runs a server process (serve, worker)
+// with every setting of the config as a flag.
+func serverCommand(name, short, long string) *cobra.Command {
 	var flags *config.Flags
 	cmd := &cobra.Command{
-		Use:   "worker",
-		Short: "Run only workers, taking jobs from a fleet's queue",
-		Long: `Run only workers, taking jobs from a fleet's queue (--queue), and serve /healthz and /metrics
-on --addr, until SIGTERM or SIGINT.
+		Use:   name,
+		Short: short,
+		Long: long + `
 
 Each flag may also be set in the config file (as max_queue for --max-queue) or the environment
 variable it names; flags win over the environment, which wins over the file.`,
 		Args: noArgs,
-		RunE: func(*cobra.Command, []string) error { return exited(start("worker", flags)) },
+		RunE: func(*cobra.Command, []string) error { return exited(start(name, flags)) },
 	}
 	flags = config.Bind(cmd.Flags(), os.Getenv)
 	return cmd

@@ -102,16 +102,22 @@ func req(script string) airlock.Request {
 
 // run runs the service's workers until the test ends.
 func (e *env) run(t *testing.T) {
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		e.svc.Run(ctx)
-		close(done)
-	}()
+	stop, done := e.start()
 	t.Cleanup(func() {
 		stop()
 		<-done
 	})
+}
+
+// start runs the service until stop; done is closed when Run returns.
+func (e *env) start() (stop func(), done <-chan struct{}) {
+	ctx, stop := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() {
+		e.svc.Run(ctx)
+		close(ended)
+	}()
+	return stop, ended
 }
 
 func (e *env) submit(t *testing.T, code string) *airlock.Job {

@@ -17,12 +17,7 @@ func TestShutdownDeliversCallbacks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHooks()
 		e := newEnvWith(t, t.TempDir(), jobs.Options{Workers: 1}, func(d *jobs.Deps) { d.Hooks = h })
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			e.svc.Run(ctx)
-			close(done)
-		}()
+		stop, done := e.start()
 		j, err := e.svc.Submit(t.Context(), req("out hi"), jobs.Meta{CallbackURL: "http://receiver.example/"})
 		if err != nil {
 			t.Fatal(err)
@@ -51,12 +46,7 @@ func TestShutdownAbandonsLateCallbacks(t *testing.T) {
 		h := newHooks()
 		defer close(h.release)
 		e := newEnvWith(t, t.TempDir(), jobs.Options{Workers: 1, Grace: time.Minute}, func(d *jobs.Deps) { d.Hooks = h })
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			e.svc.Run(ctx)
-			close(done)
-		}()
+		stop, done := e.start()
 		j, err := e.svc.Submit(t.Context(), req("out hi"), jobs.Meta{CallbackURL: "http://receiver.example/"})
 		if err != nil {
 			t.Fatal(err)
@@ -78,12 +68,7 @@ func TestShutdownAbandonsLateCallbacks(t *testing.T) {
 func TestShutdownReleasesWaiters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, t.TempDir(), jobs.Options{Workers: 1, Grace: 200 * time.Millisecond})
-		ctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			e.svc.Run(ctx)
-			close(done)
-		}()
+		stop, done := e.start()
 		running := e.submit(t, "block")
 		queued := e.submit(t, "out queued")
 		synctest.Wait()

@@ -2,7 +2,6 @@ package judge0
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -40,13 +39,8 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	subs := []json.RawMessage{}
 	for _, j := range list {
-		body, err := s.render(r.Context(), j, fields, b64Param(r))
-		if errors.Is(err, errNotUTF8) {
-			fail(w, http.StatusBadRequest, "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter")
-			return
-		}
-		if err != nil {
-			s.refuse(w, r, err)
+		body, ok := s.renderListed(w, r, j, fields, b64Param(r))
+		if !ok {
 			return
 		}
 		subs = append(subs, body)

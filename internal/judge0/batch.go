@@ -109,13 +109,8 @@ func (s *Server) batchShow(w http.ResponseWriter, r *http.Request) {
 			s.refuse(w, r, err)
 			return
 		}
-		body, err := s.render(r.Context(), j, fields, b64)
-		if errors.Is(err, errNotUTF8) {
-			fail(w, http.StatusBadRequest, "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter")
-			return
-		}
-		if err != nil {
-			s.refuse(w, r, err)
+		body, ok := s.renderListed(w, r, j, fields, b64)
+		if !ok {
 			return
 		}
 		out[i] = body

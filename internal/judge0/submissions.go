@@ -131,6 +131,22 @@ func (s *Server) render(ctx context.Context, j *airlock.Job, fields []string, b6
 	return v.render(fields)
 }
 
+// renderListed renders one job of a list (a batch, the admin listing),
+// answering the request itself when it cannot: a job whose output JSON
+// cannot carry fails the whole list, as in Judge0.
+func (s *Server) renderListed(w http.ResponseWriter, r *http.Request, j *airlock.Job, fields []string, b64 bool) ([]byte, bool) {
+	body, err := s.render(r.Context(), j, fields, b64)
+	if errors.Is(err, errNotUTF8) {
+		fail(w, http.StatusBadRequest, "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter")
+		return nil, false
+	}
+	if err != nil {
+		s.refuse(w, r, err)
+		return nil, false
+	}
+	return body, true
+}
+
 func (s *Server) view(ctx context.Context, j *airlock.Job, b64 bool) (view, error) {
 	if err := s.svc.LoadRequest(ctx, j); err != nil {
 		return view{}, err
