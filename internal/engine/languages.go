@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/sandbox"
@@ -58,10 +60,13 @@ func (e *Engine) Languages(ctx context.Context, all bool) []LanguageInfo {
 	return out
 }
 
-// versionCache remembers each language's detected version.
+// versionCache remembers each language's detected version; concurrent
+// first asks for one language share one detection, so a burst of first
+// submissions starts one sandbox, not one each.
 type versionCache struct {
-	mu   sync.Mutex
-	seen map[string]string
+	mu     sync.Mutex
+	seen   map[string]string
+	flight singleflight.Group
 }
 
 var versionPattern = regexp.MustCompile(`\d+(\.\d+)+`)
@@ -75,6 +80,23 @@ func (e *Engine) Version(ctx context.Context, l *lang.Language) (string, error) 
 	if ok || len(l.Version) == 0 {
 		return v, nil
 	}
+	// The detection outlives a caller that gives up: the others wait
+	// for it too, and it has its own wall limit.
+	ch := e.versions.flight.DoChan(l.ID, func() (any, error) {
+		return e.detectVersion(context.WithoutCancel(ctx), l)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (e *Engine) detectVersion(ctx context.Context, l *lang.Language) (string, error) {
 	out, err := e.runner.Run(ctx, sandbox.Spec{
 		Argv:   l.Version,
 		Env:    l.Env,
@@ -83,7 +105,7 @@ func (e *Engine) Version(ctx context.Context, l *lang.Language) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("%s version: %w", l.ID, err)
 	}
-	v = versionPattern.FindString(string(out.Stdout) + " " + string(out.Stderr))
+	v := versionPattern.FindString(string(out.Stdout) + " " + string(out.Stderr))
 	if out.Status != airlock.StatusOK || v == "" {
 		return "", fmt.Errorf("%s: %s printed no version (%s: %s)", l.ID, strings.Join(l.Version, " "), out.Status, firstLine(out.Stderr))
 	}
