@@ -21,6 +21,10 @@ const (
 	StatusWrongAnswer   Status = "wrong_answer"
 	StatusCancelled     Status = "cancelled"
 	StatusInternalError Status = "internal_error"
+	// StatusDependencyError is a job whose requirements could not be
+	// installed: an unknown package, an impossible version, a conflict,
+	// a build over its limits or an index that cannot be reached.
+	StatusDependencyError Status = "dependency_error"
 )
 
 // Limits bound one sandboxed run. A zero field means "use the default".

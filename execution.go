@@ -130,6 +130,10 @@ type Request struct {
 	Runs        int  `json:"Runs"`
 	MergeStderr bool `json:"MergeStderr"` // the program's stderr goes to its stdout, in order
 	Interleave  bool `json:"Interleave"`  // also record both streams as they came (Step.Interleaved)
+	// Requirements are the packages the program imports, installed into
+	// an environment of their own before it runs: PEP 508 requirements
+	// for Python, npm package specs for JavaScript and TypeScript.
+	Requirements []string `json:"Requirements,omitempty"`
 	// Policy is the submitting key's own limits policy; its zero fields
 	// are the engine's. It travels with the job, so whichever worker
 	// runs it applies the key's defaults.
@@ -162,12 +166,15 @@ type Step struct {
 // Result is what an execution came to. Jobs store it as JSON, keyed by
 // the tags as Request is.
 type Result struct {
-	Step                     // the run step, or the compile step's verdict when it failed
-	Language string          `json:"Language"` // id
-	Version  string          `json:"Version"`
-	Compile  *Step           `json:"Compile"`         // nil for interpreted languages
-	Output   json.RawMessage `json:"Output,omitzero"` // function mode: calculate's return value
-	Error    *FunctionError  `json:"Error"`           // function mode: why there is no output
+	Step            // the run step, or the compile step's verdict when it failed
+	Language string `json:"Language"` // id
+	Version  string `json:"Version"`
+	Compile  *Step  `json:"Compile"` // nil for interpreted languages
+	// Dependencies is the build of the job's environment when one ran
+	// for it and failed (StatusDependencyError): the installer's output.
+	Dependencies *Step           `json:"Dependencies,omitempty"`
+	Output       json.RawMessage `json:"Output,omitzero"` // function mode: calculate's return value
+	Error        *FunctionError  `json:"Error"`           // function mode: why there is no output
 }
 
 // FunctionError is a function-mode failure, in the user's terms.

@@ -34,10 +34,13 @@ type Language struct {
 	Run        []string `yaml:"run"`      // templates, see languages.yaml
 	Function   []string `yaml:"function"` // function mode, if the language has a harness
 	Version    []string `yaml:"version"`  // prints the version
-	Binds      []string `yaml:"binds"`    // host paths beyond the base set, read-only
-	Env        []string `yaml:"env"`
-	Test       string   `yaml:"test"` // a program that prints OK
-	Cache      *Cache   `yaml:"cache"`
+	// Installer installs a submission's requirements: "pip" or "npm"
+	// (internal/deps); empty, the language takes none.
+	Installer string   `yaml:"installer"`
+	Binds     []string `yaml:"binds"` // host paths beyond the base set, read-only
+	Env       []string `yaml:"env"`
+	Test      string   `yaml:"test"` // a program that prints OK
+	Cache     *Cache   `yaml:"cache"`
 	// CompileIf names a file the compile step needs: without it in the
 	// submission there is no compile step (a project's optional build
 	// script).
@@ -210,6 +213,9 @@ func (l *Language) check() error {
 	}
 	if l.Name == "" {
 		l.Name = l.ID
+	}
+	if l.Installer != "" && l.Installer != "pip" && l.Installer != "npm" {
+		return fmt.Errorf("installer %q: want pip or npm", l.Installer)
 	}
 	if c := l.Cache; c != nil && (!path.IsAbs(c.Path) || c.Env == "" || c.Warm == "" || len(l.Compile) == 0) {
 		return errors.New("cache needs an absolute path, an env name, a warm program and a compile step")

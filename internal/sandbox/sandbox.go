@@ -6,6 +6,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"net"
 	"syscall"
 	"time"
 
@@ -100,6 +101,26 @@ type Spec struct {
 	Interleave bool
 	// Live, when set, connects the run to a client while it runs.
 	Live *Live
+	// Egress, when set, is the run's one way out of its network
+	// namespace: an HTTP proxy listening at ProxyAddr inside the sandbox,
+	// each connection to which is handed to Egress on the host (which
+	// closes it). Without it a run has no network at all. The program
+	// gets no DNS either way: the proxy resolves the names it allows.
+	Egress func(net.Conn)
+	// CollectBounds raise the bounds of Collect for this run (an
+	// environment's build hands back thousands of files); zero fields are
+	// the defaults, MaxCollectFiles and MaxCollectBytes.
+	CollectBounds CollectBounds
+}
+
+// ProxyAddr is where a run with Spec.Egress finds its proxy, on its own
+// loopback interface; it goes in HTTP_PROXY and HTTPS_PROXY.
+const ProxyAddr = "127.0.0.1:3128"
+
+// CollectBounds are the most a run's Collect hands back.
+type CollectBounds struct {
+	Files int   // entries
+	Bytes int64 // allocated bytes of their data
 }
 
 // Live is an interactive run: input as the client types it, output as the
