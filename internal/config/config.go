@@ -6,7 +6,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -41,6 +43,23 @@ type Config struct {
 	// Limits are the server's defaults and maxima of a job's limits, from
 	// the file only; zero fields are airlock.DefaultPolicy's.
 	Limits airlock.Policy
+
+	// Dependency environments (internal/deps). EnvsDir is their cache
+	// ("": envs under Data), EnvsMaxSize its cap. PythonIndexes (the
+	// first is pip's index, the others extra ones) and NPMRegistry are
+	// the only hosts a build reaches; CABundle is a PEM file of extra
+	// authorities the installers trust (a TLS-intercepting proxy's).
+	// Defaults come from the installers' own variables in the server's
+	// environment (PIP_INDEX_URL, npm_config_registry, PIP_CERT,
+	// NODE_EXTRA_CA_CERTS), else the public indexes.
+	EnvsDir       string
+	EnvsMaxSize   int64
+	PythonIndexes []string
+	NPMRegistry   string
+	CABundle      string
+	// Environments are the operator's named environments, from the file
+	// only.
+	Environments map[string]Environment
 
 	// A fleet's shared servers; each empty one is the embedded default
 	// under Data.
@@ -84,6 +103,24 @@ const DefaultRetention = 7 * 24 * time.Hour
 type Pool struct {
 	Size    int      `yaml:"size"`    // 0 disables it
 	Preload []string `yaml:"preload"` // modules imported while waiting, when installed
+}
+
+// Environment is an operator's named environment: a language with
+// packages, selectable by name.
+type Environment struct {
+	Language string `yaml:"language"`
+	// Requirements are built into the environment at start, like a
+	// job's; empty, the environment is the host's own packages.
+	Requirements []string `yaml:"requirements"`
+	// Check names modules that must import in a sandbox at start (the
+	// host's python3-numpy, say); a missing one stops the start.
+	Check []string `yaml:"check"`
+	// Judge0ID offers the environment under that Judge0 language id (0:
+	// not offered); Piston clients find it as a runtime of its name.
+	Judge0ID int `yaml:"judge0_id"`
+	// Pool is the environment's warm pool, its preloads imported while
+	// its sandboxes wait.
+	Pool Pool `yaml:"pool"`
 }
 
 // DefaultPools are the warm pools a server keeps unless told otherwise.
@@ -136,6 +173,23 @@ var settings = []setting{
 	{name: "retention", usage: "how long finished jobs, their payloads and idempotency keys are kept (0: for ever)", set: durationSetting(func(c *Config) *time.Duration { return &c.Retention }, 0)},
 	{name: "store-timeout", usage: "longest store or queue call of a request before it is answered 503", set: durationSetting(func(c *Config) *time.Duration { return &c.StoreTimeout }, 10*time.Millisecond)},
 	{name: "min-free", usage: "free space of the data directory below which /healthz reports the disk full (K, M, G suffixes)", set: sizeSetting(func(c *Config) *int64 { return &c.MinFree })},
+	{name: "envs-dir", usage: "cache of dependency environments (default: envs in the data directory)", set: func(c *Config, v string) error { c.EnvsDir = v; return nil }},
+	{name: "envs-max-size", usage: "cap of the environments' cache; the least recently used go first (K, M, G suffixes)", set: sizeSetting(func(c *Config) *int64 { return &c.EnvsMaxSize })},
+	{name: "python-index", usage: "Python package indexes (PEP 503), comma-separated, the first pip's index [default: PIP_INDEX_URL, else PyPI]", set: func(c *Config, v string) (err error) {
+		c.PythonIndexes, err = indexURLs(v)
+		return err
+	}},
+	{name: "npm-registry", usage: "npm registry [default: npm_config_registry, else registry.npmjs.org]", set: func(c *Config, v string) error {
+		urls, err := indexURLs(v)
+		if err == nil && len(urls) != 1 {
+			err = errors.New("want one URL")
+		}
+		if err == nil {
+			c.NPMRegistry = urls[0]
+		}
+		return err
+	}},
+	{name: "ca-bundle", usage: "PEM file of extra certificate authorities for the installers [default: PIP_CERT, else NODE_EXTRA_CA_CERTS]", set: func(c *Config, v string) error { c.CABundle = v; return nil }},
 	{name: "no-workers", usage: "run no jobs here: an API-only node of a fleet (needs --queue)", set: boolSetting(func(c *Config) *bool { return &c.NoWorkers }), boolean: true},
 }
 
@@ -163,6 +217,45 @@ func poolSizes(c *Config, v string) error {
 		p := c.Pools[name]
 		p.Size = n
 		c.Pools[name] = p
+	}
+	return nil
+}
+
+// indexURLs reads comma- or space-separated http(s) URLs of package
+// indexes (PIP_EXTRA_INDEX_URL separates them with spaces).
+func indexURLs(v string) ([]string, error) {
+	var urls []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		u, err := url.Parse(f)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%q: want an http(s) URL", f)
+		}
+		urls = append(urls, f)
+	}
+	if len(urls) == 0 {
+		return nil, errors.New("want a URL")
+	}
+	return urls, nil
+}
+
+// installerDefaults fills the installers' settings left unset from the
+// variables the installers themselves read, so an operator's pip and
+// npm configuration carries through to the builds.
+func (c *Config) installerDefaults(getenv func(string) string) error {
+	if len(c.PythonIndexes) == 0 && getenv("PIP_INDEX_URL") != "" {
+		urls, err := indexURLs(getenv("PIP_INDEX_URL") + " " + getenv("PIP_EXTRA_INDEX_URL"))
+		if err != nil {
+			return fmt.Errorf("PIP_INDEX_URL, PIP_EXTRA_INDEX_URL: %w", err)
+		}
+		c.PythonIndexes = urls
+	}
+	if c.NPMRegistry == "" {
+		c.NPMRegistry = getenv("npm_config_registry")
+	}
+	for _, name := range []string{"PIP_CERT", "NODE_EXTRA_CA_CERTS"} {
+		if c.CABundle == "" {
+			c.CABundle = getenv(name)
+		}
 	}
 	return nil
 }
@@ -217,7 +310,7 @@ func Default() *Config {
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text", Pools: DefaultPools(),
 		Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
-		Retention: DefaultRetention, StoreTimeout: 10 * time.Second, MinFree: 64 << 20,
+		Retention: DefaultRetention, StoreTimeout: 10 * time.Second, MinFree: 64 << 20, EnvsMaxSize: 10 << 30,
 	}
 }
 
@@ -269,7 +362,10 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 			}
 		}
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return c, c.installerDefaults(getenv)
 }
 
 // shown is a setting's value as errors quote it: not at all for the
@@ -333,6 +429,12 @@ func (c *Config) loadFile(path string) error {
 			}
 			continue
 		}
+		if name == "environments" {
+			if err := decodeEnvironments(node, &c.Environments); err != nil {
+				return fmt.Errorf("%s: environments: %w", path, err)
+			}
+			continue
+		}
 		if name == "pools" {
 			if err := decodePools(node, c.Pools); err != nil {
 				return fmt.Errorf("%s: pools: %w", path, err)
@@ -352,6 +454,28 @@ func (c *Config) loadFile(path string) error {
 	}
 	if err := c.keyLimits(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// envNamePattern matches the names of operator environments, which are also
+// Piston runtime names.
+var envNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// decodeEnvironments reads the operator's named environments, strictly.
+func decodeEnvironments(node yaml.Node, envs *map[string]Environment) error {
+	if err := decodeStrict(node, envs); err != nil {
+		return err
+	}
+	for name, e := range *envs {
+		switch {
+		case !envNamePattern.MatchString(name):
+			return fmt.Errorf("%q: want a lower-case name of letters, digits, '.', '_' and '-'", name)
+		case e.Language == "":
+			return fmt.Errorf("%s: language is missing", name)
+		case e.Judge0ID < 0 || e.Pool.Size < 0:
+			return fmt.Errorf("%s: judge0_id and pool size must not be negative", name)
+		}
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func TestDefaults(t *testing.T) {
 		Addr: "127.0.0.1:2358", Data: "airlock-data", Workers: runtime.NumCPU(), MaxQueue: 1000,
 		MaxCode: 256 << 10, MaxBody: 8 << 20, Grace: 30 * time.Second, LogFormat: "text",
 		Pools: map[string]Pool{"python": {Size: 2}, "javascript": {Size: 2}}, Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
-		Retention: 7 * 24 * time.Hour, StoreTimeout: 10 * time.Second, MinFree: 64 << 20,
+		Retention: 7 * 24 * time.Hour, StoreTimeout: 10 * time.Second, MinFree: 64 << 20, EnvsMaxSize: 10 << 30,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -85,7 +85,7 @@ pools:
 		Addr: "0.0.0.0:9000", Data: "/var/lib/airlock", Workers: 3, MaxQueue: 50, MaxCode: 64 << 10, MaxBody: 2 << 20,
 		Grace: 90 * time.Second, Audit: "-", LogFormat: "json", Languages: "/etc/airlock/languages.yaml",
 		InsecureOpen: true, AllowLocalCallbacks: true, Lease: 30 * time.Second, LostAfter: time.Minute, MaxAttempts: 3,
-		Retention: 7 * 24 * time.Hour, StoreTimeout: 10 * time.Second, MinFree: 64 << 20,
+		Retention: 7 * 24 * time.Hour, StoreTimeout: 10 * time.Second, MinFree: 64 << 20, EnvsMaxSize: 10 << 30,
 		Keys: []auth.Key{
 			{ID: "alice", SHA256: "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", Rate: 2.5, Burst: 5, MaxActive: 3},
 			{ID: "bob", SHA256: "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9"},
@@ -150,7 +150,8 @@ func TestPrecedence(t *testing.T) {
 			"pool": "python=5", "store": "postgres://u:p@db/airlock", "queue": "redis://cache:6379/0", "blobs": "s3://k:s@s3:9000/b",
 			"lease": "5s", "lost-after": "5s", "max-attempts": "5", "no-workers": "true",
 			"max-connections": "500",
-			"retention":       "0", "store-timeout": "2s", "min-free": "1M"}[s.name]
+			"retention":       "0", "store-timeout": "2s", "min-free": "1M",
+			"envs-max-size": "1G", "python-index": "https://pypi.corp.example/simple", "npm-registry": "https://npm.corp.example/"}[s.name]
 		if value == "" {
 			value = "x-" + s.name
 		}
@@ -219,6 +220,12 @@ func TestBadValues(t *testing.T) {
 			[]string{"key a", "max", "memory_mb", "server's max (512)"}},
 		{"file key default above its max", nil, nil, "keys: [{id: a, sha256: " + strings.Repeat("0", 64) + ", limits: {default: {wall: 20s}, max: {wall: 15s}}}]\n",
 			[]string{"key a", "default", "wall_ms", "max (15000)"}},
+		{"file environment field misspelt", nil, nil, "environments: {sci: {language: python, requirement: [numpy]}}\n", []string{"environments", "requirement"}},
+		{"file environment without language", nil, nil, "environments: {sci: {requirements: [numpy]}}\n", []string{"environments", "sci", "language"}},
+		{"file environment bad name", nil, nil, "environments: {Sci/Py: {language: python}}\n", []string{"environments", "Sci/Py"}},
+		{"flag python index not a URL", []string{"--python-index=pypi.org"}, nil, "", []string{"--python-index", "http(s) URL"}},
+		{"flag two npm registries", []string{"--npm-registry=https://a.example/,https://b.example/"}, nil, "", []string{"--npm-registry", "one URL"}},
+		{"env PIP_INDEX_URL not a URL", nil, map[string]string{"PIP_INDEX_URL": "file:///srv/wheels"}, "", []string{"PIP_INDEX_URL", "file:///srv/wheels"}},
 		{"file key field misspelt", nil, nil, "keys: [{id: a, sha256: " + strings.Repeat("0", 64) + ", limits: {max: {wal: 15s}}}]\n", []string{"keys", "wal"}},
 	}
 	for _, tc := range cases {
@@ -341,5 +348,42 @@ keys:
 	// Without the section, the built-in policy (zero: airlock.DefaultPolicy).
 	if c := load(t, nil, nil); c.Limits != (airlock.Policy{}) {
 		t.Errorf("limits without a file: %+v", c.Limits)
+	}
+}
+
+// The installers' settings: the operator's pip and npm configuration in
+// the server's environment carries through unless a setting says
+// otherwise; named environments come from the file.
+func TestEnvironmentSettings(t *testing.T) {
+	vars := map[string]string{
+		"PIP_INDEX_URL": "https://pypi.corp.example/simple", "PIP_EXTRA_INDEX_URL": "https://extra.corp.example/simple",
+		"npm_config_registry": "https://npm.corp.example/", "PIP_CERT": "/etc/corp-ca.pem", "NODE_EXTRA_CA_CERTS": "/etc/other.pem",
+	}
+	c := load(t, nil, vars)
+	if want := []string{"https://pypi.corp.example/simple", "https://extra.corp.example/simple"}; !reflect.DeepEqual(c.PythonIndexes, want) {
+		t.Errorf("python indexes %q, want %q", c.PythonIndexes, want)
+	}
+	if c.NPMRegistry != "https://npm.corp.example/" || c.CABundle != "/etc/corp-ca.pem" {
+		t.Errorf("registry %q, CA bundle %q", c.NPMRegistry, c.CABundle)
+	}
+	path := writeFile(t, `
+envs_dir: /var/cache/airlock-envs
+envs_max_size: 2G
+python_index: http://127.0.0.1:8080/simple
+environments:
+  scientific: {language: python, check: [numpy, scipy], judge0_id: 10, pool: {size: 1, preload: [numpy]}}
+  lodash: {language: javascript, requirements: [lodash@4.17.21]}
+`)
+	c = load(t, []string{"--config", path, "--ca-bundle", "/etc/ca.pem"}, vars)
+	if c.EnvsDir != "/var/cache/airlock-envs" || c.EnvsMaxSize != 2<<30 || c.CABundle != "/etc/ca.pem" ||
+		!reflect.DeepEqual(c.PythonIndexes, []string{"http://127.0.0.1:8080/simple"}) {
+		t.Errorf("from the file and flags: %+v", c)
+	}
+	want := map[string]Environment{
+		"scientific": {Language: "python", Check: []string{"numpy", "scipy"}, Judge0ID: 10, Pool: Pool{Size: 1, Preload: []string{"numpy"}}},
+		"lodash":     {Language: "javascript", Requirements: []string{"lodash@4.17.21"}},
+	}
+	if !reflect.DeepEqual(c.Environments, want) {
+		t.Errorf("environments %+v, want %+v", c.Environments, want)
 	}
 }
