@@ -332,18 +332,20 @@ func TestSplitFile(t *testing.T) {
 }
 
 // TestPipAgrees gives the normal forms to pip's own parser (its vendored
-// packaging): each must be a requirement pip reads, under the same name.
+// packaging): each must be a requirement pip reads, under the same name,
+// and already in packaging's own form.
 func TestPipAgrees(t *testing.T) {
-	var texts, names []string
+	var texts []string
+	var want [][2]string
 	for _, c := range pipTaken {
-		texts, names = append(texts, c.text), append(names, c.name)
+		texts, want = append(texts, c.text), append(want, [2]string{c.name, c.text})
 	}
 	in, _ := json.Marshal(texts)
 	const script = `
 import json, sys
 from pip._vendor.packaging.requirements import Requirement
 from pip._vendor.packaging.utils import canonicalize_name
-print(json.dumps([canonicalize_name(Requirement(t).name) for t in json.load(sys.stdin)]))
+print(json.dumps([[canonicalize_name(Requirement(t).name), str(Requirement(t))] for t in json.load(sys.stdin)]))
 `
 	cmd := exec.Command("/usr/bin/python3", "-c", script)
 	cmd.Stdin = strings.NewReader(string(in))
@@ -351,12 +353,42 @@ print(json.dumps([canonicalize_name(Requirement(t).name) for t in json.load(sys.
 	if err != nil {
 		t.Fatalf("pip's parser (needs /usr/bin/python3 with pip): %v", err)
 	}
-	var got []string
+	var got [][2]string
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("pip's parser said %q: %v", out, err)
 	}
-	if !reflect.DeepEqual(got, names) {
-		t.Errorf("pip reads the names as %q, want %q", got, names)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("pip reads the requirements as (name, text)\n%q, want\n%q", got, want)
+	}
+}
+
+// TestNPMAgrees gives the normal forms to npm's own parser
+// (npm-package-arg, as npm install reads its arguments): each must be a
+// registry package (a version, a range or a tag) under the same name.
+func TestNPMAgrees(t *testing.T) {
+	var texts, want []string
+	for _, c := range npmTaken {
+		texts = append(texts, c.text)
+		want = append(want, c.name+" registry")
+	}
+	in, _ := json.Marshal(texts)
+	const script = `
+const npa = require("/usr/lib/node_modules/npm/node_modules/npm-package-arg");
+const texts = JSON.parse(require("fs").readFileSync(0, "utf8"));
+console.log(JSON.stringify(texts.map(t => { const a = npa(t); return a.name + " " + (a.registry ? "registry" : a.type); })));
+`
+	cmd := exec.Command("node", "-e", script)
+	cmd.Stdin = strings.NewReader(string(in))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("npm's parser (needs node and npm at /usr/lib/node_modules/npm): %v", err)
+	}
+	var got []string
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("npm's parser said %q: %v", out, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("npm reads the specs as\n%q, want\n%q", got, want)
 	}
 }
 
