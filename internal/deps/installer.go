@@ -39,8 +39,10 @@ var installers = map[string]*installer{
 // work dir: what the build collects.
 const envDir = "env"
 
-// caTarget is where a build sees the CA bundle.
-const caTarget = "/opt/airlock/ca.pem"
+// caTarget is where a build sees the CA bundle: where Debian's tools
+// (OpenSSL, pip's certifi, and so a pip that builds a package in a pip of
+// its own) look by default.
+const caTarget = SystemCABundle
 
 // proxyURL is the build's proxy, as the installers take it.
 const proxyURL = "http://" + sandbox.ProxyAddr
