@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -20,7 +21,11 @@ func (p *Proxy) tunnel(c net.Conn, br *bufio.Reader, req *http.Request) {
 		reply(c, http.StatusBadRequest, "airlock egress: CONNECT needs host:port: "+err.Error())
 		return
 	}
-	up, err := p.dial(req.Context(), t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := watchClient(c, br, cancel)
+	up, err := p.dial(ctx, t)
+	stop()
 	if err != nil {
 		p.answerDialError(c, t, err)
 		return

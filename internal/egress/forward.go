@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -16,7 +17,7 @@ import (
 // connection of its own that ignores the host's proxy settings, and
 // writes the answer back. It says whether the client's connection may
 // carry another request.
-func (p *Proxy) forward(c net.Conn, req *http.Request) bool {
+func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 	if !req.URL.IsAbs() || req.URL.Scheme != "http" || req.URL.Host == "" {
 		reply(c, http.StatusBadRequest, fmt.Sprintf("airlock egress: only CONNECT host:port and absolute http:// requests are served, not %s %s", req.Method, req.RequestURI))
 		return false
@@ -51,7 +52,16 @@ func (p *Proxy) forward(c net.Conn, req *http.Request) bool {
 		out.Body = touchReader{r: req.Body, idle: idle}
 	}
 	dropHopHeaders(out.Header)
-	resp, err := p.transport(t).RoundTrip(out)
+	var resp *http.Response
+	if out.Body == nil || out.Body == http.NoBody {
+		stop := watchClient(c, br, cancel)
+		resp, err = p.transport(t).RoundTrip(out)
+		stop()
+	} else {
+		// The transport reads the body from the client: a client gone
+		// fails that read, and the request with it.
+		resp, err = p.transport(t).RoundTrip(out)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			p.answerDialError(c, t, err)

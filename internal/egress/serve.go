@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,7 +36,7 @@ func (p *Proxy) ServeConn(c net.Conn) {
 			p.tunnel(c, br, req)
 			return
 		}
-		if !p.forward(c, req) {
+		if !p.forward(c, br, req) {
 			return
 		}
 	}
@@ -93,6 +94,29 @@ func (h *headerReader) Read(b []byte) (int, error) {
 }
 
 var errHeaderTooLarge = errors.New("request header too large")
+
+// watchClient cancels cancel once the client's connection fails (the
+// client closed it, or the run it belongs to ended) while the proxy waits
+// on the other side (a dial, an answer) and reads nothing from the
+// client. The peek consumes nothing: a client that sends more meanwhile
+// is not watched further. stop ends the watch.
+func watchClient(c net.Conn, br *bufio.Reader, cancel func()) (stop func()) {
+	var stopping atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := br.Peek(1); err != nil && !stopping.Load() {
+			cancel()
+		}
+	}()
+	return func() {
+		stopping.Store(true)
+		// A deadline in the past ends the peek; a later read clears it.
+		_ = c.SetReadDeadline(time.Unix(1, 0))
+		<-done
+		_ = c.SetReadDeadline(time.Time{})
+	}
+}
 
 // replyTimeout bounds writing one of the proxy's own answers.
 const replyTimeout = 10 * time.Second

@@ -137,3 +137,28 @@ func TestClientClosingBeforeAsking(t *testing.T) {
 		t.Fatal("ServeConn still running after its client closed without a word")
 	}
 }
+
+// TestClientGoneWhileUpstreamIsSlow: a client that closes while the proxy
+// waits for an answer ends the exchange at once, not at the idle timeout.
+func TestClientGoneWhileUpstreamIsSlow(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	client, done := serveOne(newTestProxy(t, defaultLimits, hostPort(t, srv.URL)))
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(client, "GET %s/ HTTP/1.1\r\nHost: x\r\n\r\n", srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	client.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ServeConn still waiting on the upstream 10 s after its client closed")
+	}
+}
