@@ -12,9 +12,11 @@ import (
 )
 
 // tunnel serves a CONNECT request: it dials the target if allowed,
-// answers 200 and copies bytes both ways until both are done or the
-// tunnel is idle too long. A side that ends cleanly (EOF) half-closes
-// the other's writing end; an error on either side ends both.
+// answers 200 and copies bytes both ways until the tunnel ends or is
+// idle too long. The target's end (EOF) only half-closes the client's
+// side, which may still be sending; the client's end, or an error on
+// either side, ends both: a client gone (its run over) must not leave
+// the proxy waiting on a target that says nothing.
 func (p *Proxy) tunnel(c net.Conn, br *bufio.Reader, req *http.Request) {
 	t, err := parseTarget(req.URL.Host)
 	if err != nil {
@@ -44,14 +46,15 @@ func (p *Proxy) tunnel(c net.Conn, br *bufio.Reader, req *http.Request) {
 	defer idle.stop()
 	var wg sync.WaitGroup
 	// What the client sent after its CONNECT header is already in br.
-	wg.Go(func() { splice(up, br, idle, closeBoth) })
-	wg.Go(func() { splice(c, up, idle, closeBoth) })
+	wg.Go(func() { splice(up, br, false, idle, closeBoth) })
+	wg.Go(func() { splice(c, up, true, idle, closeBoth) })
 	wg.Wait()
 }
 
 // splice copies src to dst, touching idle for every chunk. At src's end
-// it closes dst for writing; on any error it calls fail.
-func splice(dst net.Conn, src io.Reader, idle *idleTimer, fail func()) {
+// it closes dst for writing if halfClose, or else calls fail, as it does
+// on any error.
+func splice(dst net.Conn, src io.Reader, halfClose bool, idle *idleTimer, fail func()) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -63,7 +66,7 @@ func splice(dst net.Conn, src io.Reader, idle *idleTimer, fail func()) {
 			}
 			idle.touch()
 		}
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) && halfClose {
 			if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 				return
 			}

@@ -67,9 +67,10 @@ func TestConnectReachesAllowedPlainServer(t *testing.T) {
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "ping" {
 		t.Fatalf("echo: %q %v", got, err)
 	}
+	// The client's end ends the tunnel, both ways.
 	c.(*net.TCPConn).CloseWrite()
 	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
-		t.Fatalf("after half-close: %q %v", rest, err)
+		t.Fatalf("after the client's end: %q %v", rest, err)
 	}
 }
 

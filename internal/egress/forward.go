@@ -52,16 +52,16 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 		out.Body = touchReader{r: req.Body, idle: idle}
 	}
 	dropHopHeaders(out.Header)
-	var resp *http.Response
-	if out.Body == nil || out.Body == http.NoBody {
+	// A client gone while the answer is awaited or sent ends the exchange
+	// at once. A request with a body is not watched: the transport reads
+	// the client's connection for it, and a client gone fails that read;
+	// once the body is sent, only the idle timeout ends a stalled answer.
+	bodiless := out.Body == nil || out.Body == http.NoBody
+	if bodiless {
 		stop := watchClient(c, br, cancel)
-		resp, err = p.transport(t).RoundTrip(out)
-		stop()
-	} else {
-		// The transport reads the body from the client: a client gone
-		// fails that read, and the request with it.
-		resp, err = p.transport(t).RoundTrip(out)
+		defer stop()
 	}
+	resp, err := p.transport(t).RoundTrip(out)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.answerDialError(c, t, err)

@@ -164,6 +164,12 @@ func TestClientClosingBeforeAsking(t *testing.T) {
 func TestClientGoneWhileUpstreamIsSlow(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stalls" {
+			// Half an answer, then nothing.
+			w.Header().Set("Content-Length", "10")
+			io.WriteString(w, "12345")
+			w.(http.Flusher).Flush()
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -171,16 +177,58 @@ func TestClientGoneWhileUpstreamIsSlow(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	// Over TCP: a closed pipe would fail the proxy's very next call.
-	client, done := serveOneTCP(t, newTestProxy(t, defaultLimits, hostPort(t, srv.URL)))
-	client.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(client, "GET %s/ HTTP/1.1\r\nHost: x\r\n\r\n", srv.URL); err != nil {
+	for _, path := range []string{"/waits", "/stalls"} {
+		// Over TCP: a closed pipe would fail the proxy's very next call.
+		client, done := serveOneTCP(t, newTestProxy(t, defaultLimits, hostPort(t, srv.URL)))
+		client.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := fmt.Fprintf(client, "GET %s%s HTTP/1.1\r\nHost: x\r\n\r\n", srv.URL, path); err != nil {
+			t.Fatal(err)
+		}
+		if path == "/stalls" {
+			if _, err := http.ReadResponse(bufio.NewReader(client), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		client.Close()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ServeConn still waiting on the upstream (%s) 10 s after its client closed", path)
+		}
+	}
+}
+
+// TestTunnelToSilentTargetEndsWithTheClient: a client that closes its
+// tunnel to a target that never says a word (nor closes) ends it at
+// once, not at the idle timeout.
+func TestTunnelToSilentTargetEndsWithTheClient(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			held <- c
+		}
+	}()
+	client, done := serveOneTCP(t, newTestProxy(t, defaultLimits, ln.Addr().String()))
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(client, "CONNECT %s HTTP/1.1\r\n\r\n", ln.Addr())
+	if resp, err := http.ReadResponse(bufio.NewReader(client), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
 	}
 	client.Close()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("ServeConn still waiting on the upstream 10 s after its client closed")
+		t.Fatal("ServeConn still running 10 s after its client closed a tunnel to a silent target")
+	}
+	target := <-held
+	defer target.Close()
+	target.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := target.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the target's connection: %v, want EOF", err)
 	}
 }
