@@ -13,9 +13,9 @@ import (
 
 // diagnose words a failed build in one line: the package, version or
 // index at fault when the installer's output or the proxy says which.
-// refused are the addresses the proxy refused; indexes the configured
-// ones.
-func diagnose(step airlock.Step, indexes, refused []string, maxBytes int64) string {
+// refused are the addresses the proxy refused, down those it could not
+// reach; indexes the configured ones.
+func diagnose(step airlock.Step, indexes, refused, down []string, maxBytes int64) string {
 	out := string(step.Stdout) + "\n" + string(step.Stderr)
 	switch step.Status {
 	case airlock.StatusTimeLimit:
@@ -27,7 +27,7 @@ func diagnose(step airlock.Step, indexes, refused []string, maxBytes int64) stri
 			return fmt.Sprintf("the environment is over %d MiB (%s)", maxBytes>>20, step.Message)
 		}
 	}
-	if msg := unreachable(out, indexes, refused); msg != "" {
+	if msg := unreachable(out, indexes, refused, down); msg != "" {
 		return msg
 	}
 	for _, d := range diagnoses {
@@ -78,11 +78,17 @@ var diagnoses = []struct {
 
 // unreachable names the index that could not be reached, from the
 // proxy's refusals (an address beyond the indexes, such as a download
-// host they link to) or the installer's errors of connection.
-func unreachable(out string, indexes, refused []string) string {
+// host they link to), the hosts it could not reach, or the installer's
+// errors of connection.
+func unreachable(out string, indexes, refused, down []string) string {
 	if len(refused) > 0 {
 		return fmt.Sprintf("the installer asked for %s, which is not an allowed index (allowed: %s)",
 			strings.Join(refused, ", "), strings.Join(allowed(indexes), ", "))
+	}
+	for _, host := range down {
+		if i := slices.IndexFunc(indexes, func(index string) bool { return slices.Contains(allowed([]string{index}), host) }); i >= 0 {
+			return fmt.Sprintf("index %s cannot be reached", indexes[i])
+		}
 	}
 	if !connectionFailed.MatchString(out) {
 		return ""

@@ -70,6 +70,16 @@ func runWith(t *testing.T, env *Env, base []string, argv ...string) sandbox.Resu
 	return res
 }
 
+// buildOutput is the installer's output of a failed build, for a test's
+// report.
+func buildOutput(err error) string {
+	var be *BuildError
+	if !errors.As(err, &be) {
+		return ""
+	}
+	return string(be.Step.Stdout) + string(be.Step.Stderr)
+}
+
 func TestPipFromALocalIndex(t *testing.T) {
 	idx := depstest.Index(t,
 		depstest.Package{Name: "pkga", Version: "1.0", Requires: []string{"pkgb>=2"},
@@ -116,7 +126,7 @@ func TestPipFromALocalIndex(t *testing.T) {
 		_, err := m.Get(context.Background(), spec("nopkg==1.0"))
 		var be *BuildError
 		if !errors.As(err, &be) || be.Message != "package nopkg not found" {
-			t.Fatalf("Get: %v", err)
+			t.Fatalf("Get: %v\n%s", err, buildOutput(err))
 		}
 	})
 
@@ -124,7 +134,7 @@ func TestPipFromALocalIndex(t *testing.T) {
 		_, err := m.Get(context.Background(), spec("pkgb==9.0"))
 		var be *BuildError
 		if !errors.As(err, &be) || !strings.HasPrefix(be.Message, "no version of pkgb matches pkgb==9.0") {
-			t.Fatalf("Get: %v", err)
+			t.Fatalf("Get: %v\n%s", err, buildOutput(err))
 		}
 	})
 
@@ -133,7 +143,7 @@ func TestPipFromALocalIndex(t *testing.T) {
 		_, err := m.Get(context.Background(), spec("pkgb==1.0"))
 		var be *BuildError
 		if !errors.As(err, &be) || be.Message != "index "+idx.URL()+" cannot be reached" {
-			t.Fatalf("Get: %v", err)
+			t.Fatalf("Get: %v\n%s", err, buildOutput(err))
 		}
 	})
 }
@@ -146,11 +156,7 @@ func TestNPMFromTheRegistry(t *testing.T) {
 	}
 	env, err := m.Get(context.Background(), Spec{Language: &lang.Language{ID: "javascript", Installer: "npm"}, Version: "20", Requirements: reqs})
 	if err != nil {
-		var be *BuildError
-		if errors.As(err, &be) {
-			t.Fatalf("%v\n%s\n%s", err, be.Step.Stdout, be.Step.Stderr)
-		}
-		t.Fatal(err)
+		t.Fatalf("Get: %v\n%s", err, buildOutput(err))
 	}
 	defer env.Release()
 	res := runWith(t, env, []string{"PATH=/usr/bin:/bin", "HOME=/box"}, "/usr/bin/node", "-e",
