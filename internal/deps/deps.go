@@ -19,6 +19,16 @@ type Env struct {
 	Key   string        // its content key, the cache's name for it
 	Mount sandbox.Mount // binds it into a run, read-only
 	Vars  []string      // a run's environment variables that point the interpreter at it
+
+	release func() // drops the hold Get took
+}
+
+// Release says the runs that needed the environment are done with it:
+// until then the cache never evicts it. Calling it again does nothing.
+func (e *Env) Release() {
+	if e.release != nil {
+		e.release()
+	}
 }
 
 // BuildError is an environment that could not be built: the job that

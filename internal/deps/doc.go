@@ -19,6 +19,16 @@
 //   - requirements.go: Parse and SplitFile, checking requirement lists.
 //   - requirements_pip.go, requirements_npm.go: one requirement of each
 //     installer, checked and in normal form.
+//   - manager.go: Options, New and Get: an environment from the cache,
+//     the blob store or a build, one build per key at a time.
+//   - key.go: the content key.
+//   - cache.go: the entries on disk: publishing by rename, checking,
+//     recovery after a crash, least-recently-used eviction.
+//   - lock.go: the flocks between processes sharing the directory.
+//   - installer.go: pip's and npm's commands, files and variables.
+//   - build.go: an installer's run in a sandbox, published as an entry.
+//   - diagnose.go: a failed build's one-line message.
+//   - share.go: environments in the fleet's blob store, as tar.gz.
 //
 // Its tests serve Python packages from depstest, a PEP 503 index on
 // loopback.

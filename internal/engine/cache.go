@@ -3,11 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/airlock-dev/airlock"
@@ -74,49 +71,8 @@ func (e *Engine) fillCache(ctx context.Context, l *lang.Language) error {
 	if out.Tree == nil {
 		return nil
 	}
-	for _, e := range out.Tree.Entries {
-		rel, ok := strings.CutPrefix(e.Name, cacheDir+"/")
-		if e.Name == cacheDir+"/" {
-			continue
-		}
-		if !ok || !filepath.IsLocal(strings.TrimSuffix(rel, "/")) {
-			return fmt.Errorf("warm-up compile left %q", e.Name)
-		}
-		path := filepath.Join(c.Path, rel)
-		if strings.HasSuffix(e.Name, "/") {
-			err = os.MkdirAll(path, 0o755)
-		} else {
-			err = writeAtomically(path, out.Tree.Open(e), os.FileMode(e.Mode)&0o755|0o444)
-		}
-		if err != nil {
-			return err
-		}
+	if err := out.Tree.Extract(c.Path, cacheDir); err != nil {
+		return fmt.Errorf("warm-up compile: %w", err)
 	}
 	return nil
-}
-
-// writeAtomically makes path appear whole or not at all, for sandboxes
-// that read the cache meanwhile.
-func writeAtomically(path string, data io.Reader, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

@@ -3,9 +3,11 @@ package sandbox
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -106,6 +108,59 @@ func (t *Tree) ReadFile(name string, max int64) (data []byte, ok bool, err error
 		return buf.Bytes(), true, err
 	}
 	return nil, false, nil
+}
+
+// Extract writes the entries under the directory prefix (a name as
+// Collect gives it, without its slash) to dir, prefix itself left out:
+// directories 0755, files readable by all and writable by their owner
+// only, each appearing whole or not at all for readers of dir meanwhile.
+// An entry outside prefix is an error: the Tree holds more than asked.
+func (t *Tree) Extract(dir, prefix string) error {
+	for _, e := range t.Entries {
+		if e.Name == prefix+"/" {
+			continue
+		}
+		rel, ok := strings.CutPrefix(e.Name, prefix+"/")
+		if !ok || !filepath.IsLocal(strings.TrimSuffix(rel, "/")) {
+			return fmt.Errorf("the tree holds %q, outside %s/", e.Name, prefix)
+		}
+		name := filepath.Join(dir, rel)
+		var err error
+		if strings.HasSuffix(e.Name, "/") {
+			err = os.MkdirAll(name, 0o755)
+		} else {
+			err = writeAtomically(name, t.Open(e), os.FileMode(e.Mode)&0o755|0o444)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAtomically makes name appear whole or not at all.
+func writeAtomically(name string, data io.Reader, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 type zeros struct{}

@@ -14,21 +14,27 @@ import (
 // booted is a sandbox whose program has been started: its slot, keeper,
 // cgroup and pipes until release.
 type booted struct {
-	r     *Runner
-	sl    *slot
-	k     *keeper
-	cg    cgroup.Group
-	pipes *stdio
-	lim   airlock.Limits
-	merge bool
+	r      *Runner
+	sl     *slot
+	k      *keeper
+	cg     cgroup.Group
+	pipes  *stdio
+	egress *egressListener // nil: the run has no network
+	lim    airlock.Limits
+	merge  bool
 }
 
-// boot takes a slot, makes sure it has a keeper with spec's binds, creates
-// the run's cgroup and starts spec's program in it; withJob gives the
-// program the job channel on sandbox.JobFD.
+// boot takes a slot, makes sure it has a keeper with spec's binds, opens
+// the run's way out if spec has Egress, creates the run's cgroup and
+// starts spec's program in it; withJob gives the program the job channel
+// on sandbox.JobFD.
 func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
 	if len(spec.Argv) == 0 {
 		return nil, errors.New("empty argv")
+	}
+	bounds, err := collectBounds(spec.CollectBounds)
+	if err != nil {
+		return nil, err
 	}
 	b := &booted{r: r, lim: spec.Limits.WithDefaults(r.cfg.Defaults), merge: spec.MergeStderr}
 	binds := append(append([]sandbox.Mount{}, r.cfg.Mounts...), spec.Mounts...)
@@ -42,6 +48,12 @@ func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
 	}()
 	if b.k, err = r.keeperFor(b.sl, binds); err != nil {
 		return nil, err
+	}
+	b.k.reportLimit = reportBound(bounds)
+	if spec.Egress != nil {
+		if b.egress, err = openEgress(b.k, spec.Egress); err != nil {
+			return nil, err
+		}
 	}
 	b.cg, err = r.cgroups.Create(fmt.Sprintf("slot-%d", b.sl.n), cgroup.Limits{
 		MemoryBytes: b.lim.Memory,
@@ -67,6 +79,7 @@ func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
 		Dir:      dir,
 		Rlimits:  rlimits(b.lim),
 		Collect:  spec.Collect,
+		Bounds:   bounds,
 	}
 	var tree *os.File
 	if spec.Tree != nil && len(spec.Tree.Entries) > 0 {
@@ -118,8 +131,16 @@ func (b *booted) start(req *runRequest, tree *os.File) error {
 	return b.k.spawned()
 }
 
-// release gives back what boot took; the run, if any, has returned.
+// release gives back what boot took; the run, if any, has returned. A
+// slot whose way out cannot be shut again loses its keeper, and with it
+// its network namespace.
 func (b *booted) release() {
+	if b.egress != nil {
+		if b.egress.close() != nil {
+			b.k.broken = true
+		}
+		b.egress = nil
+	}
 	if b.pipes != nil {
 		b.pipes.close()
 	}

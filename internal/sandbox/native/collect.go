@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"slices"
@@ -24,7 +25,7 @@ import (
 //
 // A *refusal is what the program left that cannot be handed back: the
 // run's fault, told to its caller, not the sandbox's.
-func collect(names []string) (*os.File, []sandbox.Entry, error) {
+func collect(names []string, bounds sandbox.CollectBounds) (*os.File, []sandbox.Entry, error) {
 	if len(names) == 0 {
 		return nil, nil, nil
 	}
@@ -37,7 +38,7 @@ func collect(names []string) (*os.File, []sandbox.Entry, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c := collector{box: box, data: os.NewFile(uintptr(fd), "airlock-collect"), buf: make([]byte, 128<<10)}
+	c := collector{box: box, bounds: bounds, data: os.NewFile(uintptr(fd), "airlock-collect"), buf: make([]byte, 128<<10)}
 	for _, name := range names {
 		if err := c.walk(path.Clean(name)); err != nil {
 			c.data.Close()
@@ -45,6 +46,30 @@ func collect(names []string) (*os.File, []sandbox.Entry, error) {
 		}
 	}
 	return c.data, c.entries, nil
+}
+
+// collectBounds fills in the defaults of a run's bounds on what it
+// collects, and refuses negative ones.
+func collectBounds(b sandbox.CollectBounds) (sandbox.CollectBounds, error) {
+	if b.Files < 0 || b.Bytes < 0 {
+		return b, fmt.Errorf("negative collect bounds %+v", b)
+	}
+	if b.Files == 0 {
+		b.Files = sandbox.MaxCollectFiles
+	}
+	if b.Bytes == 0 {
+		b.Bytes = sandbox.MaxCollectBytes
+	}
+	return b, nil
+}
+
+// reportBound is the most a keeper's report of a run collecting within
+// b may take: its entries' names and fields (at most about 2 KiB each),
+// and their extents (one per 4 KiB block at least, some 60 bytes each).
+// Never less than maxReport.
+func reportBound(b sandbox.CollectBounds) uint32 {
+	n := int64(b.Files)*2048 + b.Bytes/32
+	return uint32(min(max(n, maxReport), math.MaxUint32))
 }
 
 // refusal is what a program left that cannot be collected.
@@ -58,6 +83,7 @@ func refuse(format string, args ...any) error {
 
 type collector struct {
 	box     int
+	bounds  sandbox.CollectBounds
 	data    *os.File
 	at      int64 // end of the data so far
 	entries []sandbox.Entry
@@ -134,8 +160,8 @@ func (c *collector) list(dir *os.File) ([]string, error) {
 	for {
 		batch, err := dir.Readdirnames(256)
 		names = append(names, batch...)
-		if len(c.entries)+len(names) > sandbox.MaxCollectFiles {
-			return nil, refuse("more than %d files and directories left to collect", sandbox.MaxCollectFiles)
+		if len(c.entries)+len(names) > c.bounds.Files {
+			return nil, refuse("more than %d files and directories left to collect", c.bounds.Files)
 		}
 		if errors.Is(err, io.EOF) {
 			slices.Sort(names)
@@ -157,10 +183,10 @@ func (c *collector) unreadable(name string, err error) error {
 func (c *collector) add(e sandbox.Entry) error {
 	c.bytes += int64(len(e.Name))
 	switch {
-	case len(c.entries) >= sandbox.MaxCollectFiles:
-		return refuse("more than %d files and directories left to collect", sandbox.MaxCollectFiles)
-	case c.bytes > sandbox.MaxCollectBytes:
-		return refuse("the files left to collect take more than %d MiB", sandbox.MaxCollectBytes>>20)
+	case len(c.entries) >= c.bounds.Files:
+		return refuse("more than %d files and directories left to collect", c.bounds.Files)
+	case c.bytes > c.bounds.Bytes:
+		return refuse("the files left to collect take more than %d MiB", c.bounds.Bytes>>20)
 	}
 	c.entries = append(c.entries, e)
 	return nil

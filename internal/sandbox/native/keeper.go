@@ -20,10 +20,13 @@ import (
 // root building and two Go process starts off every run.
 type keeper struct {
 	proc   *os.Process
+	pidfd  int // the keeper's, for its namespaces; -1 without
 	conn   int // control socket
 	binds  []sandbox.Mount
 	exited chan struct{}
 	broken bool // the control channel failed: close and start another
+	// reportLimit bounds the reports of the current run (reportBound).
+	reportLimit uint32
 }
 
 // starter starts keepers from one OS thread that lives as long as the
@@ -63,6 +66,7 @@ func (r *Runner) startKeeper(sl *slot, binds []sandbox.Mount) (*keeper, error) {
 	}
 	childEnd := os.NewFile(uintptr(pair[1]), "keeper-control")
 	defer childEnd.Close()
+	pidfd := -1
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{keeperArg0},
@@ -79,6 +83,7 @@ func (r *Runner) startKeeper(sl *slot, binds []sandbox.Mount) (*keeper, error) {
 			GidMappingsEnableSetgroups: true,
 			Credential:                 &syscall.Credential{Uid: 0, Gid: 0},
 			Pdeathsig:                  syscall.SIGKILL,
+			PidFD:                      &pidfd,
 		},
 	}
 	r.starter.do(func() { err = cmd.Start() })
@@ -86,7 +91,7 @@ func (r *Runner) startKeeper(sl *slot, binds []sandbox.Mount) (*keeper, error) {
 		unix.Close(pair[0])
 		return nil, fmt.Errorf("start keeper: %w", err)
 	}
-	k := &keeper{proc: cmd.Process, conn: pair[0], binds: binds, exited: make(chan struct{})}
+	k := &keeper{proc: cmd.Process, pidfd: pidfd, conn: pair[0], binds: binds, exited: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		close(k.exited)
@@ -143,7 +148,7 @@ func (k *keeper) spawned() error {
 
 // A report's attached data becomes rep.data, the caller's to close.
 func (k *keeper) wait(rep *report) error {
-	fds, err := recv(k.conn, rep, maxReport)
+	fds, err := recv(k.conn, rep, max(k.reportLimit, maxReport))
 	if err != nil {
 		k.broken = true
 		return fmt.Errorf("keeper: %w", err)
@@ -171,4 +176,7 @@ func (k *keeper) close() {
 	k.proc.Kill()
 	<-k.exited
 	unix.Close(k.conn)
+	if k.pidfd >= 0 {
+		unix.Close(k.pidfd)
+	}
 }

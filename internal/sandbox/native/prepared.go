@@ -25,6 +25,10 @@ func (r *Runner) Prepare(ctx context.Context, spec sandbox.Spec) (sandbox.Prepar
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if spec.Egress != nil {
+		// A waiting sandbox would hold its way out open for no job.
+		return nil, errors.New("a prepared sandbox cannot have Egress: run it with Run")
+	}
 	b, err := r.boot(spec, true)
 	if err != nil {
 		return nil, err

@@ -43,7 +43,8 @@ type runRequest struct {
 	Dir      string
 	Rlimits  []rlimit
 	Collect  []string
-	Inherit  int // how many attached descriptors the program gets: 3, or 4 with sandbox.JobFD
+	Bounds   sandbox.CollectBounds // of Collect, defaults filled in
+	Inherit  int                   // how many attached descriptors the program gets: 3, or 4 with sandbox.JobFD
 }
 
 // runFDs are a runRequest's attached descriptors, by role.

@@ -101,7 +101,7 @@ func (s *spawner) serve(req *runRequest, fds []int, spawned func()) report {
 		r.Signal = int(ws.Signal())
 	}
 	var files []sandbox.Entry
-	r.data, files, err = collect(req.Collect)
+	r.data, files, err = collect(req.Collect, req.Bounds)
 	r.Files = toWire(files)
 	switch {
 	case errors.As(err, &refused):
