@@ -12,6 +12,12 @@ for pair in python3:python3 node:nodejs npm:npm gcc:gcc g++:g++ javac:default-jd
   perl:perl bash:bash tsc:node-typescript rustc:rustc script:bsdutils; do
   [ -x "/usr/bin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
+# Dependency environments (internal/deps): pip builds Python ones; the
+# host's own NumPy and SciPy make an operator environment of the
+# scientific kind the platform runs (a cantilever beam's calculation).
+[ -f /usr/lib/python3/dist-packages/pip/__main__.py ] || need+=(python3-pip)
+[ -d /usr/lib/python3/dist-packages/numpy ] || need+=(python3-numpy)
+[ -d /usr/lib/python3/dist-packages/scipy ] || need+=(python3-scipy)
 # The servers of distributed mode: the tests start their own throwaway
 # instances (internal/testserver), never the system's.
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
