@@ -16,5 +16,7 @@
 //
 // Files:
 //   - deps.go: Spec, Env and BuildError, the types the engine sees.
-//   - requirements.go: parsing and checking requirement lists (pip, npm).
+//   - requirements.go: Parse and SplitFile, checking requirement lists.
+//   - requirements_pip.go, requirements_npm.go: one requirement of each
+//     installer, checked and in normal form.
 package deps
