@@ -224,7 +224,7 @@ func (v view) field(name string) (any, error) {
 		}
 		return v.text(orNil(res.Stderr))
 	case "compile_output":
-		if res != nil && res.Dependencies != nil {
+		if res != nil && j.Status == airlock.StatusDependencyError {
 			return v.text(dependencyOutput(res), false)
 		}
 		if res == nil || res.Compile == nil {
@@ -325,11 +325,13 @@ func (v view) field(name string) (any, error) {
 }
 
 // dependencyOutput is a failed environment build as compile output: the
-// line that says what failed, then the installer's output.
+// line that says what failed, then the installer's output when it ran.
 func dependencyOutput(res *airlock.Result) []byte {
-	d := res.Dependencies
-	out := append([]byte(res.Message+"\n"), d.Stdout...)
-	return append(out, d.Stderr...)
+	out := []byte(res.Message + "\n")
+	if d := res.Dependencies; d != nil {
+		out = append(append(out, d.Stdout...), d.Stderr...)
+	}
+	return out
 }
 
 // signalOf is the signal isolate would report the program died of: its
