@@ -183,14 +183,19 @@ func TestRunBadInput(t *testing.T) {
 	bin := build(t)
 	src := filepath.Join(t.TempDir(), "ok.py")
 	os.WriteFile(src, []byte("print('hi')\n"), 0o644)
+	reqs := filepath.Join(t.TempDir(), "requirements.txt")
+	os.WriteFile(reqs, []byte("numpy\n--index-url http://elsewhere/simple\n"), 0o644)
 	cases := map[string][]string{
-		"missing file":     {"run", "/nonexistent.py"},
-		"unknown language": {"run", "-l", "cobol", src},
-		"bad extension":    {"run", "notes.txt"},
-		"malformed memory": {"run", "--memory", "12Q", src},
-		"memory too large": {"run", "--memory", "100G", src},
-		"no file":          {"run"},
-		"unknown command":  {"frobnicate"},
+		"unreadable requirements": {"run", "-r", "/nonexistent.txt", src},
+		"refused requirements":    {"run", "--requirements", reqs, src},
+		"requirements for bash":   {"run", "-r", reqs, "-l", "bash", src},
+		"missing file":            {"run", "/nonexistent.py"},
+		"unknown language":        {"run", "-l", "cobol", src},
+		"bad extension":           {"run", "notes.txt"},
+		"malformed memory":        {"run", "--memory", "12Q", src},
+		"memory too large":        {"run", "--memory", "100G", src},
+		"no file":                 {"run"},
+		"unknown command":         {"frobnicate"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

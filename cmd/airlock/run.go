@@ -9,14 +9,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/app"
+	"github.com/airlock-dev/airlock/internal/deps"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
+	"github.com/airlock-dev/airlock/internal/sandbox"
 	"github.com/airlock-dev/airlock/internal/units"
 	"github.com/airlock-dev/airlock/internal/wire"
 	"github.com/spf13/cobra"
@@ -26,6 +29,7 @@ import (
 // runOptions are run's flags.
 type runOptions struct {
 	language, memory, stdin, catalog string
+	requirements                     string // a requirements file
 	wall, cpu                        time.Duration
 	pids                             int64
 	json                             bool
@@ -38,7 +42,9 @@ func runCommand() *cobra.Command {
 		Short: "Run source files in a sandbox",
 		Long: `Run source files in a sandbox, the language guessed from the first file's extension unless -l
 names it; ARGS after -- are the program's. The program's output streams as it runs; it reads this
-process's stdin unless --stdin gives a file. Exits with the program's exit code.`,
+process's stdin unless --stdin gives a file. -r names a requirements file: for Python pip's format
+(one PEP 508 requirement a line), for JavaScript and TypeScript one npm package spec a line; # starts
+a comment. Exits with the program's exit code.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, progArgs := splitArgs(args, cmd.ArgsLenAtDash())
 			return exited(cmdRun(o, cmd.Flags(), files, progArgs))
@@ -50,6 +56,7 @@ process's stdin unless --stdin gives a file. Exits with the program's exit code.
 	fs.DurationVar(&o.cpu, "cpu", airlock.DefaultLimits.CPU, "CPU time limit (all processes together)")
 	fs.StringVar(&o.memory, "memory", "256M", "memory limit (K, M, G suffixes)")
 	fs.Int64Var(&o.pids, "pids", airlock.DefaultLimits.Pids, "process and thread limit")
+	fs.StringVarP(&o.requirements, "requirements", "r", "", "requirements file: the packages the program imports")
 	fs.StringVar(&o.stdin, "stdin", "", "file to feed on standard input (default: this process's stdin)")
 	fs.BoolVar(&o.json, "json", false, "print the Result as JSON instead of the program's output")
 	fs.StringVar(&o.catalog, "languages", "", "operator language file, on top of the built-in catalog")
@@ -88,6 +95,13 @@ func cmdRun(o runOptions, flags *pflag.FlagSet, files, progArgs []string) int {
 			return usageErr(err)
 		}
 	}
+	if o.requirements != "" {
+		body, err := os.ReadFile(o.requirements)
+		if err != nil {
+			return usageErr(fmt.Errorf("--requirements: %w", err))
+		}
+		req.Requirements = deps.SplitFile(string(body))
+	}
 	runner, err := app.NewRunner(catalog)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "airlock: refusing to run unconfined: %v\n(run `airlock doctor` for details)\n", err)
@@ -109,9 +123,11 @@ func cmdRun(o runOptions, flags *pflag.FlagSet, files, progArgs []string) int {
 	if o.json {
 		stdout, stderr = io.Discard, io.Discard
 	}
-	res, err := engine.New(runner, catalog, engine.Options{}).ExecuteLive(ctx, req, attach(stdin, stdout, stderr))
+	res, err := runEngine(runner, catalog).ExecuteLive(ctx, req, attach(stdin, stdout, stderr))
 	var bad *engine.InvalidError
 	switch {
+	case errors.As(err, &bad) && strings.HasPrefix(bad.Field, "requirements"):
+		return usageErr(fmt.Errorf("%s: %w", o.requirements, err))
 	case errors.As(err, &bad):
 		return usageErr(err)
 	case ctx.Err() != nil:
@@ -128,10 +144,17 @@ func cmdRun(o runOptions, flags *pflag.FlagSet, files, progArgs []string) int {
 		fmt.Fprintf(os.Stderr, "airlock: %s: %s\n", res.Status, res.Message)
 	}
 	switch res.Status {
-	case airlock.StatusInternalError, airlock.StatusCompileError:
+	case airlock.StatusInternalError, airlock.StatusCompileError, airlock.StatusDependencyError:
 		return 1
 	}
 	return res.ExitCode
+}
+
+// runEngine is the engine of a run. It builds no environments: a run
+// with requirements is refused, saying so, until a deps.Manager is
+// given here as Options.Environments.
+func runEngine(runner sandbox.Runner, catalog *lang.Catalog) *engine.Engine {
+	return engine.New(runner, catalog, engine.Options{})
 }
 
 // attach connects the run as a terminal would, as nsjail or bwrap do: the

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/deps"
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/sandbox"
 )
@@ -27,11 +28,15 @@ type Engine struct {
 	versions versionCache
 	caches   cacheState
 	pools    map[string]*warmPool // by language id; set before use
+	envs     Environments         // nil: jobs with requirements are refused
 }
 
 // Options are the operator's settings.
 type Options struct {
 	Policy airlock.Policy // the server's limits; zero fields: airlock.DefaultPolicy
+	// Environments builds the environments of jobs with requirements;
+	// without it such jobs are refused.
+	Environments Environments
 }
 
 // New makes an Engine over a sandbox runner and a catalog. The runner must
@@ -41,6 +46,7 @@ func New(runner sandbox.Runner, catalog *lang.Catalog, opt Options) *Engine {
 		runner:  runner,
 		catalog: catalog,
 		policy:  opt.Policy.Over(airlock.DefaultPolicy),
+		envs:    opt.Environments,
 	}
 }
 
@@ -87,7 +93,7 @@ type Session struct {
 	Stdin   <-chan []byte
 	Signals <-chan syscall.Signal
 	Output  func(step, stream string, data []byte)
-	Stage   func(step string)                   // a step starts: "compile" or "run"
+	Stage   func(step string)                   // a step starts: "dependencies" (a failed build only), "compile" or "run"
 	Exit    func(step string, out airlock.Step) // it ended
 }
 
@@ -108,9 +114,29 @@ func (s *Session) exit(step string, out airlock.Step) {
 	}
 }
 
+// replay shows the session a step that ran elsewhere, whole: its start,
+// its output, its end.
+func (s *Session) replay(step string, out airlock.Step) {
+	if s == nil {
+		return
+	}
+	s.Stage(step)
+	for _, o := range []struct {
+		stream string
+		data   []byte
+	}{{"stdout", out.Stdout}, {"stderr", out.Stderr}} {
+		if len(o.data) > 0 {
+			s.Output(step, o.stream, o.data)
+		}
+	}
+	s.Exit(step, out)
+}
+
 // Execute runs a submission. Bad input is an *InvalidError and nothing
 // runs; any other error is the sandbox failing (internal error); what the
-// program did is in the Result.
+// program did is in the Result. A job whose requirements cannot be
+// installed ends as airlock.StatusDependencyError, the installer's run in
+// Result.Dependencies, and nothing of it runs.
 func (e *Engine) Execute(ctx context.Context, req airlock.Request) (airlock.Result, error) {
 	return e.ExecuteLive(ctx, req, nil)
 }
@@ -124,6 +150,13 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		return res, err
 	}
 	res.Language, res.Version = l.ID, p.version
+	var env *deps.Env
+	if len(p.requirements) > 0 {
+		env, err = e.environment(ctx, l, p, &res, sess)
+		if err != nil || res.Status == airlock.StatusDependencyError {
+			return res, err
+		}
+	}
 	files, tree := p.files, (*sandbox.Tree)(nil)
 	defer func() { tree.Close() }()
 	if l.Compiles(req.Files) {
@@ -133,15 +166,17 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		if l.KeepWorkDir {
 			keep, made = ".", nil
 		}
-		out, err := e.runner.Run(ctx, sandbox.Spec{
+		compile := sandbox.Spec{
 			Argv:       lang.Expand(l.Compile, compileVars),
 			Env:        append(slices.Clone(l.Env), e.cacheEnv(ctx, l)...),
 			Files:      append(slices.Clone(files), made...),
 			Limits:     p.compileLimits,
 			Collect:    []string{keep},
 			Interleave: req.Interleave,
-			Live:       sess.live("compile"),
-		})
+		}
+		withEnv(&compile, env) // TypeScript's compiler reads the packages' types
+		compile.Live = sess.live("compile")
+		out, err := e.runner.Run(ctx, compile)
 		if err != nil {
 			return res, fmt.Errorf("compile: %w", err)
 		}
@@ -175,6 +210,9 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		MergeStderr: req.MergeStderr,
 		Interleave:  req.Interleave,
 	}
+	// With an environment bound, no warm-pool sandbox fits (see fits):
+	// the pools' sandboxes were prepared without it.
+	withEnv(&spec, env)
 	if req.Mode == airlock.ModeFunction {
 		if err := withHarness(&spec, l, p.vars, req.Inputs); err != nil {
 			return res, err
@@ -252,6 +290,7 @@ func (e *Engine) prepare(ctx context.Context, req *airlock.Request) (*lang.Langu
 // plan is a validated submission, ready to run.
 type plan struct {
 	version               string
+	requirements          []deps.Requirement // checked; none: no environment
 	files                 []sandbox.File
 	vars                  lang.Vars
 	compileLimits, limits airlock.Limits
@@ -299,6 +338,11 @@ func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
 	if req.Runs < 0 || req.Runs > MaxRuns {
 		return nil, invalid("runs", "%d: want 1 to %d", req.Runs, MaxRuns)
 	}
+	reqs, err := e.checkRequirements(l, req.Requirements)
+	if err != nil {
+		return nil, err
+	}
+	p.requirements = reqs
 	p.vars = lang.Vars{Entry: entry, Options: req.CompileOptions, Args: req.Args, Harness: harnessFile}
 	for _, f := range req.Files {
 		p.files = append(p.files, sandbox.File{Name: f.Name, Content: f.Content})

@@ -21,6 +21,9 @@ func FuzzSubmission(f *testing.F) {
 		`{"language":"python","code":"x","limits":{"wall_ms":-1,"pids":4}}`,
 		`{"language":"java","files":[{"name":"../Main.java","content":"x"},{"name":".airlock/x","content":""}],"args":["a\u0000b"]}`,
 		`{"language":"go","code":"package main","compile_options":["-x"],"limits":{"network":"host"}}`,
+		`{"language":"python","code":"x","requirements":["numpy==1.24.0","--index-url=http://x/"]}`,
+		`{"language":"typescript","code":"x","requirements":"lodash@4.17.21\n# types\n@types/lodash\n"}`,
+		`{"language":"bash","code":"x","requirements":[1,{"a":null}]}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -24,6 +24,7 @@ type LanguageInfo struct {
 	Extensions []string `json:"extensions"`
 	Compiled   bool     `json:"compiled"`
 	Function   bool     `json:"function_mode"`
+	Installer  string   `json:"installer,omitempty"` // how its requirements are installed (pip, npm); empty: it takes none
 	Available  bool     `json:"available"`
 	Reason     string   `json:"reason,omitempty"` // why it is not available
 }
@@ -37,7 +38,7 @@ func (e *Engine) Languages(ctx context.Context, all bool) []LanguageInfo {
 	for i, l := range langs {
 		infos[i] = LanguageInfo{
 			ID: l.ID, Name: l.Name, Aliases: append([]string{}, l.Aliases...), Extensions: l.Extensions,
-			Compiled: len(l.Compile) > 0, Function: len(l.Function) > 0 && harnesses[l.ID] != nil,
+			Compiled: len(l.Compile) > 0, Function: len(l.Function) > 0 && harnesses[l.ID] != nil, Installer: l.Installer,
 		}
 		wg.Go(func() {
 			err := l.Available()

@@ -41,6 +41,9 @@ func (e *Engine) Request(s wire.Submission) (airlock.Request, error) {
 	if err != nil {
 		return req, fieldInvalid(err)
 	}
+	if req.Requirements, err = s.DecodeRequirements(); err != nil {
+		return req, fieldInvalid(err)
+	}
 	if l := s.Limits; l != nil {
 		lim, err := l.Decode()
 		if err != nil {

@@ -126,6 +126,7 @@ func TestStatusOf(t *testing.T) {
 		{"wrong in the extra time", slowWrong, rec, 5},
 		{"ok in the extra time, no record", slow, nil, 3},
 		{"compile error", finished(airlock.StatusCompileError, "", 1), rec, 6},
+		{"dependency error", finished(airlock.StatusDependencyError, "", 0), rec, 6},
 		{"SIGSEGV", finished(airlock.StatusRuntimeError, "SIGSEGV", 0), rec, 7},
 		{"SIGXFSZ", finished(airlock.StatusRuntimeError, "SIGXFSZ", 0), rec, 8},
 		{"output limit", finished(airlock.StatusOutputLimit, "", 0), rec, 8},
@@ -142,6 +143,35 @@ func TestStatusOf(t *testing.T) {
 	} {
 		if got := statusOf(c.job, c.rec); got.ID != c.want || got != statuses[c.want-1] {
 			t.Errorf("%s: %v, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestDependencyErrorFields: a job whose requirements could not be
+// installed reads as a compilation error whose compile_output is the
+// failure and the installer's output; nothing ran.
+func TestDependencyErrorFields(t *testing.T) {
+	job := &airlock.Job{Status: airlock.StatusDependencyError, Result: &airlock.Result{
+		Step:     airlock.Step{Status: airlock.StatusDependencyError, Message: "dependencies: no version of nosuch"},
+		Language: "python",
+		Dependencies: &airlock.Step{Status: airlock.StatusRuntimeError, ExitCode: 1,
+			Stdout: []byte("Looking in indexes: http://index\n"), Stderr: []byte("ERROR: No matching distribution found for nosuch\n")},
+	}}
+	data, err := view{job: job, rec: &record{}}.render(fieldNames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	want := "dependencies: no version of nosuch\nLooking in indexes: http://index\nERROR: No matching distribution found for nosuch\n"
+	if m["status_id"] != 6.0 || m["compile_output"] != want {
+		t.Errorf("status %v, compile_output %q", m["status_id"], m["compile_output"])
+	}
+	for _, f := range []string{"stdout", "stderr", "time", "wall_time", "memory", "exit_code", "exit_signal", "message"} {
+		if m[f] != nil {
+			t.Errorf("%s = %v, want null", f, m[f])
 		}
 	}
 }

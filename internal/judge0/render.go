@@ -30,7 +30,10 @@ var statuses = []status{
 }
 
 // statusOf is the Judge0 verdict of a job. A run over cpu_time_limit but
-// within the extra time is a time limit, as in isolate.
+// within the extra time is a time limit, as in isolate. Judge0 has no
+// verdict for requirements that cannot be installed: such a job is a
+// Compilation Error, the installer's output its compile_output, which is
+// what clients show of a program that could not be built.
 func statusOf(j *airlock.Job, r *record) status {
 	res := j.Result
 	switch {
@@ -40,7 +43,7 @@ func statusOf(j *airlock.Job, r *record) status {
 		return statuses[1]
 	case res == nil || j.Status == airlock.StatusInternalError || j.Status == airlock.StatusCancelled:
 		return statuses[12]
-	case j.Status == airlock.StatusCompileError:
+	case j.Status == airlock.StatusCompileError, j.Status == airlock.StatusDependencyError:
 		return statuses[5]
 	case j.Status == airlock.StatusTimeLimit:
 		return statuses[4]
@@ -202,7 +205,7 @@ func column(b []byte) ([]byte, bool) { return b, b == nil }
 
 func (v view) field(name string) (any, error) {
 	j, r, res := v.job, v.rec, v.job.Result
-	compileFailed := j.Status == airlock.StatusCompileError
+	compileFailed := j.Status == airlock.StatusCompileError || j.Status == airlock.StatusDependencyError
 	ran := res != nil && !compileFailed && j.Status != airlock.StatusCancelled && j.Status != airlock.StatusInternalError
 	st := statusOf(j, r)
 	switch name {
@@ -221,6 +224,9 @@ func (v view) field(name string) (any, error) {
 		}
 		return v.text(orNil(res.Stderr))
 	case "compile_output":
+		if res != nil && j.Status == airlock.StatusDependencyError {
+			return v.text(dependencyOutput(res), false)
+		}
 		if res == nil || res.Compile == nil {
 			return nil, nil
 		}
@@ -316,6 +322,16 @@ func (v view) field(name string) (any, error) {
 		return r.EnableNetwork, nil
 	}
 	return nil, fmt.Errorf("no field %s", name)
+}
+
+// dependencyOutput is a failed environment build as compile output: the
+// line that says what failed, then the installer's output when it ran.
+func dependencyOutput(res *airlock.Result) []byte {
+	out := []byte(res.Message + "\n")
+	if d := res.Dependencies; d != nil {
+		out = append(append(out, d.Stdout...), d.Stderr...)
+	}
+	return out
 }
 
 // signalOf is the signal isolate would report the program died of: its

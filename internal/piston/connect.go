@@ -166,13 +166,13 @@ func (c *connection) init(raw []byte, meta jobs.Meta) bool {
 	c.ws.SetReadLimit(maxInputMessage)
 	meta.Session = &engine.Session{
 		Stdin: c.stdin, Signals: c.signals,
-		Stage: func(step string) { c.send(map[string]any{"type": "stage", "stage": step}) },
+		Stage: func(step string) { c.send(map[string]any{"type": "stage", "stage": stageName(step)}) },
 		Output: func(_, stream string, data []byte) {
 			c.send(map[string]any{"type": "data", "stream": stream, "data": string(data)})
 		},
 		Exit: func(step string, out airlock.Step) {
 			st := stageOf(out)
-			c.send(map[string]any{"type": "exit", "stage": step, "code": st.Code, "signal": st.Signal})
+			c.send(map[string]any{"type": "exit", "stage": stageName(step), "code": st.Code, "signal": st.Signal})
 		},
 	}
 	// Before the job can run and report its first stage.
@@ -196,6 +196,15 @@ func (c *connection) init(raw []byte, meta jobs.Meta) bool {
 		}
 	}()
 	return false
+}
+
+// stageName is an engine step as a Piston stage: a failed environment
+// build is shown as a compile stage, as in execute's answer.
+func stageName(step string) string {
+	if step == "dependencies" {
+		return "compile"
+	}
+	return step
 }
 
 // send writes one event; a client too slow to take it within the bound

@@ -246,6 +246,11 @@ func resultOf(j *airlock.Job, rt runtime) result {
 		out.Run = &stage{Status: ptr("XX"), Message: &msg}
 		return out
 	}
+	if j.Status == airlock.StatusDependencyError {
+		out.Compile = dependencyStage(res)
+		out.Run = out.Compile // nothing ran, as after a failed compile
+		return out
+	}
 	if res.Compile != nil {
 		out.Compile = stageOf(*res.Compile)
 	}
@@ -258,6 +263,25 @@ func resultOf(j *airlock.Job, rt runtime) result {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// dependencyStage is a job whose requirements could not be installed, as
+// Piston's compile stage: Piston has no stage for it, and its clients
+// show a failed compile's output. The stage is the installer's run, its
+// message the line that says what failed; a build refused after an
+// installer that ended well (over its size, say) still reads as failed.
+func dependencyStage(res *airlock.Result) *stage {
+	var installer airlock.Step
+	if res.Dependencies != nil {
+		installer = *res.Dependencies
+	}
+	st := stageOf(installer)
+	msg := res.Message
+	st.Message = &msg
+	if st.Status == nil {
+		st.Status = ptr("RE")
+	}
+	return st
+}
 
 // stageOf renders a step with isolate's status codes and messages: RE
 // (exited non-zero), SG (killed by a signal), TO (time), OL and EL (stdout

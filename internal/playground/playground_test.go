@@ -142,6 +142,9 @@ func TestBrowser(t *testing.T) {
 	if hidden || !strings.Contains(compiled, "error") || !strings.Contains(compiled, "undeclared") {
 		t.Fatalf("compile output (hidden %v): %q", hidden, compiled)
 	}
+	if offered := read(t, ctx, chromedp.Evaluate[bool](`!document.getElementById("requirements-box").hidden`)); offered {
+		t.Errorf("requirements offered for C, which takes none")
+	}
 
 	// An empty editor takes the starter of the language and mode.
 	do(t, ctx, "function mode",
@@ -175,6 +178,40 @@ func TestBrowser(t *testing.T) {
 	)
 	if shown := read(t, ctx, chromedp.Text(chromedp.ID("error"))); !strings.Contains(shown, "inputs are not JSON") {
 		t.Errorf("error shown for bad inputs: %q", shown)
+	}
+
+	// Requirements go out as the text area's text; a job whose
+	// requirements could not be installed shows the installer's output.
+	// The server's answer is made up here, as this server builds no
+	// environments.
+	do(t, ctx, "requirements and a dependency error",
+		chromedp.SetValue(chromedp.ID("inputs"), "{}"),
+		evaluate(`window.sent = [];
+			window.fetch = async (path, init) => {
+				window.sent.push(JSON.parse(init.body));
+				return new Response(JSON.stringify({id: "j", status: "dependency_error", exit_code: 0, signal: "", stdout: "", stderr: "",
+					message: "dependencies: no version of nosuch", usage: {cpu_ms: 0, wall_ms: 0, memory_kb: 0}, language: "python",
+					dependencies: {status: "runtime_error", exit_code: 1, stdout: "Looking in indexes\n", stderr: "ERROR: No matching distribution found for nosuch\n"}}),
+					{status: 200, headers: {"Content-Type": "application/json"}});
+			}`),
+		chromedp.WaitVisible(chromedp.ID("requirements")),
+		chromedp.SetValue(chromedp.ID("requirements"), "# for the test\nnosuch==1.0\n"),
+		chromedp.Click(chromedp.ID("run")),
+		waitStatus("dependency error"),
+	)
+	sent := read(t, ctx, chromedp.Evaluate[string](`JSON.stringify(window.sent.map((b) => b.requirements))`))
+	installer := read(t, ctx, chromedp.Text(chromedp.ID("dependencies")))
+	message := read(t, ctx, chromedp.Text(chromedp.ID("message")))
+	if usage := read(t, ctx, chromedp.Text(chromedp.ID("usage"))); usage != "" {
+		t.Errorf("usage %q shown for a job that never ran", usage)
+	}
+	if sent != `["# for the test\nnosuch==1.0\n"]` || !strings.Contains(installer, "No matching distribution found for nosuch") ||
+		!strings.Contains(installer, "Looking in indexes") || message != "dependencies: no version of nosuch" {
+		t.Errorf("sent requirements %s; installer output %q; message %q", sent, installer, message)
+	}
+	shot = read(t, ctx, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(artifacts(t), "playground-dependency-error.png"), shot, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -24,11 +24,14 @@ type Step struct {
 // Result is an execution's outcome.
 type Result struct {
 	Step
-	Language string                 `json:"language"`
-	Version  string                 `json:"version,omitempty"`
-	Compile  *Step                  `json:"compile,omitempty"`
-	Output   json.RawMessage        `json:"output,omitempty"`
-	Error    *airlock.FunctionError `json:"error,omitempty"`
+	Language string `json:"language"`
+	Version  string `json:"version,omitempty"`
+	Compile  *Step  `json:"compile,omitempty"`
+	// Dependencies is the installer's run when the job's environment
+	// could not be built (status dependency_error).
+	Dependencies *Step                  `json:"dependencies,omitempty"`
+	Output       json.RawMessage        `json:"output,omitempty"`
+	Error        *airlock.FunctionError `json:"error,omitempty"`
 }
 
 // Job is a job with its result once there is one.
@@ -54,6 +57,10 @@ func ResultOf(r airlock.Result) Result {
 	if r.Compile != nil {
 		c := StepOf(*r.Compile)
 		out.Compile = &c
+	}
+	if r.Dependencies != nil {
+		d := StepOf(*r.Dependencies)
+		out.Dependencies = &d
 	}
 	return out
 }

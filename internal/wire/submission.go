@@ -27,6 +27,9 @@ type Submission struct {
 	Mode           airlock.Mode    `json:"mode,omitempty"`
 	Inputs         json.RawMessage `json:"inputs,omitempty"`
 	ExpectedOutput *string         `json:"expected_output,omitempty"`
+	// Requirements are the packages the program imports: a list, or a
+	// requirements file's text (see DecodeRequirements).
+	Requirements json.RawMessage `json:"requirements,omitempty"`
 }
 
 // File is a submitted file; Encoding is "utf8" (default) or "base64".

@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,6 +50,37 @@ func TestSubmissionFieldErrors(t *testing.T) {
 		var bad *FieldError
 		if err := decode(); !errors.As(err, &bad) || bad.Field != field {
 			t.Errorf("%s: got %v", field, err)
+		}
+	}
+}
+
+// TestDecodeRequirements: a list of strings, or one string with a
+// requirements file's text; anything else names the field.
+func TestDecodeRequirements(t *testing.T) {
+	for body, want := range map[string][]string{
+		``:                           nil,
+		`null`:                       nil,
+		`[]`:                         {},
+		`["numpy==1.24.0", "scipy"]`: {"numpy==1.24.0", "scipy"},
+		`"numpy==1.24.0\r\n# comment\n\nscipy>=1.10 \\\n  ,<2\n"`: {"numpy==1.24.0", "scipy>=1.10   ,<2"},
+		`"lodash@4.17.21"`: {"lodash@4.17.21"},
+	} {
+		got, err := (&Submission{Requirements: json.RawMessage(body)}).DecodeRequirements()
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: %q %v, want %q", body, got, err, want)
+		}
+	}
+	for body, field := range map[string]string{
+		`{"numpy": "1"}`:   "requirements",
+		`true`:             "requirements",
+		`12`:               "requirements",
+		`["numpy", null]`:  "requirements[1]",
+		`["numpy", ["x"]]`: "requirements[1]",
+		`[{"name": "x"}]`:  "requirements[0]",
+	} {
+		var bad *FieldError
+		if _, err := (&Submission{Requirements: json.RawMessage(body)}).DecodeRequirements(); !errors.As(err, &bad) || bad.Field != field {
+			t.Errorf("%s: got %v, want a FieldError for %s", body, err, field)
 		}
 	}
 }

@@ -9,8 +9,10 @@ const ui = {
   language: $("language"), mode: $("mode"), run: $("run"), keybox: $("keybox"), key: $("key"),
   code: $("code"), highlight: $("highlight").firstElementChild, stdin: $("stdin"), args: $("args"),
   inputs: $("inputs"), scriptInputs: $("script-inputs"), functionInputs: $("function-inputs"),
+  requirementsBox: $("requirements-box"), requirements: $("requirements"), installer: $("installer"),
   status: $("status"), usage: $("usage"), error: $("error"), message: $("message"),
   outputPane: $("output-pane"), output: $("output"), compilePane: $("compile-pane"), compile: $("compile"),
+  dependenciesPane: $("dependencies-pane"), dependencies: $("dependencies"),
   stdout: $("stdout"), stderr: $("stderr"),
 };
 const state = { languages: new Map(), starter: "", running: false };
@@ -70,6 +72,9 @@ async function loadLanguages() {
   languageChanged();
 }
 
+// placeholders show a requirement in each installer's format.
+const placeholders = { pip: "numpy==1.24.0", npm: "lodash@4.17.21" };
+
 function starterFor(lang, mode) {
   return (snippets[mode] && snippets[mode][lang]) || snippets.fallback;
 }
@@ -83,6 +88,10 @@ function languageChanged() {
   const fn = ui.mode.querySelector('option[value="function"]');
   fn.disabled = !l.function_mode;
   if (!l.function_mode) ui.mode.value = "script";
+  // Requirements are offered where the language has an installer.
+  ui.requirementsBox.hidden = !l.installer;
+  ui.installer.textContent = l.installer || "";
+  ui.requirements.placeholder = placeholders[l.installer] || "";
   modeChanged();
 }
 
@@ -115,14 +124,14 @@ function setStatus(text, kind) {
 }
 
 const statusKind = {
-  ok: "ok", wrong_answer: "bad", compile_error: "bad", runtime_error: "bad", internal_error: "bad",
+  ok: "ok", wrong_answer: "bad", compile_error: "bad", dependency_error: "bad", runtime_error: "bad", internal_error: "bad",
   time_limit: "limit", memory_limit: "limit", output_limit: "limit", cancelled: "limit",
   queued: "busy", running: "busy",
 };
 
 function clearResult() {
-  for (const pre of [ui.stdout, ui.stderr, ui.compile, ui.output]) pre.textContent = "";
-  ui.outputPane.hidden = ui.compilePane.hidden = ui.message.hidden = true;
+  for (const pre of [ui.stdout, ui.stderr, ui.compile, ui.dependencies, ui.output]) pre.textContent = "";
+  ui.outputPane.hidden = ui.compilePane.hidden = ui.dependenciesPane.hidden = ui.message.hidden = true;
   ui.usage.textContent = "";
   showError("");
 }
@@ -134,12 +143,18 @@ function formatMemory(kb) {
 function showJob(job) {
   setStatus(job.status.replace(/_/g, " "), statusKind[job.status]);
   const u = job.usage;
-  if (u) ui.usage.textContent = "CPU " + u.cpu_ms + " ms · wall " + u.wall_ms + " ms · memory " + formatMemory(u.memory_kb);
+  if (u && job.status !== "dependency_error") ui.usage.textContent = "CPU " + u.cpu_ms + " ms · wall " + u.wall_ms + " ms · memory " + formatMemory(u.memory_kb);
   let compiled = "";
   if (job.compile) {
     compiled = (job.compile.stdout || "") + (job.compile.stderr || "");
     ui.compile.textContent = compiled || "(nothing)";
     ui.compilePane.hidden = false;
+  }
+  // Requirements that could not be installed: the installer's output, as
+  // a failed compile's is shown.
+  if (job.dependencies) {
+    ui.dependencies.textContent = (job.dependencies.stdout || "") + (job.dependencies.stderr || "") || "(nothing)";
+    ui.dependenciesPane.hidden = false;
   }
   ui.stdout.textContent = job.stdout || "";
   // A failed compilation's output is also the job's stderr: shown once.
@@ -162,6 +177,9 @@ function showJob(job) {
 
 function submission() {
   const body = { language: ui.language.value, code: ui.code.value };
+  // Sent as a requirements file's text: the server drops comments and
+  // blank lines as pip would.
+  if (!ui.requirementsBox.hidden && ui.requirements.value.trim()) body.requirements = ui.requirements.value;
   if (ui.mode.value === "function") {
     body.mode = "function";
     try {
