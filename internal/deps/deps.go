@@ -24,9 +24,10 @@ type Env struct {
 }
 
 // Release says the runs that needed the environment are done with it:
-// until then the cache never evicts it. Calling it again does nothing.
+// until then the cache never evicts it. Calling it again, or on a nil
+// Env, does nothing.
 func (e *Env) Release() {
-	if e.release != nil {
+	if e != nil && e.release != nil {
 		e.release()
 	}
 }

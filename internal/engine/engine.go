@@ -156,6 +156,7 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		if err != nil || res.Status == airlock.StatusDependencyError {
 			return res, err
 		}
+		defer env.Release() // the cache may evict it once the steps are done
 	}
 	files, tree := p.files, (*sandbox.Tree)(nil)
 	defer func() { tree.Close() }()
