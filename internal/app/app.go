@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/config"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/jobs"
@@ -85,7 +86,11 @@ func New(cfg *config.Config, opt Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	eng := engine.New(runner, catalog, engine.Options{Policy: cfg.Limits})
+	envs, err := a.environments(runner, b)
+	if err != nil {
+		return nil, err
+	}
+	eng := engine.New(runner, catalog, engine.Options{Policy: cfg.Limits, Environments: envs})
 	a.eng = eng
 	if a.runsJobs() {
 		if err := eng.StartPools(enginePools(cfg.Pools), opt.Log); err != nil {
@@ -117,6 +122,27 @@ func (a *App) Close() {
 		a.closes[i]()
 	}
 	a.closes = nil
+}
+
+// environments is the node's environments for the engine; nil, when the
+// default cache cannot be reached by the sandboxes (the data directory
+// under a private home, say), leaves the server without any, with a
+// warning, rather than stopping it: an envs_dir the operator set must
+// work.
+func (a *App) environments(runner sandbox.Runner, b *backends) (engine.Environments, error) {
+	var shared airlock.BlobStore
+	if a.cfg.Blobs != "" {
+		shared = b.blobs // on one machine the cache is already shared
+	}
+	m, err := OpenEnvironments(a.cfg, runner, shared, a.opt.Log)
+	switch {
+	case err == nil:
+		return m, nil
+	case a.cfg.EnvsDir != "":
+		return nil, err
+	}
+	a.opt.Log.Warn("jobs with requirements are refused: no environments", "err", err)
+	return nil, nil
 }
 
 // runsJobs says whether this node has workers.

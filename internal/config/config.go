@@ -238,10 +238,10 @@ func indexURLs(v string) ([]string, error) {
 	return urls, nil
 }
 
-// installerDefaults fills the installers' settings left unset from the
+// InstallerDefaults fills the installers' settings left unset from the
 // variables the installers themselves read, so an operator's pip and
 // npm configuration carries through to the builds.
-func (c *Config) installerDefaults(getenv func(string) string) error {
+func (c *Config) InstallerDefaults(getenv func(string) string) error {
 	if len(c.PythonIndexes) == 0 && getenv("PIP_INDEX_URL") != "" {
 		urls, err := indexURLs(getenv("PIP_INDEX_URL") + " " + getenv("PIP_EXTRA_INDEX_URL"))
 		if err != nil {
@@ -365,7 +365,7 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c, c.installerDefaults(getenv)
+	return c, c.InstallerDefaults(getenv)
 }
 
 // shown is a setting's value as errors quote it: not at all for the

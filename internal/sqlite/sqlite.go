@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -73,6 +74,16 @@ var added = []struct{ name, def string }{
 
 // Open opens (creating or upgrading if need be) the database at path.
 func Open(path string) (*Store, error) {
+	// Owner-only: SQLite gives its WAL and shared-memory files the
+	// database's mode, and the data directory may be searchable by all
+	// (the sandboxes bind the environments' cache under it).
+	if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		err = f.Chmod(0o600)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite %s: %w", path, err)
+		}
+	}
 	// Immediate transactions take the write lock when they begin, so two
 	// of them (the migration of two processes, say) never deadlock
 	// upgrading a read lock.

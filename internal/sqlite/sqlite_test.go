@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -198,5 +199,26 @@ func TestOpenBadPath(t *testing.T) {
 	if s, err := Open(filepath.Join(t.TempDir(), "missing", "dir", "airlock.db")); err == nil {
 		s.Close()
 		t.Fatal("Open in a directory that does not exist succeeded")
+	}
+}
+
+// The database and its WAL are the owner's alone, even one made by an
+// earlier version readable by all: the data directory may be searchable
+// by the sandboxes' uids.
+func TestOwnerOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, path)
+	defer s.Close()
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s: mode %o, want 600", filepath.Base(p), mode)
+		}
 	}
 }
