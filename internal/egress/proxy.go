@@ -55,7 +55,7 @@ type Proxy struct {
 type limits struct {
 	dial        time.Duration // resolving and connecting to a target
 	idle        time.Duration // a tunnel or forwarded exchange with no bytes either way
-	header      time.Duration // a client's request header, from its first byte to its end
+	header      time.Duration // waiting for a client's next request header and reading it
 	headerBytes int64         // a request header's size
 	conns       int           // client connections served at once
 }

@@ -13,6 +13,8 @@
 //   - status.go: how a run's end becomes its status (time_limit, ...).
 //   - prepared.go: sandboxes started ahead of their job (Prepare).
 //   - keeper.go: the handle on a slot's keeper, and how one is started.
+//   - net.go: a run's way out (Spec.Egress): the proxy's listener inside
+//     the slot's network namespace, and its loopback up, then down.
 //
 // Between them, protocol.go: the keeper protocol's messages and framing.
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -32,30 +33,26 @@ type egressListener struct {
 
 // openEgress brings up the loopback of k's network namespace, listens at
 // sandbox.ProxyAddr in it and hands each connection to handle, until
-// close.
-func openEgress(k *keeper, handle func(net.Conn)) (_ *egressListener, err error) {
+// close. A namespace whose loopback it brought up and cannot take down
+// again marks k broken.
+func openEgress(k *keeper, handle func(net.Conn)) (*egressListener, error) {
 	lnFD, ctl, err := socketsIn(k.pidfd)
 	if err != nil {
 		return nil, fmt.Errorf("egress: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			unix.Close(ctl)
-		}
-	}()
 	lnFile := os.NewFile(uintptr(lnFD), "airlock-egress")
 	defer lnFile.Close() // the listener has its own descriptor
 	if err := setLoopback(ctl, true); err != nil {
+		unix.Close(ctl)
 		return nil, fmt.Errorf("egress: bring the loopback up: %w", err)
 	}
-	if err := listen(lnFD); err != nil {
-		loopbackDown(ctl)
-		return nil, fmt.Errorf("egress: listen at %s: %w", sandbox.ProxyAddr, err)
-	}
-	ln, err := net.FileListener(lnFile)
+	ln, err := listen(lnFile)
 	if err != nil {
-		loopbackDown(ctl)
-		return nil, fmt.Errorf("egress: %w", err)
+		if loopbackDown(ctl) != nil {
+			k.broken = true
+		}
+		unix.Close(ctl)
+		return nil, fmt.Errorf("egress: listen at %s: %w", sandbox.ProxyAddr, err)
 	}
 	e := &egressListener{ln: ln, ctl: ctl, handle: handle, conns: map[net.Conn]struct{}{}}
 	e.accept.Go(e.loop)
@@ -111,22 +108,25 @@ func socketsIn(pidfd int) (listener, ctl int, err error) {
 	return r.listener, r.ctl, r.err
 }
 
-// listen binds fd to sandbox.ProxyAddr and listens. SO_REUSEADDR: the
-// connections of the slot's last run may linger in TIME_WAIT there.
-func listen(fd int) error {
+// listen binds f, a TCP socket, to sandbox.ProxyAddr and listens.
+// SO_REUSEADDR: the connections of the slot's last run may linger in
+// TIME_WAIT there.
+func listen(f *os.File) (net.Listener, error) {
+	fd := int(f.Fd())
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return err
+		return nil, err
 	}
-	ap, err := net.ResolveTCPAddr("tcp4", sandbox.ProxyAddr)
+	addr, err := netip.ParseAddrPort(sandbox.ProxyAddr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sa := &unix.SockaddrInet4{Port: ap.Port}
-	copy(sa.Addr[:], ap.IP.To4())
-	if err := unix.Bind(fd, sa); err != nil {
-		return err
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}); err != nil {
+		return nil, err
 	}
-	return unix.Listen(fd, 128)
+	if err := unix.Listen(fd, 128); err != nil {
+		return nil, err
+	}
+	return net.FileListener(f)
 }
 
 // loopbackDown puts the loopback of ctl's namespace back as a new

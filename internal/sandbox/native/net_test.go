@@ -2,6 +2,7 @@ package native
 
 import (
 	"context"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -105,6 +106,35 @@ func TestEgressReachesOnlyAllowedHosts(t *testing.T) {
 	}
 	if got := proxy.Refused(); !slices.Equal(got, []string{"example.com:80"}) {
 		t.Errorf("Refused() = %q", got)
+	}
+}
+
+// TestEgressTunnelsHTTPS: https goes through the proxy's CONNECT, the
+// program verifying the host's certificate end to end.
+func TestEgressTunnelsHTTPS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello over tls")
+	}))
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	proxy := newEgress(t, srv.Listener.Addr().String())
+	spec := python(`
+import os, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile="/box/ca.pem")
+print(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).read().decode())
+`, airlock.Limits{})
+	spec.Argv = append(spec.Argv, srv.URL+"/")
+	spec.Files = append(spec.Files, sandbox.File{Name: "ca.pem", Content: ca})
+	spec.Env = append(spec.Env, "HTTPS_PROXY=http://"+sandbox.ProxyAddr)
+	spec.Egress = proxy.ServeConn
+	before := hostSnapshot(t)
+	res, err := runner(t).Run(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	assertHostClean(t, before)
+	if res.Status != airlock.StatusOK || string(res.Stdout) != "hello over tls\n" {
+		t.Fatalf("got %s %q %q", res.Status, res.Stdout, res.Stderr)
 	}
 }
 
