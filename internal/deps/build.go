@@ -23,8 +23,7 @@ func (m *Manager) envCap() int64 { return min(MaxEnvBytes, m.opts.MaxBytes) }
 // its indexes, and publishes what it installed as key's entry.
 func (m *Manager) build(ctx context.Context, inst *installer, spec Spec, key string) error {
 	indexes := inst.indexes(m.opts)
-	log, down := newProxyLog(m.log.Handler())
-	proxy, err := egress.New(egress.Options{Allow: allowed(indexes), Log: log})
+	proxy, err := egress.New(egress.Options{Allow: allowed(indexes), Log: m.log})
 	if err != nil {
 		return fmt.Errorf("deps: the build's proxy: %w", err)
 	}
@@ -54,7 +53,7 @@ func (m *Manager) build(ctx context.Context, inst *installer, spec Spec, key str
 	defer out.Tree.Close()
 	step := stepOf(out)
 	if out.Status != airlock.StatusOK {
-		return &BuildError{Message: diagnose(step, indexes, proxy.Refused(), down.list(), limit), Step: step}
+		return &BuildError{Message: diagnose(step, indexes, proxy.Refused(), proxy.Unreachable(), limit), Step: step}
 	}
 	var size int64
 	if out.Tree != nil {

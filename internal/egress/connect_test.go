@@ -128,7 +128,8 @@ func TestUnreachableAllowedHostGets502(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	addr := startProxy(t, newTestProxy(t, defaultLimits, dead))
+	p := newTestProxy(t, defaultLimits, dead)
+	addr := startProxy(t, p)
 	code, body := exchange(t, addr, fmt.Sprintf("CONNECT %s HTTP/1.1\r\n\r\n", dead))
 	if code != http.StatusBadGateway || !strings.Contains(body, dead) {
 		t.Errorf("CONNECT to a closed port: %d %q", code, body)
@@ -136,6 +137,9 @@ func TestUnreachableAllowedHostGets502(t *testing.T) {
 	code, body = exchange(t, addr, fmt.Sprintf("GET http://%s/ HTTP/1.1\r\nHost: %[1]s\r\n\r\n", dead))
 	if code != http.StatusBadGateway || !strings.Contains(body, dead) {
 		t.Errorf("GET from a closed port: %d %q", code, body)
+	}
+	if got := p.Unreachable(); !slices.Equal(got, []string{dead}) || len(p.Refused()) != 0 {
+		t.Errorf("unreachable %q, refused %q; want [%s] and none", got, p.Refused(), dead)
 	}
 }
 

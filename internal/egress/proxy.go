@@ -46,9 +46,11 @@ type Proxy struct {
 	dialer   *net.Dialer
 	conns    chan struct{} // a token per connection being served
 
-	mu      sync.Mutex
-	refused []string
-	seen    map[string]bool
+	mu          sync.Mutex
+	refused     []string
+	unreachable []string
+	seen        map[string]bool // refused
+	down        map[string]bool // unreachable
 }
 
 // limits bound what one Proxy can be made to do.
@@ -92,6 +94,7 @@ func newProxy(allow allowList, log *slog.Logger, lim limits) *Proxy {
 		dialer:   &net.Dialer{},
 		conns:    make(chan struct{}, lim.conns),
 		seen:     map[string]bool{},
+		down:     map[string]bool{},
 	}
 }
 
@@ -101,6 +104,27 @@ func (p *Proxy) Refused() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.refused...)
+}
+
+// Unreachable lists the "host:port" targets that were allowed but could
+// not be reached, in the order first asked, each once: an installer that
+// meets the proxy's 502 may not say which index was down.
+func (p *Proxy) Unreachable() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.unreachable...)
+}
+
+// recordDown logs an allowed target that could not be reached and keeps
+// it for Unreachable.
+func (p *Proxy) recordDown(u *unreachable) {
+	p.log.Warn("egress host unreachable", "host", u.target.String(), "error", u.err.Error())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if name := u.target.String(); !p.down[name] {
+		p.down[name] = true
+		p.unreachable = append(p.unreachable, name)
+	}
 }
 
 // record logs a refusal and keeps its target for Refused.

@@ -145,6 +145,6 @@ func (p *Proxy) answerDialError(c net.Conn, t target, err error) {
 	if !errors.As(err, &down) {
 		down = &unreachable{target: t, err: err}
 	}
-	p.log.Warn("egress host unreachable", "host", t.String(), "error", down.err.Error())
+	p.recordDown(down)
 	reply(c, http.StatusBadGateway, down.Error())
 }
