@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/app"
+	"github.com/airlock-dev/airlock/internal/config"
 	"github.com/airlock-dev/airlock/internal/deps"
 	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
@@ -123,7 +125,12 @@ func cmdRun(o runOptions, flags *pflag.FlagSet, files, progArgs []string) int {
 	if o.json {
 		stdout, stderr = io.Discard, io.Discard
 	}
-	res, err := runEngine(runner, catalog).ExecuteLive(ctx, req, attach(stdin, stdout, stderr))
+	eng, err := runEngine(runner, catalog, req)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "airlock: %v\n", err)
+		return 1
+	}
+	res, err := eng.ExecuteLive(ctx, req, attach(stdin, stdout, stderr))
 	var bad *engine.InvalidError
 	switch {
 	case errors.As(err, &bad) && strings.HasPrefix(bad.Field, "requirements"):
@@ -150,12 +157,32 @@ func cmdRun(o runOptions, flags *pflag.FlagSet, files, progArgs []string) int {
 	return res.ExitCode
 }
 
-// runEngine is the engine of a run. It builds no environments: a run
-// with requirements is refused, saying so, until a deps.Manager is
-// given here as Options.Environments.
-func runEngine(runner sandbox.Runner, catalog *lang.Catalog) *engine.Engine {
-	return engine.New(runner, catalog, engine.Options{})
+// runEngine is the engine of a run. A run with requirements builds its
+// environment, or takes it from the cache, in AIRLOCK_ENVS_DIR, else
+// defaultEnvsDir; the installers' settings come from the server's
+// AIRLOCK_* variables and the installers' own (PIP_INDEX_URL, ...).
+func runEngine(runner sandbox.Runner, catalog *lang.Catalog, req airlock.Request) (*engine.Engine, error) {
+	opt := engine.Options{}
+	if len(req.Requirements) > 0 {
+		cfg, err := config.FromEnv(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.EnvsDir == "" {
+			cfg.EnvsDir = defaultEnvsDir
+		}
+		envs, err := app.OpenEnvironments(cfg, runner, nil, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			return nil, err
+		}
+		opt.Environments = envs
+	}
+	return engine.New(runner, catalog, opt), nil
 }
+
+// defaultEnvsDir is where `airlock run` keeps environments: beside the
+// Go compiler cache, where the sandboxes' uids can reach them.
+const defaultEnvsDir = "/var/cache/airlock/envs"
 
 // attach connects the run as a terminal would, as nsjail or bwrap do: the
 // program's output is written out as it comes (a compiler's goes to

@@ -347,12 +347,8 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 			return nil, err
 		}
 	}
-	for _, s := range settings {
-		if v := getenv(envName(s.name)); v != "" {
-			if err := s.set(c, v); err != nil {
-				return nil, fmt.Errorf("%s=%s: %w", envName(s.name), shown(s.name, v), err)
-			}
-		}
+	if err := c.applyEnv(getenv); err != nil {
+		return nil, err
 	}
 	var err error
 	f.fs.Visit(func(fl *pflag.Flag) {
@@ -366,6 +362,29 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return c, c.InstallerDefaults(getenv)
+}
+
+// FromEnv is the config of the defaults and the AIRLOCK_* environment
+// variables alone: what a command without a config file (airlock run)
+// takes.
+func FromEnv(getenv func(string) string) (*Config, error) {
+	c := Default()
+	if err := c.applyEnv(getenv); err != nil {
+		return nil, err
+	}
+	return c, c.InstallerDefaults(getenv)
+}
+
+// applyEnv sets what the AIRLOCK_* variables name.
+func (c *Config) applyEnv(getenv func(string) string) error {
+	for _, s := range settings {
+		if v := getenv(envName(s.name)); v != "" {
+			if err := s.set(c, v); err != nil {
+				return fmt.Errorf("%s=%s: %w", envName(s.name), shown(s.name, v), err)
+			}
+		}
+	}
+	return nil
 }
 
 // shown is a setting's value as errors quote it: not at all for the
