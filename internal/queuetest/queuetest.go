@@ -2,7 +2,8 @@
 // once so that each implementation (the embedded memqueue, the Redis
 // queue) runs the same checks. It tests what the jobs service relies on:
 // order, blocking, waking, cancellation, delivery to one worker at a time,
-// leases; not how a queue keeps its ids.
+// leases, routing by capability and the announcements of live workers;
+// not how a queue keeps its ids.
 package queuetest
 
 import (
