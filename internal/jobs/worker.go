@@ -309,10 +309,9 @@ func (w *workers) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 // requeue puts a job interrupted by a shutdown (or one this node does not
 // serve) back in the queue, under a new entry of its capability so that
 // it is taken again at once rather than when its lease runs out, and says
-// whether the old entry may go. The attempt is not
-// counted: the job did not end its worker. A crash between the two
-// leaves it queued twice, which is harmless: the second start of a queued
-// job is refused.
+// whether the old entry may go. The attempt is not counted: the job did
+// not end its worker. A crash between the two leaves it queued twice,
+// which is harmless: the second start of a queued job is refused.
 func (w *workers) requeue(ctx context.Context, j *airlock.Job) bool {
 	if err := w.store.Release(ctx, j.ID, j.Attempts); err != nil {
 		w.log.Error("requeue job", "job", j.ID, "err", err)
