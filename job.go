@@ -147,18 +147,33 @@ type BlobStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Queue hands job ids to workers, at least once. A job taken is leased
-// to its taker, who acks it when done with it; a lease neither acked nor
+// Queue hands job ids to workers, at least once, routed by capability:
+// a job is pushed for the capability it needs (jobs.Capability: a
+// language's id, "env:<name>" for an operator's environment) and handed
+// only to a worker that serves that capability. A job taken is leased to
+// its taker, who acks it when done with it; a lease neither acked nor
 // extended in time runs out and the job is handed out again (its taker
 // died). The JobStore's conditional transitions keep a job handed out
 // twice from finishing twice.
+//
+// Worker nodes also announce what they serve, so that a job no live
+// worker could take is refused at submission rather than left queued.
 type Queue interface {
-	// Push adds a job id.
-	Push(ctx context.Context, id string) error
-	// Pop blocks until a job is available or ctx ends, and leases it.
-	Pop(ctx context.Context) (Lease, error)
-	// Len counts the jobs waiting to be taken.
+	// Push adds a job id for the workers that serve capability.
+	Push(ctx context.Context, capability, id string) error
+	// Pop blocks until a job of one of capabilities is available or ctx
+	// ends, and leases it.
+	Pop(ctx context.Context, capabilities []string) (Lease, error)
+	// Len counts the jobs waiting to be taken, of every capability.
 	Len(ctx context.Context) (int, error)
+	// Announce says that the worker node named node serves capabilities
+	// for the next ttl; a node repeats it well within ttl while its
+	// workers run (a heartbeat). A ttl of 0 withdraws the capabilities
+	// given: the node's workers stopped.
+	Announce(ctx context.Context, node string, capabilities []string, ttl time.Duration) error
+	// Served says whether a node whose announcement has not run out
+	// serves capability.
+	Served(ctx context.Context, capability string) (bool, error)
 }
 
 // Lease is a worker's hold on a job taken from a Queue.

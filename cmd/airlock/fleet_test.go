@@ -199,9 +199,12 @@ func TestFleetPoisonJob(t *testing.T) {
 	f := newFleet(t, "--max-attempts", "2")
 	api := f.api()
 	marker := newMarker()
+	w, _ := f.worker("--workers", "1") // a job no live worker serves is refused
 	poison := api.submit(sleeper, "60", marker)
 	for attempt := 1.0; attempt <= 2; attempt++ {
-		w, _ := f.worker("--workers", "1")
+		if attempt > 1 {
+			w, _ = f.worker("--workers", "1")
+		}
 		job := api.waitStatus(poison, "running")
 		for job["attempts"] != attempt {
 			time.Sleep(20 * time.Millisecond)

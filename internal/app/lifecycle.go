@@ -37,6 +37,11 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	srv, handling := a.server(limited)
 	running, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
+	// Before the first request is served: a client that sees this node up
+	// finds its workers announced to the fleet.
+	if err := a.svc.Announce(ctx); err != nil {
+		a.opt.Log.Warn("announce this node's workers", "err", err)
+	}
 	workersDone := make(chan error, 1)
 	go func() { workersDone <- a.svc.Run(running) }()
 	if !a.opt.Worker {

@@ -61,6 +61,19 @@ func (e *Engine) Languages(ctx context.Context, all bool) []LanguageInfo {
 	return out
 }
 
+// Capabilities are the ids of the catalog's languages whose toolchain
+// this host has (lang.Language.Available): the jobs its workers can run,
+// and take from the queue (jobs.Capability).
+func (e *Engine) Capabilities() []string {
+	var ids []string
+	for _, l := range e.catalog.All() {
+		if l.Available() == nil {
+			ids = append(ids, l.ID)
+		}
+	}
+	return ids
+}
+
 // versionCache remembers each language's detected version; concurrent
 // first asks for one language share one detection, so a burst of first
 // submissions starts one sandbox, not one each.

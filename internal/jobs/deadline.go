@@ -119,8 +119,8 @@ func (t timedStore) Stats(ctx context.Context, since time.Time) (*airlock.JobSta
 
 func (t timedStore) Close() error { return t.s.Close() }
 
-// timedQueue is a Queue whose Push and Len have a deadline; Pop waits for
-// a job by design, and is the workers' alone.
+// timedQueue is a Queue whose calls have a deadline, but Pop: it waits
+// for a job by design, and is the workers' alone.
 type timedQueue struct {
 	q airlock.Queue
 	d time.Duration
@@ -128,14 +128,27 @@ type timedQueue struct {
 
 var _ airlock.Queue = timedQueue{}
 
-func (t timedQueue) Push(ctx context.Context, id string) error {
-	_, err := timed(ctx, t.d, "queue", func(ctx context.Context) (struct{}, error) { return struct{}{}, t.q.Push(ctx, id) })
+func (t timedQueue) Push(ctx context.Context, capability, id string) error {
+	_, err := timed(ctx, t.d, "queue", func(ctx context.Context) (struct{}, error) { return struct{}{}, t.q.Push(ctx, capability, id) })
 	return err
 }
 
 func (t timedQueue) Len(ctx context.Context) (int, error) { return timed(ctx, t.d, "queue", t.q.Len) }
 
-func (t timedQueue) Pop(ctx context.Context) (airlock.Lease, error) { return t.q.Pop(ctx) }
+func (t timedQueue) Pop(ctx context.Context, capabilities []string) (airlock.Lease, error) {
+	return t.q.Pop(ctx, capabilities)
+}
+
+func (t timedQueue) Announce(ctx context.Context, node string, capabilities []string, ttl time.Duration) error {
+	_, err := timed(ctx, t.d, "queue", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, t.q.Announce(ctx, node, capabilities, ttl)
+	})
+	return err
+}
+
+func (t timedQueue) Served(ctx context.Context, capability string) (bool, error) {
+	return timed(ctx, t.d, "queue", func(ctx context.Context) (bool, error) { return t.q.Served(ctx, capability) })
+}
 
 // timedBlobs is a BlobStore whose every call has a deadline, blobFactor
 // times longer for a transfer.

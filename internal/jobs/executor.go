@@ -22,6 +22,9 @@ type Executor interface {
 	Catalog() *lang.Catalog
 	// Policy is the limits policy of a key whose own is own.
 	Policy(own airlock.Policy) airlock.Policy
+	// Capabilities are the capabilities (see Capability) of the jobs
+	// this host can run: what its workers take from the queue.
+	Capabilities() []string
 }
 
 // Deliverer sends a finished job's callback: *webhook.Sender is one.

@@ -34,6 +34,9 @@ type fakeExec struct {
 	catalog *lang.Catalog
 	policy  airlock.Policy
 	runs    atomic.Int64 // executions begun
+	// caps are the capabilities it serves; nil: every language of the
+	// catalog.
+	caps []string
 	// stopped gets the error of each run stopped (by a cancel, a lost
 	// lease, a shutdown), when the test makes it.
 	stopped chan error
@@ -57,6 +60,13 @@ func newFakeExec(t testing.TB) *fakeExec {
 func (f *fakeExec) Catalog() *lang.Catalog { return f.catalog }
 
 func (f *fakeExec) Policy(own airlock.Policy) airlock.Policy { return own.Over(f.policy) }
+
+func (f *fakeExec) Capabilities() []string {
+	if f.caps == nil {
+		return f.catalog.IDs()
+	}
+	return f.caps
+}
 
 func (f *fakeExec) Check(_ context.Context, req airlock.Request) error {
 	if _, err := f.catalog.Lookup(req.Language); err != nil {

@@ -174,6 +174,7 @@ func New(d Deps, opt Options) *Service {
 	s.workers = &workers{
 		opt: opt, store: d.Store, queue: d.Queue, exec: d.Engine, payloads: p, sessions: live,
 		metrics: d.Metrics, log: d.Log, finish: s.finish,
+		caps: capabilities(d.Engine, opt.Workers), node: nodeName(),
 		drained: make(chan struct{}), running: map[string]context.CancelCauseFunc{},
 	}
 	return s

@@ -64,7 +64,7 @@ func (s *Service) pushLost(ctx context.Context, q datedQueue) error {
 		if j.Status != airlock.StatusQueued || !j.CreatedAt.Add(s.opt.LostAfter).Before(horizon) {
 			continue
 		}
-		if err := s.queue.Push(ctx, j.ID); err != nil {
+		if err := s.queue.Push(ctx, Capability(j), j.ID); err != nil {
 			return err
 		}
 		s.log.Warn("pushed again a job the queue had lost", "job", j.ID, "accepted", j.CreatedAt)

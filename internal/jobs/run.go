@@ -43,7 +43,7 @@ func (s *Service) recover(ctx context.Context) error {
 			}
 			s.log.Info("re-running a job interrupted by a restart", "job", j.ID, "attempts", j.Attempts)
 		}
-		if err := s.queue.Push(ctx, j.ID); err != nil {
+		if err := s.queue.Push(ctx, Capability(j), j.ID); err != nil {
 			return err
 		}
 	}

@@ -15,26 +15,31 @@ import (
 	"github.com/airlock-dev/airlock/internal/jobs"
 )
 
-// farQueue is a fleet's queue whose jobs go to other processes: it takes
-// pushes and never hands anything to this one.
+// farQueue is a fleet's queue whose jobs go to other processes, which
+// serve every capability: it takes pushes and never hands anything to
+// this one.
 type farQueue struct {
 	mu     sync.Mutex
 	pushed []string
 }
 
-func (q *farQueue) Push(_ context.Context, id string) error {
+func (q *farQueue) Push(_ context.Context, _, id string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.pushed = append(q.pushed, id)
 	return nil
 }
 
-func (q *farQueue) Pop(ctx context.Context) (airlock.Lease, error) {
+func (q *farQueue) Pop(ctx context.Context, _ []string) (airlock.Lease, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
 
 func (q *farQueue) Len(context.Context) (int, error) { return 0, nil }
+
+func (q *farQueue) Announce(context.Context, string, []string, time.Duration) error { return nil }
+
+func (q *farQueue) Served(context.Context, string) (bool, error) { return true, nil }
 
 // Oldest dates the queue's entries as a fleet's queue does: it holds none.
 func (q *farQueue) Oldest(context.Context) (time.Time, error) { return time.Time{}, nil }

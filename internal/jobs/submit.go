@@ -76,8 +76,17 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 	if err := s.exec.Check(ctx, req); err != nil {
 		return nil, err
 	}
-	if meta.Session != nil && s.opt.Distributed && s.opt.Workers == 0 {
+	j := s.newJob(req, meta, hash)
+	capability := Capability(j)
+	switch {
+	case meta.Session == nil || !s.opt.Distributed:
+		if err := s.routable(ctx, capability); err != nil {
+			return nil, err
+		}
+	case s.opt.Workers == 0:
 		return nil, fmt.Errorf("%w: a live session runs on the node that accepts it, and this one runs no jobs (an API-only node)", airlock.ErrUnavailable)
+	case !s.workers.serves(capability):
+		return nil, fmt.Errorf("%w: a live session runs on the node that accepts it, and this one's workers do not serve %s", airlock.ErrUnavailable, capability)
 	}
 	// Submissions still on their way to the queue count as waiting, so
 	// concurrent ones cannot overshoot max_queue together.
@@ -110,7 +119,7 @@ func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*
 			return nil, ErrTooManyActive
 		}
 	}
-	j, err := s.accept(ctx, req, meta, hash)
+	j, err = s.accept(ctx, j, meta)
 	if errors.Is(err, airlock.ErrDuplicate) {
 		// Another submission with the key made its job meanwhile.
 		return s.idempotent(ctx, meta, hash)
@@ -132,14 +141,20 @@ func (s *Service) idempotent(ctx context.Context, meta Meta, hash string) (*airl
 	return j, nil
 }
 
-func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta, hash string) (*airlock.Job, error) {
+// newJob is the job a submission of a checked request makes, not yet
+// stored.
+func (s *Service) newJob(req airlock.Request, meta Meta, hash string) *airlock.Job {
 	l, _ := s.exec.Catalog().Lookup(req.Language)
-	j := &airlock.Job{
+	return &airlock.Job{
 		ID: newID(), Face: meta.Face, Status: airlock.StatusQueued, Language: l.ID, KeyID: meta.KeyID, ClientAddr: meta.ClientAddr,
 		CallbackURL: meta.CallbackURL, CodeSHA256: codeHash(req.Files), CreatedAt: time.Now().UTC(), Request: &req,
 		IdempotencyKey: meta.IdempotencyKey, RequestHash: hash,
 	}
-	data, err := encodeRequest(req)
+}
+
+// accept stores a new job and queues it.
+func (s *Service) accept(ctx context.Context, j *airlock.Job, meta Meta) (*airlock.Job, error) {
+	data, err := encodeRequest(*j.Request)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +179,7 @@ func (s *Service) accept(ctx context.Context, req airlock.Request, meta Meta, ha
 			return j, nil
 		}
 	}
-	if err := s.reqQueue.Push(ctx, j.ID); err != nil {
+	if err := s.reqQueue.Push(ctx, Capability(j), j.ID); err != nil {
 		// Refused, so not left behind: nothing would ever run it.
 		s.sessions.take(j.ID)
 		s.unaccept(j)

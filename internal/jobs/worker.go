@@ -30,6 +30,10 @@ type workers struct {
 	// finish records a job's result (Service.finish) and says whether
 	// the queue is done with the job.
 	finish func(ctx context.Context, j *airlock.Job, res airlock.Result) bool
+	// caps are the capabilities of the jobs this node runs, which its
+	// workers take from the queue and announce as node.
+	caps []string
+	node string
 
 	// drained is closed once run has stopped the workers and every job
 	// they ran has finished or gone back to the queue: waiters then stop
@@ -56,6 +60,9 @@ func (w *workers) run(ctx context.Context) time.Time {
 	for range w.opt.Workers {
 		wg.Go(func() { w.work(ctx, hard) })
 	}
+	var announcing sync.WaitGroup
+	defer announcing.Wait()
+	announcing.Go(func() { w.heartbeat(ctx) })
 	<-ctx.Done()
 	end := time.Now().Add(w.opt.Grace)
 	grace, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
@@ -134,7 +141,7 @@ func (l ownLease) Retaken() bool                { return false }
 func (w *workers) work(ctx, hard context.Context) {
 	var failed backoff
 	for {
-		lease, err := w.queue.Pop(ctx)
+		lease, err := w.queue.Pop(ctx, w.caps)
 		if ctx.Err() != nil {
 			return // shutting down
 		}
@@ -248,6 +255,12 @@ func (w *workers) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 		return false // shutting down, or the lease is lost
 	}
 	attempt.Store(int64(j.Attempts))
+	if !w.serves(Capability(j)) {
+		// From a queue that does not route (a Redis stream from before
+		// routing, which every worker drains): on to its own.
+		w.log.Info("passing on a job this node does not serve", "job", id, "capability", Capability(j))
+		return w.requeue(context.WithoutCancel(ctx), j)
+	}
 	if w.metrics != nil {
 		w.metrics.WaitSecs.Observe(start.Sub(j.CreatedAt).Seconds())
 		w.metrics.Running.Inc()
@@ -293,18 +306,18 @@ func (w *workers) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 	return w.finish(hard, j, res)
 }
 
-// requeue puts a job interrupted by a shutdown back in the queue, under a
-// new entry so that it is taken again at once rather than when its lease
-// runs out, and says whether the old entry may go. The attempt is not
-// counted: the job did not end its worker. A crash between the two
-// leaves it queued twice, which is harmless: the second start of a queued
-// job is refused.
+// requeue puts a job interrupted by a shutdown (or one this node does not
+// serve) back in the queue, under a new entry of its capability so that
+// it is taken again at once rather than when its lease runs out, and says
+// whether the old entry may go. The attempt is not counted: the job did
+// not end its worker. A crash between the two leaves it queued twice,
+// which is harmless: the second start of a queued job is refused.
 func (w *workers) requeue(ctx context.Context, j *airlock.Job) bool {
 	if err := w.store.Release(ctx, j.ID, j.Attempts); err != nil {
 		w.log.Error("requeue job", "job", j.ID, "err", err)
 		return false
 	}
-	if err := w.queue.Push(ctx, j.ID); err != nil {
+	if err := w.queue.Push(ctx, Capability(j), j.ID); err != nil {
 		w.log.Error("requeue job", "job", j.ID, "err", err)
 		return false
 	}

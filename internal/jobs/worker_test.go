@@ -46,8 +46,8 @@ type leases struct {
 	lost            func() bool
 }
 
-func (q *leases) Pop(ctx context.Context) (airlock.Lease, error) {
-	l, err := q.Queue.Pop(ctx)
+func (q *leases) Pop(ctx context.Context, capabilities []string) (airlock.Lease, error) {
+	l, err := q.Queue.Pop(ctx, capabilities)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,8 @@
 // once so that each implementation (the embedded memqueue, the Redis
 // queue) runs the same checks. It tests what the jobs service relies on:
 // order, blocking, waking, cancellation, delivery to one worker at a time,
-// leases; not how a queue keeps its ids.
+// leases, routing by capability and the announcements of live workers;
+// not how a queue keeps its ids.
 package queuetest
 
 import (
@@ -53,6 +54,10 @@ func Run(t *testing.T, open func(t *testing.T) airlock.Queue, opt Options) {
 		{"OrderPerProducer", testOrderPerProducer},
 		{"LeaseHeld", testLeaseHeld},
 		{"AckRemoves", testAckRemoves},
+		{"RoutesByCapability", testRoutesByCapability},
+		{"WaitersByCapability", testWaitersByCapability},
+		{"OrderPerCapability", testOrderPerCapability},
+		{"Announce", testAnnounce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) airlock.Queue, opt Options) {
 			{"ExtendKeepsLease", testExtendKeepsLease},
 			{"AckedNeverComesBack", testAckedNeverComesBack},
 			{"DeadWorkerJobsAllComeBack", testDeadWorkerJobsAllComeBack},
+			{"ExpiredStaysWithItsCapability", testExpiredStaysWithItsCapability},
 		}
 		for _, tc := range leaseTests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -83,24 +89,48 @@ func Run(t *testing.T, open func(t *testing.T) airlock.Queue, opt Options) {
 // a loaded machine does not fail a test, and reached only when it fails.
 const wait = 10 * time.Second
 
-// Push pushes ids, failing t on an error.
+// Capability is the capability of the jobs that Push pushes and Take
+// takes: a language's id, as the service's are.
+const Capability = "python"
+
+// Other is a second capability, for the subtests of routing.
+const Other = "env:other"
+
+// served are the capabilities of a consumer that serves only Capability.
+var served = []string{Capability}
+
+// Push pushes ids for Capability, failing t on an error.
 func Push(t *testing.T, q airlock.Queue, ids ...string) {
 	t.Helper()
+	PushFor(t, q, Capability, ids...)
+}
+
+// PushFor pushes ids for a capability, failing t on an error.
+func PushFor(t *testing.T, q airlock.Queue, capability string, ids ...string) {
+	t.Helper()
 	for _, id := range ids {
-		if err := q.Push(t.Context(), id); err != nil {
-			t.Fatalf("Push(%s): %v", id, err)
+		if err := q.Push(t.Context(), capability, id); err != nil {
+			t.Fatalf("Push(%s, %s): %v", capability, id, err)
 		}
 	}
 }
 
-// Take pops a lease, failing t if none comes within a generous wait.
+// Take pops a lease of Capability, failing t if none comes within a
+// generous wait.
 func Take(t *testing.T, q airlock.Queue) airlock.Lease {
+	t.Helper()
+	return TakeFrom(t, q, served...)
+}
+
+// TakeFrom pops a lease of one of capabilities, failing t if none comes
+// within a generous wait.
+func TakeFrom(t *testing.T, q airlock.Queue, capabilities ...string) airlock.Lease {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
-	l, err := q.Pop(ctx)
+	l, err := q.Pop(ctx, capabilities)
 	if err != nil {
-		t.Fatalf("Pop: %v", err)
+		t.Fatalf("Pop(%v): %v", capabilities, err)
 	}
 	return l
 }
@@ -120,21 +150,26 @@ func ack(t *testing.T, l airlock.Lease) {
 	}
 }
 
-// popNothing checks that no Pop returns within d.
+// popNothing checks that no Pop of Capability returns within d.
 func popNothing(t *testing.T, q airlock.Queue, d time.Duration) {
+	t.Helper()
+	popNothingFrom(t, q, served, d)
+}
+
+// popNothingFrom checks that no Pop of capabilities returns within d.
+func popNothingFrom(t *testing.T, q airlock.Queue, capabilities []string, d time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
-	l, err := q.Pop(ctx)
+	l, err := q.Pop(ctx, capabilities)
 	if err == nil {
-		t.Fatalf("Pop returned %s, want nothing within %v", l.JobID(), d)
+		t.Fatalf("Pop(%v) returned %s, want nothing within %v", capabilities, l.JobID(), d)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Pop: %v, want DeadlineExceeded", err)
+		t.Fatalf("Pop(%v): %v, want DeadlineExceeded", capabilities, err)
 	}
 }
 
-// Len reads the queue's length, failing t on an error.
 // KeepExtending extends leases every period, as a live worker does, until
 // the returned func is called; it returns once the extending has stopped.
 func KeepExtending(t *testing.T, every time.Duration, leases ...airlock.Lease) (stop func()) {
@@ -162,6 +197,7 @@ func KeepExtending(t *testing.T, every time.Duration, leases ...airlock.Lease) (
 	}
 }
 
+// Len reads the queue's length, failing t on an error.
 func Len(t *testing.T, q airlock.Queue) int {
 	t.Helper()
 	n, err := q.Len(t.Context())
@@ -199,7 +235,7 @@ func testFIFOAndLen(t *testing.T, q airlock.Queue) {
 func testPopBlocksUntilPush(t *testing.T, q airlock.Queue) {
 	got := make(chan string, 1)
 	go func() {
-		l, err := q.Pop(t.Context())
+		l, err := q.Pop(t.Context(), served)
 		if err != nil {
 			got <- "error: " + err.Error()
 			return
@@ -233,7 +269,7 @@ func testManyWaiters(t *testing.T, q airlock.Queue) {
 	got := make(chan string, n)
 	for range n {
 		go func() {
-			l, err := q.Pop(t.Context())
+			l, err := q.Pop(t.Context(), served)
 			if err != nil {
 				got <- "error: " + err.Error()
 				return
@@ -269,7 +305,7 @@ func testPopReturnsOnCancel(t *testing.T, q airlock.Queue) {
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := q.Pop(ctx)
+		_, err := q.Pop(ctx, served)
 		errc <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -287,7 +323,7 @@ func testPopReturnsOnCancel(t *testing.T, q airlock.Queue) {
 	start := time.Now()
 	ctx, cancel = context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := q.Pop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := q.Pop(ctx, served); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Pop with a deadline: %v, want DeadlineExceeded", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -295,7 +331,7 @@ func testPopReturnsOnCancel(t *testing.T, q airlock.Queue) {
 	}
 
 	// An ended context does not wait at all.
-	if _, err := q.Pop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := q.Pop(ctx, served); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Pop with an expired context: %v, want DeadlineExceeded", err)
 	}
 
@@ -324,7 +360,7 @@ func testConcurrentProducersConsumers(t *testing.T, q airlock.Queue) {
 			got := map[string]int{}
 			defer func() { results <- got }()
 			for {
-				l, err := q.Pop(ctx)
+				l, err := q.Pop(ctx, served)
 				if err != nil {
 					if ctx.Err() == nil {
 						t.Errorf("Pop: %v", err)
@@ -342,7 +378,7 @@ func testConcurrentProducersConsumers(t *testing.T, q airlock.Queue) {
 	for p := range producers {
 		produced.Go(func() {
 			for i := range perProducer {
-				if err := q.Push(ctx, fmt.Sprintf("%d-%d", p, i)); err != nil {
+				if err := q.Push(ctx, Capability, fmt.Sprintf("%d-%d", p, i)); err != nil {
 					t.Errorf("Push: %v", err)
 					return
 				}
@@ -389,7 +425,7 @@ func testOrderPerProducer(t *testing.T, q airlock.Queue) {
 	for p := range producers {
 		wg.Go(func() {
 			for i := range perProducer {
-				if err := q.Push(t.Context(), fmt.Sprintf("%d %d", p, i)); err != nil {
+				if err := q.Push(t.Context(), Capability, fmt.Sprintf("%d %d", p, i)); err != nil {
 					t.Errorf("Push: %v", err)
 					return
 				}
@@ -518,7 +554,7 @@ func testAckedNeverComesBack(t *testing.T, l *Leases) {
 	var wg sync.WaitGroup
 	for _, q := range w {
 		wg.Go(func() {
-			if l, err := q.Pop(ctx); err == nil {
+			if l, err := q.Pop(ctx, served); err == nil {
 				t.Errorf("Pop returned %s, acked before", l.JobID())
 			}
 		})
@@ -529,19 +565,21 @@ func testAckedNeverComesBack(t *testing.T, l *Leases) {
 	}
 }
 
-// Every job of a worker that died holding several comes back, each once,
-// and with the jobs pushed since, to the workers that live.
+// Every job of a worker that died holding several of two capabilities
+// comes back, each once, and with the jobs pushed since, to the workers
+// that live.
 func testDeadWorkerJobsAllComeBack(t *testing.T, l *Leases) {
 	w := l.Open(t, 3)
 	const held = 6
+	both := []string{Capability, Other}
 	for i := range held {
-		Push(t, w[0], fmt.Sprint("dead-", i))
+		PushFor(t, w[0], both[i%2], fmt.Sprint("dead-", i))
 	}
 	for range held {
-		Take(t, w[0]) // and die
+		TakeFrom(t, w[0], both...) // and die
 	}
 	for i := range held {
-		Push(t, w[0], fmt.Sprint("new-", i))
+		PushFor(t, w[0], both[i%2], fmt.Sprint("new-", i))
 	}
 	var (
 		mu  sync.Mutex
@@ -561,7 +599,7 @@ func testDeadWorkerJobsAllComeBack(t *testing.T, l *Leases) {
 				}
 				// Short waits, so a worker sees when the other got the last.
 				pctx, pcancel := context.WithTimeout(ctx, l.Time)
-				lease, err := q.Pop(pctx)
+				lease, err := q.Pop(pctx, both)
 				pcancel()
 				if ctx.Err() != nil {
 					return
@@ -589,5 +627,166 @@ func testDeadWorkerJobsAllComeBack(t *testing.T, l *Leases) {
 				t.Errorf("%s popped %d times, want 1", id, got[id])
 			}
 		}
+	}
+}
+
+// A job whose lease ran out comes back only to a worker that serves its
+// capability.
+func testExpiredStaysWithItsCapability(t *testing.T, l *Leases) {
+	w := l.Open(t, 3)
+	PushFor(t, w[0], Other, "j")
+	TakeFrom(t, w[0], Other) // and die
+	popNothing(t, w[1], 2*l.Time)
+	again := TakeFrom(t, w[2], Capability, Other)
+	if again.JobID() != "j" || !again.Retaken() {
+		t.Fatalf("Pop = %s (retaken %v), want j again", again.JobID(), again.Retaken())
+	}
+	ack(t, again)
+}
+
+// A job goes only to a consumer that serves its capability; Len counts
+// the jobs of every capability.
+func testRoutesByCapability(t *testing.T, q airlock.Queue) {
+	PushFor(t, q, Capability, "a1")
+	PushFor(t, q, Other, "b1")
+	if n := Len(t, q); n != 2 {
+		t.Fatalf("Len = %d, want 2", n)
+	}
+	popNothingFrom(t, q, []string{"nobody's"}, 200*time.Millisecond)
+	if l := TakeFrom(t, q, Other); l.JobID() != "b1" {
+		t.Fatalf("Pop(%s) = %s, want b1", Other, l.JobID())
+	} else {
+		ack(t, l)
+	}
+	popNothingFrom(t, q, []string{Other}, 200*time.Millisecond) // a1 is not Other's
+	if n := Len(t, q); n != 1 {
+		t.Errorf("Len = %d, want 1", n)
+	}
+	if l := TakeFrom(t, q, Other, Capability); l.JobID() != "a1" {
+		t.Fatalf("Pop(%s, %s) = %s, want a1", Other, Capability, l.JobID())
+	} else {
+		ack(t, l)
+	}
+	if n := Len(t, q); n != 0 {
+		t.Errorf("Len = %d, want 0", n)
+	}
+}
+
+// A push wakes a waiter that serves its capability, not one that does
+// not, whose wait goes on for a push of its own.
+func testWaitersByCapability(t *testing.T, q airlock.Queue) {
+	waiter := func(capabilities ...string) <-chan string {
+		got := make(chan string, 1)
+		go func() {
+			l, err := q.Pop(t.Context(), capabilities)
+			if err != nil {
+				got <- "error: " + err.Error()
+				return
+			}
+			l.Ack(context.WithoutCancel(t.Context()))
+			got <- l.JobID()
+		}()
+		return got
+	}
+	otherOnly, both := waiter(Other), waiter(Capability, Other)
+	time.Sleep(50 * time.Millisecond) // let them block
+	PushFor(t, q, Capability, "x")
+	select {
+	case id := <-both:
+		if id != "x" {
+			t.Fatalf("the waiter serving both got %q, want x", id)
+		}
+	case <-time.After(wait):
+		t.Fatal("the waiter serving both did not wake")
+	}
+	select {
+	case id := <-otherOnly:
+		t.Fatalf("the waiter serving only %s got %q", Other, id)
+	case <-time.After(200 * time.Millisecond):
+	}
+	PushFor(t, q, Other, "y")
+	select {
+	case id := <-otherOnly:
+		if id != "y" {
+			t.Fatalf("the waiter serving only %s got %q, want y", Other, id)
+		}
+	case <-time.After(wait):
+		t.Fatalf("the waiter serving only %s did not wake", Other)
+	}
+}
+
+// A consumer serving two capabilities takes each one's jobs in the order
+// they were pushed.
+func testOrderPerCapability(t *testing.T, q airlock.Queue) {
+	const n = 20
+	for i := range n {
+		PushFor(t, q, Capability, fmt.Sprint("a ", i))
+		PushFor(t, q, Other, fmt.Sprint("b ", i))
+	}
+	next := map[string]int{}
+	for range 2 * n {
+		l := TakeFrom(t, q, Capability, Other)
+		ack(t, l)
+		var c string
+		var i int
+		if _, err := fmt.Sscanf(l.JobID(), "%s %d", &c, &i); err != nil {
+			t.Fatal(err)
+		}
+		if i != next[c] {
+			t.Fatalf("%s: got item %d, want %d", c, i, next[c])
+		}
+		next[c]++
+	}
+}
+
+// servedNow says what Served says of a capability, failing t on an error.
+func servedNow(t *testing.T, q airlock.Queue, capability string) bool {
+	t.Helper()
+	ok, err := q.Served(t.Context(), capability)
+	if err != nil {
+		t.Fatalf("Served(%s): %v", capability, err)
+	}
+	return ok
+}
+
+func announce(t *testing.T, q airlock.Queue, node string, ttl time.Duration, capabilities ...string) {
+	t.Helper()
+	if err := q.Announce(t.Context(), node, capabilities, ttl); err != nil {
+		t.Fatalf("Announce(%s, %v, %v): %v", node, capabilities, ttl, err)
+	}
+}
+
+// A capability is served while a node's announcement of it lasts: until
+// the node withdraws it or its time runs out.
+func testAnnounce(t *testing.T, q airlock.Queue) {
+	if servedNow(t, q, Capability) {
+		t.Fatalf("%s served before any announcement", Capability)
+	}
+	announce(t, q, "n1", wait, Capability, Other)
+	announce(t, q, "n2", wait, Other)
+	for c, want := range map[string]bool{Capability: true, Other: true, "nobody's": false} {
+		if got := servedNow(t, q, c); got != want {
+			t.Errorf("Served(%s) = %v, want %v", c, got, want)
+		}
+	}
+	announce(t, q, "n1", 0, Capability, Other)
+	if servedNow(t, q, Capability) || !servedNow(t, q, Other) {
+		t.Errorf("after n1 withdrew: Served(%s) = %v, Served(%s) = %v; want false, true",
+			Capability, servedNow(t, q, Capability), Other, servedNow(t, q, Other))
+	}
+	const ttl = 300 * time.Millisecond
+	start := time.Now()
+	announce(t, q, "n3", ttl, Capability)
+	for servedNow(t, q, Capability) {
+		if time.Since(start) > wait {
+			t.Fatalf("%s still served %v after an announcement of %v", Capability, wait, ttl)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := time.Since(start); d < ttl*9/10 {
+		t.Errorf("an announcement of %v ran out after %v", ttl, d)
+	}
+	if !servedNow(t, q, Other) {
+		t.Errorf("n2's announcement ran out with n3's")
 	}
 }

@@ -1,5 +1,6 @@
-// Package redis is the distributed Queue: job ids in a Redis stream, taken
-// by the workers of every host through one consumer group.
+// Package redis is the distributed Queue: job ids in Redis streams, one
+// per capability, taken by the workers of every host through one consumer
+// group per stream.
 //
 // # Why streams and a consumer group
 //
@@ -27,26 +28,58 @@
 // Finish only from running) keep a job handed out twice from starting
 // twice in one attempt or finishing twice.
 //
+// # Routing by capability
+//
+// A job is pushed to the stream of its capability ("airlock:queue:python",
+// "airlock:queue:env:scientific"), and a worker reads only the streams of
+// the capabilities it serves, all of them in one XREADGROUP: a job is
+// never taken by a worker that cannot run it. Every stream has a group of
+// the same name, so leases, extension, acks and the sweep for expired
+// leases work per stream exactly as they did for the one stream before.
+// The capabilities pushed to are kept in a set, so that Len and Oldest,
+// which API nodes call whatever they serve, see every stream. Worker
+// nodes announce what they serve in a sorted set per capability (live.go),
+// which Served reads.
+//
+// The queue before routing had one stream, Options.Stream itself
+// ("airlock:queue"). A Queue that finds it at Open reads it too, with
+// every Pop, whatever it serves: the jobs in it when a deployment is
+// upgraded, or pushed by old API nodes during a rolling upgrade, are
+// drained rather than stranded. A worker handed such a job that it cannot
+// run sends it on to its capability's stream (jobs.Service does: the
+// queue knows only ids). Once no old node runs and the stream is empty,
+// deleting it (DEL airlock:queue) ends the extra read at the next start.
+//
 // # Mapping of airlock.Queue
 //
-//   - Push: XADD stream * job <id>.
+//   - Push: SADD the capability to the set and XADD stream * job <id>, in
+//     one MULTI.
 //   - Pop: first XAUTOCLAIM (min-idle = the lease time) from a cursor that
-//     walks the PEL, at most every quarter of a lease time per process;
-//     then XREADGROUP GROUP g <consumer> COUNT 1 BLOCK <bounded> STREAMS
-//     stream >. The block is bounded (Options.Block) because go-redis does
-//     not abandon a command when its context is cancelled: ctx is
-//     honoured between blocks, so within Options.Block.
+//     walks the PELs of the streams served, at most every quarter of a
+//     lease time per process; then a script that takes one new entry
+//     (XREADGROUP ... COUNT 1 without BLOCK) from the first of the
+//     streams that has one, starting with another stream each time, so
+//     that no capability starves another; when there is none, XREADGROUP
+//     GROUP g <consumer> COUNT 1 BLOCK <bounded> STREAMS <streams> > ...
+//     The block is bounded (Options.Block) because go-redis does not
+//     abandon a command when its context is cancelled: ctx is honoured
+//     between blocks, so within Options.Block. COUNT is per stream: an
+//     entry beyond the first that a read brings (entries pushed to two
+//     streams between the script and the read) goes back to the end of
+//     its stream at once (XADD, XACK, XDEL in one MULTI).
 //   - Lease.Extend: XCLAIM stream g <consumer> 0 <entry> JUSTID, in a
 //     script that first checks (XPENDING) that the entry is still this
 //     consumer's: after a lease ran out and another worker took the job,
 //     an Extend must not take it back. JUSTID leaves the delivery count.
-//   - Lease.Ack: XACK and XDEL in one MULTI, so the stream holds only the
+//   - Lease.Ack: XACK and XDEL in one MULTI, so a stream holds only the
 //     jobs not yet done and does not grow without end.
-//   - Len: the entries not yet delivered to the group (see Queue.Len).
+//   - Len: the entries not yet delivered to the group, of every stream
+//     (see Queue.Len).
+//   - Announce, Served: the sorted sets of live nodes (live.go).
 //
 // # Consumers
 //
-// Each Queue is one consumer of the group, named by default after the
+// Each Queue is one consumer of the group of every stream it reads, named by default after the
 // host, the process id and a random suffix, so two processes (or two
 // Queues in one test) never share a PEL, and XPENDING and XINFO CONSUMERS
 // say which host holds a job. Names are not reused after a restart: the
@@ -56,18 +89,20 @@
 //
 // # When Redis goes away
 //
-// Push, Pop and Len return errors wrapping airlock.ErrUnavailable while
+// Every method returns errors wrapping airlock.ErrUnavailable while
 // Redis cannot be reached (the service answers 503 and its workers retry);
 // go-redis reconnects by itself when it is back. A Redis that lost its
 // data (restarted without persistence) has no group any more: the queue
 // recreates it (XGROUP CREATE ... MKSTREAM, BUSYGROUP meaning another
-// process was first) and goes on. The jobs that were in it are lost to the
+// process was first) and goes on; worker nodes announce themselves again
+// at their next heartbeat. The jobs that were in it are lost to the
 // queue, though still queued in the JobStore: production Redis must
 // persist (appendonly yes; appendfsync everysec loses at most about a
 // second of pushes on a crash of the host, always loses none).
 //
-// Needs Redis 6.2 or later (XAUTOCLAIM); Len is exact in O(1) with the
-// group's lag from Redis 7.0, and falls back to XLEN minus the PEL count.
+// Needs Redis 6.2 or later (XAUTOCLAIM). The scripts name keys they were
+// not given (a stream of each capability): a single Redis, or one with
+// replicas, not a Redis Cluster.
 package redis
 
 import (
@@ -90,14 +125,15 @@ import (
 )
 
 // Options configure a Queue. The zero value is the production default:
-// one stream and one group shared by every airlock process of a
-// deployment.
+// streams and groups shared by every airlock process of a deployment.
 type Options struct {
-	// Stream is the key of the stream; default "airlock:queue". Processes
-	// that share jobs must share it.
+	// Stream names the queue's keys (see streams.go): a capability's jobs
+	// are in the stream Stream:<capability>, and Stream itself is the
+	// stream of the queue before routing. Default "airlock:queue".
+	// Processes that share jobs must share it.
 	Stream string
-	// Group is the consumer group of the workers; default
-	// "airlock:workers". One group: every job goes to one worker.
+	// Group is the consumer group of the workers, of every stream;
+	// default "airlock:workers". One group: every job goes to one worker.
 	Group string
 	// Consumer names this Queue in the group; default
 	// "<host>-<pid>-<random>". It must differ between processes: two
@@ -184,22 +220,29 @@ var ErrLeaseLost = fmt.Errorf("redis queue: lease lost: %w", airlock.ErrConflict
 const jobField = "job"
 
 // maxSweepSteps bounds the XAUTOCLAIM calls of one Pop (each looks at
-// ten PEL entries when asked for one), so a huge PEL does not stall a Pop;
+// ten PEL entries when asked for one), so huge PELs do not stall a Pop;
 // the next Pop goes on from where this one stopped.
 const maxSweepSteps = 100
 
-// Queue is an airlock.Queue in a Redis stream. It is safe for concurrent
+// Queue is an airlock.Queue in Redis streams. It is safe for concurrent
 // use: each waiting Pop holds a connection of the client's pool, whose
 // size (go-redis's default: 10 per CPU, or the URL's pool_size) must
 // exceed the number of workers, or Acks and Extends wait behind Pops.
 type Queue struct {
 	rdb *goredis.Client
 	opt Options
+	// legacy says the stream of the queue before routing was there at
+	// Open: every Pop reads it too, to drain it.
+	legacy bool
 
 	mu        sync.Mutex
-	sweeping  bool      // a Pop is looking for expired leases
-	cursor    string    // where in the PEL the next XAUTOCLAIM starts; "0-0" at the start
-	nextSweep time.Time // when a new pass over the PEL is due
+	grouped   map[string]bool   // streams whose group this Queue has made sure of
+	sweeping  bool              // a Pop is looking for expired leases
+	passing   bool              // a pass over the PELs is under way
+	swept     map[string]bool   // streams whose PEL the pass has walked to its end
+	cursors   map[string]string // where in a stream's PEL the pass goes on; "0-0" at the start
+	nextSweep time.Time         // when a new pass over the PELs is due
+	turn      int               // which stream the next take looks at first
 }
 
 var _ airlock.Queue = (*Queue)(nil)
@@ -262,9 +305,15 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Queue, error) {
 	if err := checkVersion(ctx, rdb); err != nil {
 		return fail("unsuitable server at", err)
 	}
-	q := &Queue{rdb: rdb, opt: opt, cursor: "0-0"}
-	if err := q.createGroup(ctx); err != nil {
-		return fail("cannot create the consumer group "+opt.Group+" of "+opt.Stream+" at", err)
+	q := &Queue{rdb: rdb, opt: opt, grouped: map[string]bool{}, swept: map[string]bool{}, cursors: map[string]string{}}
+	kind, err := rdb.Type(ctx, opt.Stream).Result()
+	if err != nil {
+		return fail("cannot read the queue's keys at", err)
+	}
+	if q.legacy = kind == "stream"; q.legacy {
+		if err := q.ensureGroups(ctx, []string{opt.Stream}); err != nil {
+			return fail("cannot create the consumer group "+opt.Group+" of "+opt.Stream+" at", err)
+		}
 	}
 	// Housekeeping: a failure here costs nothing but a longer list.
 	q.forget(ctx, opt.ForgetAfter, "")
@@ -273,25 +322,36 @@ func Open(ctx context.Context, rawURL string, opt Options) (*Queue, error) {
 
 // forgetScript removes, in one step so that none of them is handed an
 // entry between the check and the removal, the consumers of group ARGV[1]
-// of stream KEYS[1] that hold no entry and have been idle for ARGV[2] ms
-// or more: every one of them, or only the one named ARGV[3] if it is set.
+// of the streams KEYS that hold no entry and have been idle for ARGV[2]
+// ms or more: every one of them, or only the one named ARGV[3] if it is
+// set. A stream without the group is passed over.
 var forgetScript = goredis.NewScript(`
 local n = 0
-for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
-	local f = {}
-	for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
-	if f['pending'] == 0 and f['idle'] >= tonumber(ARGV[2]) and (ARGV[3] == '' or f['name'] == ARGV[3]) then
-		redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
-		n = n + 1
+for _, s in ipairs(KEYS) do
+	local consumers = redis.pcall('XINFO', 'CONSUMERS', s, ARGV[1])
+	if type(consumers) == 'table' and not consumers.err then
+		for _, c in ipairs(consumers) do
+			local f = {}
+			for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+			if f['pending'] == 0 and f['idle'] >= tonumber(ARGV[2]) and (ARGV[3] == '' or f['name'] == ARGV[3]) then
+				redis.call('XGROUP', 'DELCONSUMER', s, ARGV[1], f['name'])
+				n = n + 1
+			end
+		end
 	end
 end
 return n
 `)
 
-// forget removes consumers that hold no entry and have been idle for at
-// least idle (only the one named name, if set), and says how many.
+// forget removes from every stream's group the consumers that hold no
+// entry and have been idle for at least idle (only the one named name, if
+// set), and says how many.
 func (q *Queue) forget(ctx context.Context, idle time.Duration, name string) (int, error) {
-	return forgetScript.Run(ctx, q.rdb, []string{q.opt.Stream}, q.opt.Group, idle.Milliseconds(), name).Int()
+	streams, err := q.allStreams(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return forgetScript.Run(ctx, q.rdb, streams, q.opt.Group, idle.Milliseconds(), name).Int()
 }
 
 // checkVersion refuses a server without XAUTOCLAIM (before 6.2), which
@@ -320,24 +380,13 @@ func checkVersion(ctx context.Context, rdb *goredis.Client) error {
 }
 
 // Close closes the connections, after removing this Queue's consumer from
-// the group if it holds no job. Leases still held run out and their jobs
+// every stream's group if it holds no job. Leases still held run out and their jobs
 // go to other workers.
 func (q *Queue) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	q.forget(ctx, 0, q.opt.Consumer)
 	cancel()
 	return q.rdb.Close()
-}
-
-// createGroup creates the group, reading the stream from its start: an
-// entry pushed before the group existed (by an API node that started
-// first, or after a Redis restart emptied everything) is a job too.
-func (q *Queue) createGroup(ctx context.Context) error {
-	err := q.rdb.XGroupCreateMkStream(ctx, q.opt.Stream, q.opt.Group, "0").Err()
-	if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return nil // there is one
-	}
-	return err
 }
 
 // noGroup says whether err means the stream or the group is gone: Redis
@@ -354,272 +403,6 @@ func (q *Queue) fail(ctx context.Context, op string, err error) error {
 		return ctx.Err()
 	}
 	return fmt.Errorf("redis queue: %s: %w: %w", op, airlock.ErrUnavailable, err)
-}
-
-// Push adds id at the end of the stream.
-func (q *Queue) Push(ctx context.Context, id string) error {
-	err := q.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: q.opt.Stream, Values: []any{jobField, id}}).Err()
-	if err != nil {
-		return q.fail(ctx, "push", err)
-	}
-	return nil
-}
-
-// Pop takes a job whose lease ran out if there is one, else the oldest
-// job not yet taken, waiting for one until ctx ends. A job handed over
-// is returned even if ctx ended meanwhile: it is leased to this consumer
-// now, and would otherwise wait for its lease to run out.
-func (q *Queue) Pop(ctx context.Context) (airlock.Lease, error) {
-	recreated := false
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		l, err := q.claimExpired(ctx)
-		if l == nil && err == nil {
-			l, err = q.readNew(ctx)
-		}
-		if l != nil {
-			return l, nil
-		}
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if noGroup(err) && !recreated {
-			recreated = true
-			if err = q.createGroup(ctx); err == nil {
-				continue
-			}
-		}
-		return nil, q.fail(ctx, "pop", err)
-	}
-}
-
-// sweepEvery is how often a process looks for leases that ran out: the
-// job of a dead worker then waits at most a quarter more than a lease
-// time, and a pass over the PEL is rare next to the Pops.
-func (q *Queue) sweepEvery() time.Duration {
-	return q.opt.LeaseTime / 4
-}
-
-// claimExpired takes over one entry whose lease ran out, if a pass over
-// the PEL is due or under way and no other Pop of this Queue is making
-// it. XAUTOCLAIM resets the entry's idle time as it claims it, so of two
-// workers sweeping at once only one gets it.
-func (q *Queue) claimExpired(ctx context.Context) (*lease, error) {
-	q.mu.Lock()
-	if q.sweeping || q.cursor == "0-0" && time.Now().Before(q.nextSweep) {
-		q.mu.Unlock()
-		return nil, nil
-	}
-	q.sweeping = true
-	cursor := q.cursor
-	q.mu.Unlock()
-	defer func() {
-		q.mu.Lock()
-		q.sweeping = false
-		q.cursor = cursor
-		if cursor == "0-0" {
-			q.nextSweep = time.Now().Add(q.sweepEvery())
-		}
-		q.mu.Unlock()
-	}()
-	for range maxSweepSteps {
-		msgs, next, err := q.rdb.XAutoClaim(ctx, &goredis.XAutoClaimArgs{
-			Stream:   q.opt.Stream,
-			Group:    q.opt.Group,
-			Consumer: q.opt.Consumer,
-			MinIdle:  q.opt.LeaseTime,
-			Start:    cursor,
-			Count:    1,
-		}).Result()
-		if err != nil {
-			cursor = "0-0" // start over once it works again
-			return nil, err
-		}
-		cursor = next
-		for _, m := range msgs {
-			if l := q.leaseOf(ctx, m, true); l != nil {
-				return l, nil
-			}
-		}
-		if cursor == "0-0" {
-			return nil, nil
-		}
-	}
-	return nil, nil
-}
-
-// readNew waits for an entry not yet delivered to the group, for at most
-// Options.Block, less if a sweep or ctx's deadline comes sooner. No entry
-// is nil, nil.
-func (q *Queue) readNew(ctx context.Context) (*lease, error) {
-	block := q.opt.Block
-	q.mu.Lock()
-	if wait := time.Until(q.nextSweep); wait < block {
-		block = wait
-	}
-	q.mu.Unlock()
-	if dl, ok := ctx.Deadline(); ok {
-		if wait := time.Until(dl); wait < block {
-			block = wait
-		}
-	}
-	block = max(block.Truncate(time.Millisecond), time.Millisecond) // BLOCK 0 is for ever
-	// Not ctx's deadline as the read's: it would end the read about when
-	// the server answers, and an entry the server handed over as the
-	// client gave up would wait for its lease to run out. The read is
-	// bounded by block (plus go-redis's margin for blocking commands).
-	streams, err := q.rdb.XReadGroup(context.WithoutCancel(ctx), &goredis.XReadGroupArgs{
-		Group:    q.opt.Group,
-		Consumer: q.opt.Consumer,
-		Streams:  []string{q.opt.Stream, ">"},
-		Count:    1,
-		Block:    block,
-	}).Result()
-	if errors.Is(err, goredis.Nil) {
-		return nil, nil // nothing within block
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range streams {
-		for _, m := range s.Messages {
-			if l := q.leaseOf(ctx, m, false); l != nil {
-				return l, nil
-			}
-		}
-	}
-	return nil, nil
-}
-
-// leaseOf makes a lease of an entry taken; nil for an entry without a job
-// id (not airlock's, or deleted under the group), which is dropped so that
-// it is not taken again and again.
-func (q *Queue) leaseOf(ctx context.Context, m goredis.XMessage, retaken bool) *lease {
-	l := &lease{q: q, entry: m.ID, retaken: retaken}
-	if id, ok := m.Values[jobField].(string); ok && id != "" {
-		l.job = id
-		return l
-	}
-	l.Ack(ctx)
-	return nil
-}
-
-// Oldest is when the oldest entry still in the stream (waiting or taken)
-// was pushed, by the server's clock; the zero time when there is none.
-func (q *Queue) Oldest(ctx context.Context) (time.Time, error) {
-	msgs, err := q.rdb.XRangeN(ctx, q.opt.Stream, "-", "+", 1).Result()
-	if err != nil {
-		return time.Time{}, q.fail(ctx, "oldest", err)
-	}
-	if len(msgs) == 0 {
-		return time.Time{}, nil
-	}
-	ms, _, _ := strings.Cut(msgs[0].ID, "-")
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("redis queue: entry id %q: %w", msgs[0].ID, err)
-	}
-	return time.UnixMilli(n), nil
-}
-
-// Len counts the entries not yet delivered to the group: the jobs waiting
-// for a worker. Jobs taken and not acked are not counted, those whose
-// lease ran out included (few, and taken again soon).
-//
-// Redis keeps the count as the group's "lag" (XINFO GROUPS, Redis 7.0+),
-// but cannot tell it once entries were deleted between the oldest entry
-// and the last one delivered, which every Ack but the oldest's does (it
-// XDELs); then lag is null. The count is then XLEN minus the PEL's size:
-// every entry in the stream is either not yet delivered or pending, since
-// an entry leaves the PEL and the stream together, in Ack. Both are read
-// in one MULTI, so the difference is of one instant.
-func (q *Queue) Len(ctx context.Context) (int, error) {
-	n, err := q.length(ctx)
-	if err != nil && noGroup(err) {
-		if err = q.createGroup(ctx); err == nil {
-			n, err = q.length(ctx)
-		}
-	}
-	if err != nil {
-		return 0, q.fail(ctx, "len", err)
-	}
-	return n, nil
-}
-
-func (q *Queue) length(ctx context.Context) (int, error) {
-	pipe := q.rdb.TxPipeline()
-	groups := pipe.XInfoGroups(ctx, q.opt.Stream)
-	size := pipe.XLen(ctx, q.opt.Stream)
-	pending := pipe.XPending(ctx, q.opt.Stream, q.opt.Group)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, err
-	}
-	for _, g := range groups.Val() {
-		if g.Name == q.opt.Group && g.Lag >= 0 {
-			return int(g.Lag), nil
-		}
-	}
-	return int(max(size.Val()-pending.Val().Count, 0)), nil
-}
-
-// lease is an entry of the stream delivered to this Queue's consumer.
-type lease struct {
-	q       *Queue
-	entry   string // the stream entry's id
-	job     string
-	retaken bool // claimed after another consumer's lease ran out
-}
-
-// JobID is the job leased.
-func (l *lease) JobID() string { return l.job }
-
-// Retaken says the entry was claimed after its lease ran out.
-func (l *lease) Retaken() bool { return l.retaken }
-
-// extendScript resets the idle time of the entry ARGV[3] if it is pending
-// for consumer ARGV[2] of group ARGV[1] of stream KEYS[1], and says
-// whether it was. A script, so that no XAUTOCLAIM comes between the check
-// and the claim: a bare XCLAIM would take back a job another worker has
-// taken over.
-var extendScript = goredis.NewScript(`
-local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
-if type(p) ~= 'table' or p.err or #p == 0 then
-	return 0
-end
-redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
-return 1
-`)
-
-// Extend restarts the lease time; ErrLeaseLost if the job is no longer
-// this consumer's.
-func (l *lease) Extend(ctx context.Context) error {
-	q := l.q
-	held, err := extendScript.Run(ctx, q.rdb, []string{q.opt.Stream}, q.opt.Group, q.opt.Consumer, l.entry).Int()
-	if err != nil {
-		return q.fail(ctx, "extend the lease of "+l.job, err)
-	}
-	if held == 0 {
-		return fmt.Errorf("%w: job %s", ErrLeaseLost, l.job)
-	}
-	return nil
-}
-
-// Ack removes the entry from the PEL and from the stream, whoever holds
-// it now: the job is done. Acking an entry already gone does nothing.
-func (l *lease) Ack(ctx context.Context) error {
-	q := l.q
-	pipe := q.rdb.TxPipeline()
-	pipe.XAck(ctx, q.opt.Stream, q.opt.Group, l.entry)
-	pipe.XDel(ctx, q.opt.Stream, l.entry)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return q.fail(ctx, "ack "+l.job, err)
-	}
-	return nil
 }
 
 // redactURL is rawURL without its password, even when it does not parse

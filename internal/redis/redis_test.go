@@ -32,6 +32,12 @@ func names(t *testing.T) Options {
 	}
 }
 
+// served are the capabilities the tests' workers serve.
+var served = []string{queuetest.Capability}
+
+// streamOf is the key of the stream of queuetest.Capability's jobs.
+func streamOf(opt Options) string { return opt.Stream + ":" + queuetest.Capability }
+
 // open opens a Queue on url, closed when t ends.
 func open(t *testing.T, url string, opt Options) *Queue {
 	t.Helper()
@@ -104,7 +110,7 @@ func TestRedeliveryToAnotherConsumer(t *testing.T) {
 	}
 	c := raw(t, url)
 	owner := func() string {
-		p, err := c.XPendingExt(t.Context(), &goredis.XPendingExtArgs{Stream: opt.Stream, Group: opt.Group, Start: "-", End: "+", Count: 10}).Result()
+		p, err := c.XPendingExt(t.Context(), &goredis.XPendingExtArgs{Stream: streamOf(opt), Group: opt.Group, Start: "-", End: "+", Count: 10}).Result()
 		if err != nil || len(p) != 1 {
 			t.Fatalf("XPENDING: %v %v", p, err)
 		}
@@ -128,7 +134,7 @@ func TestRedeliveryToAnotherConsumer(t *testing.T) {
 	if err := la.Ack(t.Context()); err != nil {
 		t.Fatalf("a's late Ack: %v", err)
 	}
-	if n, _ := c.XLen(t.Context(), opt.Stream).Result(); n != 0 {
+	if n, _ := c.XLen(t.Context(), streamOf(opt)).Result(); n != 0 {
 		t.Errorf("XLEN = %d after Ack, want 0", n)
 	}
 	if err := lb.Ack(t.Context()); err != nil {
@@ -175,7 +181,7 @@ func TestExpiredBehindManyLeases(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*leaseTime)
 	defer cancel()
-	if l, err := other.Pop(ctx); err == nil {
+	if l, err := other.Pop(ctx, served); err == nil {
 		t.Fatalf("popped %s, a live lease", l.JobID())
 	}
 }
@@ -192,7 +198,7 @@ func TestLenWithoutLag(t *testing.T) {
 	if err := lb.Ack(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	groups, err := raw(t, url).XInfoGroups(t.Context(), opt.Stream).Result()
+	groups, err := raw(t, url).XInfoGroups(t.Context(), streamOf(opt)).Result()
 	if err != nil || len(groups) != 1 {
 		t.Fatalf("XINFO GROUPS: %v %v", groups, err)
 	}
@@ -221,11 +227,11 @@ func TestDefaults(t *testing.T) {
 	}
 	queuetest.Push(t, q, "x")
 	c := raw(t, s.URL())
-	if n, err := c.XLen(t.Context(), "airlock:queue").Result(); err != nil || n != 1 {
-		t.Fatalf("XLEN airlock:queue = %d, %v", n, err)
+	if n, err := c.XLen(t.Context(), "airlock:queue:python").Result(); err != nil || n != 1 {
+		t.Fatalf("XLEN airlock:queue:python = %d, %v", n, err)
 	}
 	l := queuetest.Take(t, q)
-	consumers, err := c.XInfoConsumers(t.Context(), "airlock:queue", "airlock:workers").Result()
+	consumers, err := c.XInfoConsumers(t.Context(), "airlock:queue:python", "airlock:workers").Result()
 	if err != nil || len(consumers) != 1 || consumers[0].Name != q.opt.Consumer || consumers[0].Pending != 1 {
 		t.Fatalf("XINFO CONSUMERS: %+v %v", consumers, err)
 	}
@@ -307,7 +313,7 @@ func TestRestart(t *testing.T) {
 	queuetest.Take(t, w) // before-2
 	popErr := make(chan error, 1)
 	go func() {
-		_, err := w.Pop(t.Context())
+		_, err := w.Pop(t.Context(), served)
 		popErr <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -322,8 +328,8 @@ func TestRestart(t *testing.T) {
 		t.Fatal("a waiting Pop did not return when the server died")
 	}
 	for name, call := range map[string]func(ctx context.Context) error{
-		"Push": func(ctx context.Context) error { return q.Push(ctx, "lost") },
-		"Pop":  func(ctx context.Context) error { _, err := q.Pop(ctx); return err },
+		"Push": func(ctx context.Context) error { return q.Push(ctx, queuetest.Capability, "lost") },
+		"Pop":  func(ctx context.Context) error { _, err := q.Pop(ctx, served); return err },
 		"Len":  func(ctx context.Context) error { _, err := q.Len(ctx); return err },
 	} {
 		start := time.Now()
@@ -361,7 +367,7 @@ func TestRestart(t *testing.T) {
 	got := make(chan string, 1)
 	go func() {
 		for {
-			l, err := w.Pop(t.Context())
+			l, err := w.Pop(t.Context(), served)
 			if err == nil {
 				l.Ack(t.Context())
 				got <- l.JobID()
@@ -408,7 +414,7 @@ func TestRestartUnderLoad(t *testing.T) {
 	for _, w := range ws {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				l, err := w.Pop(ctx)
+				l, err := w.Pop(ctx, served)
 				if err != nil {
 					if ctx.Err() == nil {
 						if !errors.Is(err, airlock.ErrUnavailable) {
@@ -437,7 +443,7 @@ func TestRestartUnderLoad(t *testing.T) {
 		for i := range n {
 			id := fmt.Sprint(prefix, i)
 			wasBack := back.Load()
-			if err := ws[i%len(ws)].Push(ctx, id); err != nil {
+			if err := ws[i%len(ws)].Push(ctx, queuetest.Capability, id); err != nil {
 				pushErrs.Add(1) // down: the service would answer 503
 				continue
 			}
@@ -502,7 +508,7 @@ func TestPopCancelWithinBlock(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan time.Time, 1)
 	go func() {
-		q.Pop(ctx)
+		q.Pop(ctx, served)
 		done <- time.Now()
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -536,7 +542,7 @@ func TestRedactURL(t *testing.T) {
 // consumers are the names of the group's consumers.
 func consumers(t *testing.T, c *goredis.Client, opt Options) []string {
 	t.Helper()
-	list, err := c.XInfoConsumers(t.Context(), opt.Stream, opt.Group).Result()
+	list, err := c.XInfoConsumers(t.Context(), streamOf(opt), opt.Group).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
