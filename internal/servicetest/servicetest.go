@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -47,6 +48,9 @@ type Options struct {
 	// Deps, when set, may change the service's store, blobs and queue
 	// (wrap the store in one that freezes, say) before it starts.
 	Deps func(*jobs.Deps)
+	// Config, when set, changes settings that have no option above (the
+	// package indexes of environments, say) once the rest is mapped.
+	Config func(*config.Config)
 }
 
 // Env is a running service.
@@ -170,6 +174,11 @@ func testConfig(t *testing.T, opt Options) *config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Data = t.TempDir()
+	// The sandboxes' uids bind the environments' cache from under the
+	// data directory: the test's own temporary directory must let them.
+	if err := os.Chmod(filepath.Dir(cfg.Data), 0o711); err != nil {
+		t.Fatal(err)
+	}
 	cfg.Pools = map[string]config.Pool{"python": {Size: 1}, "javascript": {Size: 1}}
 	cfg.AllowLocalCallbacks = true
 	if Fleet() {
@@ -191,6 +200,9 @@ func testConfig(t *testing.T, opt Options) *config.Config {
 	set(&cfg.Limits, &eo.Policy)
 	if rest := (Options{API: ao, Jobs: jo, Judge0: j0, Engine: eo}); !reflect.ValueOf(rest).IsZero() {
 		t.Fatalf("servicetest: no config setting for %+v", rest)
+	}
+	if opt.Config != nil {
+		opt.Config(cfg)
 	}
 	return cfg
 }
