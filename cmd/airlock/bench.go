@@ -38,6 +38,7 @@ type benchOptions struct {
 	n, pool           int
 	levels, languages string
 	limit             time.Duration
+	requirement       string // npm spec of the environments' rows; "" skips them
 }
 
 func benchCommand() *cobra.Command {
@@ -46,7 +47,9 @@ func benchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Time a hello world bare, sandboxed and through HTTP",
 		Long: `Time a hello world per language run bare, in a new sandbox, in a warm-pool sandbox and through
-a local server's HTTP API (with its warm pool), at several concurrencies, each against bare exec.`,
+a local server's HTTP API (with its warm pool), at several concurrencies, each against bare exec;
+then what environments cost: a first build, a run with a cached environment against one with none,
+and a numpy calculation in a preloaded pool against a bare python3 -c "import numpy".`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return exited(cmdBench(o, cmd.OutOrStdout()))
@@ -58,6 +61,7 @@ a local server's HTTP API (with its warm pool), at several concurrencies, each a
 	fs.StringVar(&o.languages, "languages", "python,javascript", "languages to measure")
 	fs.DurationVar(&o.limit, "max-time", 10*time.Minute, "stop (and fail) after this long")
 	fs.IntVar(&o.pool, "pool", 4, "warm pool size per language for the warm-pool and HTTP paths")
+	fs.StringVar(&o.requirement, "environment", "is-number@7.0.0", `npm package of the environments' rows (first build from the registry, cached run), then a preloaded numpy calculation; "" skips them`)
 	return cmd
 }
 
@@ -93,7 +97,7 @@ func cmdBench(o benchOptions, out io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.limit)
 	defer cancel()
-	if err := runBench(ctx, out, catalog, ids, o.n, o.pool, concurrency); err != nil {
+	if err := runBench(ctx, out, catalog, ids, o.n, o.pool, concurrency, o.requirement); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -104,7 +108,7 @@ func fail(err error) int {
 	return 1
 }
 
-func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []string, n, poolSize int, concurrency []int) error {
+func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []string, n, poolSize int, concurrency []int, requirement string) error {
 	runner, err := app.NewRunner(catalog)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w (run `airlock doctor`)", err)
@@ -225,7 +229,11 @@ func runBench(ctx context.Context, out io.Writer, catalog *lang.Catalog, ids []s
 	for _, id := range ids {
 		fmt.Fprintf(out, "memory of an idle pooled %s sandbox: %.1f MiB\n", id, memory[id])
 	}
-	return nil
+	if requirement == "" {
+		return nil
+	}
+	fmt.Fprintln(out)
+	return benchEnvironments(ctx, out, runner, catalog, n, requirement)
 }
 
 // benchPath is one way of running the program; pool, when set, reads the

@@ -214,8 +214,10 @@ func TestRunBadInput(t *testing.T) {
 	}
 }
 
-// TestBench: a small bench prints every path with its ratio to bare exec;
-// bad flags exit 2.
+// TestBench: a small bench prints every path with its ratio to bare exec,
+// and the environments' rows (a build from the npm registry, which CI
+// reaches, and a numpy calculation: scripts/test.sh installs numpy); bad
+// flags exit 2.
 func TestBench(t *testing.T) {
 	bin := build(t)
 	out, err := exec.Command(bin, "bench", "--n", "3", "--concurrency", "1,2", "--languages", "python").CombinedOutput()
@@ -234,6 +236,11 @@ func TestBench(t *testing.T) {
 		}
 		if n != want {
 			t.Errorf("%q appears %d times, want %d", path, n, want)
+		}
+	}
+	for _, row := range []string{"first build of is-number@7.0.0", "node run, environment cached", "numpy beam calculation, cold sandbox", "numpy beam calculation, preloaded pool"} {
+		if !strings.Contains(string(out), row+"  ") {
+			t.Errorf("no row %q", row)
 		}
 	}
 	if !strings.Contains(string(out), "memory of an idle pooled python sandbox: ") {
