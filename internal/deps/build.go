@@ -51,7 +51,7 @@ func (m *Manager) build(ctx context.Context, inst *installer, spec Spec, key str
 		return fmt.Errorf("deps: the build's sandbox: %w", err)
 	}
 	defer out.Tree.Close()
-	step := stepOf(out)
+	step := out.Step()
 	if out.Status != airlock.StatusOK {
 		return &BuildError{Message: diagnose(step, indexes, proxy.Refused(), proxy.Unreachable(), limit), Step: step}
 	}
@@ -70,20 +70,4 @@ func (m *Manager) build(ctx context.Context, inst *installer, spec Spec, key str
 		}
 		return out.Tree.Extract(dir, envDir)
 	})
-}
-
-// stepOf is the installer's run as a job's result reports it.
-func stepOf(r sandbox.Result) airlock.Step {
-	return airlock.Step{
-		Status:          r.Status,
-		ExitCode:        r.ExitCode,
-		Signal:          r.Signal,
-		Message:         r.Message,
-		Stdout:          r.Stdout,
-		Stderr:          r.Stderr,
-		StdoutTruncated: r.StdoutTruncated,
-		StderrTruncated: r.StderrTruncated,
-		Usage:           r.Usage,
-		Startup:         r.Startup,
-	}
 }

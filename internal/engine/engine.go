@@ -184,7 +184,7 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		// What the build left is handed to the run step as it is, on
 		// disk: never read into memory here.
 		tree = out.Tree
-		step := stepOf(out)
+		step := out.Step()
 		sess.exit("compile", step)
 		res.Compile = &step
 		if out.Status != airlock.StatusOK {
@@ -246,7 +246,7 @@ func (e *Engine) runOnce(ctx context.Context, l *lang.Language, res *airlock.Res
 		return fmt.Errorf("run: %w", err)
 	}
 	defer out.Tree.Close()
-	res.Step = stepOf(out)
+	res.Step = out.Step()
 	if req.Mode == airlock.ModeFunction {
 		judgeFunction(res, out, spec.Limits.Output)
 	}
@@ -424,22 +424,6 @@ func checkName(name string) string {
 		}
 	}
 	return ""
-}
-
-func stepOf(r sandbox.Result) airlock.Step {
-	return airlock.Step{
-		Status:          r.Status,
-		ExitCode:        r.ExitCode,
-		Signal:          r.Signal,
-		Message:         r.Message,
-		Stdout:          r.Stdout,
-		Stderr:          r.Stderr,
-		Interleaved:     r.Interleaved,
-		StdoutTruncated: r.StdoutTruncated,
-		StderrTruncated: r.StderrTruncated,
-		Usage:           r.Usage,
-		Startup:         r.Startup,
-	}
 }
 
 // sameOutput compares as Judge0 does: trailing whitespace of each line and

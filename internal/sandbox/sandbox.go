@@ -163,6 +163,23 @@ type Mount struct {
 	Target string // default Source
 }
 
+// Step is the result as a job reports the step it ran.
+func (r Result) Step() airlock.Step {
+	return airlock.Step{
+		Status:          r.Status,
+		ExitCode:        r.ExitCode,
+		Signal:          r.Signal,
+		Message:         r.Message,
+		Stdout:          r.Stdout,
+		Stderr:          r.Stderr,
+		Interleaved:     r.Interleaved,
+		StdoutTruncated: r.StdoutTruncated,
+		StderrTruncated: r.StderrTruncated,
+		Usage:           r.Usage,
+		Startup:         r.Startup,
+	}
+}
+
 // Result is what the untrusted program did.
 type Result struct {
 	Status          airlock.Status `json:"status"`
