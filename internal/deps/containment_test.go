@@ -133,10 +133,18 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-func (b *logBuffer) String() string {
+// Len marks where the log is now, for since.
+func (b *logBuffer) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.buf.String()
+	return b.buf.Len()
+}
+
+// since is what was logged after mark.
+func (b *logBuffer) since(mark int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()[mark:]
 }
 
 // nosyScript is an npm install script (node) that tries to escape in
@@ -229,6 +237,110 @@ func attemptsIn(t *testing.T, out string) map[string]string {
 	return attempts
 }
 
+// nosySetupPy is a setup.py that tries what nosyScript tries, records
+// each attempt's outcome in nosy/attempts.json (installed with the
+// package) and on stderr, then installs the package, or exits with code
+// when it is not 0.
+func nosySetupPy(t *testing.T, esc escape, code int) string {
+	t.Helper()
+	return fmt.Sprintf(`import http.client, json, os, socket, sys
+esc, host_writes, results = json.loads(%q), json.loads(%q), {}
+def attempt(name, f):
+    try:
+        f()
+        results[name] = "ok"
+    except Exception as e:
+        results[name] = "error " + type(e).__name__
+def read(p):
+    with open(p, "rb") as f:
+        f.read()
+def write(p):
+    with open(p, "w") as f:
+        f.write("x")
+def connect(host, port):
+    socket.create_connection((host, port), timeout=5).close()
+def via_proxy(method, target, tunnel=None):
+    conn = http.client.HTTPConnection("127.0.0.1", 3128, timeout=10)
+    try:
+        if tunnel:
+            conn.set_tunnel(tunnel, 443)
+            conn.connect()
+            return "ok"
+        conn.request(method, target)
+        status = conn.getresponse().status
+        return "ok" if 200 <= status < 300 else "refused %%d" %% status
+    except OSError as e:
+        return "error " + str(e)
+    finally:
+        conn.close()
+attempt("read /etc/shadow", lambda: read("/etc/shadow"))
+attempt("list /root", lambda: os.listdir("/root"))
+attempt("list the cache", lambda: os.listdir(esc["cache"]))
+attempt("read the host secret", lambda: read(esc["host"] + "/secret"))
+attempt("write the host directory", lambda: write(esc["host"] + "/escaped"))
+for p in host_writes:
+    attempt("write " + p, lambda: write(p))
+svc_host, svc_port = esc["service"].split(":")
+attempt("connect to 1.1.1.1:80", lambda: connect("1.1.1.1", 80))
+attempt("connect to the host service", lambda: connect(svc_host, int(svc_port)))
+attempt("resolve example.com", lambda: socket.getaddrinfo("example.com", 80))
+results["GET http://example.com/ through the proxy"] = via_proxy("GET", "http://example.com/")
+results["CONNECT example.com:443 through the proxy"] = via_proxy("CONNECT", None, tunnel="example.com")
+results["GET the host service through the proxy"] = via_proxy("GET", "http://" + esc["service"] + "/")
+os.makedirs("nosy", exist_ok=True)
+with open("nosy/attempts.json", "w") as f:
+    json.dump(results, f)
+print("ATTEMPTS " + json.dumps(results), file=sys.stderr)
+if %d:
+    sys.exit(%d)
+from setuptools import setup
+setup(name="nosy", version="1.0", packages=["nosy"], package_data={"nosy": ["attempts.json"]})
+`, mustJSON(t, esc), mustJSON(t, hostWrites), code, code)
+}
+
+// TestPipSetupPyContained: a source distribution whose setup.py tries
+// what the npm script tries is contained alike, whether it installs or
+// fails.
+func TestPipSetupPyContained(t *testing.T) {
+	dir := cacheDir(t)
+	esc, hits := newEscape(t, dir)
+	idx := depstest.Index(t,
+		depstest.Package{Name: "nosy", Version: "1.0", SetupPy: nosySetupPy(t, esc, 0), Files: map[string]string{"nosy/__init__.py": ""}},
+		depstest.Package{Name: "nosy-fails", Version: "1.0", SetupPy: nosySetupPy(t, esc, 1)},
+	)
+	log := &logBuffer{}
+	m := manager(t, dir, nativeRunner(t), Options{PythonIndexes: []string{idx.URL()}, Log: slog.New(slog.NewTextHandler(log, nil))})
+	spec := func(reqs ...string) Spec {
+		parsed, err := Parse("pip", reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Spec{Language: &lang.Language{ID: "python", Installer: "pip"}, Version: "3.11.2", Requirements: parsed}
+	}
+
+	t.Run("installs, contained", func(t *testing.T) {
+		mark := log.Len()
+		env, err := m.Get(context.Background(), spec("nosy==1.0"))
+		if err != nil {
+			t.Fatalf("Get: %v\n%s", err, buildOutput(err))
+		}
+		defer env.Release()
+		checkContained(t, readAttempts(t, filepath.Join(env.Mount.Source, "nosy", "attempts.json")), esc, hits, log.since(mark))
+		noTemporaries(t, dir)
+	})
+
+	t.Run("fails, contained", func(t *testing.T) {
+		mark := log.Len()
+		_, err := m.Get(context.Background(), spec("nosy-fails==1.0"))
+		var be *BuildError
+		if !errors.As(err, &be) || !strings.Contains(be.Message, "example.com:80") || !strings.Contains(be.Message, "not an allowed index") {
+			t.Fatalf("Get: %v, want a BuildError naming the refused hosts\n%s", err, buildOutput(err))
+		}
+		checkContained(t, attemptsIn(t, buildOutput(err)), esc, hits, log.since(mark))
+		noTemporaries(t, dir)
+	})
+}
+
 // TestNPMInstallScriptContained: a package whose postinstall script
 // tries to read and write the host, to connect around the proxy and
 // through it beyond the registry, installs with every attempt failed (the
@@ -258,22 +370,24 @@ func TestNPMInstallScriptContained(t *testing.T) {
 	}
 
 	t.Run("installs, contained", func(t *testing.T) {
+		mark := log.Len()
 		env, err := m.Get(context.Background(), spec("nosy@1.0.0"))
 		if err != nil {
 			t.Fatalf("Get: %v\n%s", err, buildOutput(err))
 		}
 		defer env.Release()
-		checkContained(t, readAttempts(t, filepath.Join(env.Mount.Source, "node_modules", "nosy", "attempts.json")), esc, hits, log.String())
+		checkContained(t, readAttempts(t, filepath.Join(env.Mount.Source, "node_modules", "nosy", "attempts.json")), esc, hits, log.since(mark))
 		noTemporaries(t, dir)
 	})
 
 	t.Run("fails, contained", func(t *testing.T) {
+		mark := log.Len()
 		_, err := m.Get(context.Background(), spec("nosy-fails@1.0.0"))
 		var be *BuildError
 		if !errors.As(err, &be) || !strings.Contains(be.Message, "example.com:80") || !strings.Contains(be.Message, "not an allowed index") {
 			t.Fatalf("Get: %v, want a BuildError naming the refused hosts\n%s", err, buildOutput(err))
 		}
-		checkContained(t, attemptsIn(t, buildOutput(err)), esc, hits, log.String())
+		checkContained(t, attemptsIn(t, buildOutput(err)), esc, hits, log.since(mark))
 		noTemporaries(t, dir)
 	})
 
