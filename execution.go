@@ -138,6 +138,12 @@ type Request struct {
 	// are the engine's. It travels with the job, so whichever worker
 	// runs it applies the key's defaults.
 	Policy Policy `json:"Policy,omitzero"`
+	// Network are the hosts ("host" for ports 80 and 443, or
+	// "host:port") the run step may reach through an allow-listing
+	// proxy: the job asked for network and its key allows these. Empty,
+	// the run has no network at all. It travels with the job, so
+	// whichever worker runs it allows the same hosts.
+	Network []string `json:"Network,omitempty"`
 	// Interactive is a live session's job: it runs only while its client
 	// is attached, never unattended after a restart.
 	Interactive bool `json:"Interactive,omitempty"`

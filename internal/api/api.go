@@ -39,6 +39,9 @@ type Options struct {
 	Metrics     *metrics.Metrics
 	Log         *slog.Logger
 	Engine      *engine.Engine // checks requests, lists languages and policies
+	// NetworkHosts are what a job asking for network may reach when no
+	// keys are configured; with keys, each key's Network.
+	NetworkHosts []string
 }
 
 // Server serves the API.
@@ -221,6 +224,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	key := keyOf(r)
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	meta := jobs.Meta{KeyID: key.ID, ClientAddr: host, CallbackURL: body.CallbackURL, MaxActive: key.MaxActive, Limits: key.Policy}
+	if body.Network {
+		if meta.Network = s.networkHosts(key); len(meta.Network) == 0 {
+			s.refuse(w, r, &engine.InvalidError{Field: "network", Problem: s.noNetwork()})
+			return
+		}
+	}
 	if v := r.Header.Values(jobs.IdempotencyHeader); len(v) > 0 {
 		meta.IdempotencyKey = strings.Join(v, ",") // a repeated header is not one key
 		if err := jobs.CheckIdempotencyKey(meta.IdempotencyKey); err != nil {
@@ -252,6 +261,23 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.refuse(w, r, err)
 	}
+}
+
+// networkHosts are the hosts a job of key may reach when it asks for
+// network: the key's, or the server's when it has no keys.
+func (s *Server) networkHosts(key *auth.Key) []string {
+	if s.keys.Open() {
+		return s.opt.NetworkHosts
+	}
+	return key.Network
+}
+
+// noNetwork says why a job may not ask for network.
+func (s *Server) noNetwork() string {
+	if s.keys.Open() {
+		return "this server allows jobs no network (network_hosts is not set)"
+	}
+	return "this API key allows no network (the operator lists the hosts a key's jobs may reach, network in its config)"
 }
 
 // refuse answers an error with its class's status (middleware.Status)

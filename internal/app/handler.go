@@ -32,7 +32,7 @@ func (a *App) newHandler(m *metrics.Metrics, b *backends) (http.Handler, error) 
 // from the config.
 func (a *App) apiHandler(m *metrics.Metrics) (*api.Server, error) {
 	cfg, log := a.cfg, a.opt.Log
-	handler, err := api.New(a.svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, WaitTimeout: cfg.WaitTimeout, Metrics: m, Log: log, Engine: a.eng})
+	handler, err := api.New(a.svc, api.Options{Keys: cfg.Keys, MaxBody: cfg.MaxBody, WaitTimeout: cfg.WaitTimeout, Metrics: m, Log: log, Engine: a.eng, NetworkHosts: cfg.NetworkHosts})
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,10 @@ type Key struct {
 	// Policy is Limits read (config.Load does): zero fields are the
 	// server's.
 	Policy airlock.Policy `yaml:"-"`
+	// Network lists the hosts the key's jobs may reach when they ask for
+	// network ("host" for ports 80 and 443, or "host:port"); without it
+	// a job of the key may not ask.
+	Network []string `yaml:"network"`
 }
 
 // HashToken is what a Key's SHA256 holds for token.

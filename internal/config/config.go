@@ -20,6 +20,7 @@ import (
 
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/egress"
 	"github.com/airlock-dev/airlock/internal/units"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	// Limits are the server's defaults and maxima of a job's limits, from
 	// the file only; zero fields are airlock.DefaultPolicy's.
 	Limits airlock.Policy
+	// NetworkHosts are the hosts a job that asks for network may reach
+	// when no keys are configured; with keys, each key's own (Key.Network).
+	NetworkHosts []string
 
 	// Dependency environments (internal/deps). EnvsDir is their cache
 	// ("": envs under Data), EnvsMaxSize its cap. PythonIndexes (the
@@ -190,6 +194,14 @@ var settings = []setting{
 		return err
 	}},
 	{name: "ca-bundle", usage: "PEM file of extra certificate authorities for the installers [default: PIP_CERT, else NODE_EXTRA_CA_CERTS]", set: func(c *Config, v string) error { c.CABundle = v; return nil }},
+	{name: "network-hosts", usage: "hosts a job that asks for network may reach when no API keys are configured (host or host:port, comma-separated; keys list their own)", set: func(c *Config, v string) error {
+		hosts := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+		if _, err := egress.New(egress.Options{Allow: hosts}); err != nil {
+			return err
+		}
+		c.NetworkHosts = hosts
+		return nil
+	}},
 	{name: "no-workers", usage: "run no jobs here: an API-only node of a fleet (needs --queue)", set: boolSetting(func(c *Config) *bool { return &c.NoWorkers }), boolean: true},
 }
 
@@ -464,10 +476,19 @@ func (c *Config) loadFile(path string) error {
 		if s == nil {
 			return fmt.Errorf("%s: unknown setting %q", path, name)
 		}
-		if node.Kind != yaml.ScalarNode {
+		value := node.Value
+		switch {
+		case name == "network_hosts" && node.Kind == yaml.SequenceNode:
+			// A list of hosts reads as the comma-separated one.
+			var hosts []string
+			if err := node.Decode(&hosts); err != nil {
+				return fmt.Errorf("%s: %s: want a list of hosts: %w", path, name, err)
+			}
+			value = strings.Join(hosts, ",")
+		case node.Kind != yaml.ScalarNode:
 			return fmt.Errorf("%s: %s: want a single value", path, name)
 		}
-		if err := s.set(c, node.Value); err != nil {
+		if err := s.set(c, value); err != nil {
 			return fmt.Errorf("%s: %s: %w", path, name, err)
 		}
 	}
@@ -546,6 +567,9 @@ func (c *Config) keyLimits() error {
 			}
 		}
 		k.Policy = p
+		if _, err := egress.New(egress.Options{Allow: k.Network}); err != nil {
+			return fmt.Errorf("key %s: network: %w", k.ID, err)
+		}
 	}
 	return nil
 }

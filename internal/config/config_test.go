@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +227,10 @@ func TestBadValues(t *testing.T) {
 		{"flag python index not a URL", []string{"--python-index=pypi.org"}, nil, "", []string{"--python-index", "http(s) URL"}},
 		{"flag two npm registries", []string{"--npm-registry=https://a.example/,https://b.example/"}, nil, "", []string{"--npm-registry", "one URL"}},
 		{"env PIP_INDEX_URL not a URL", nil, map[string]string{"PIP_INDEX_URL": "file:///srv/wheels"}, "", []string{"PIP_INDEX_URL", "file:///srv/wheels"}},
+		{"file key network a URL", nil, nil, "keys: [{id: a, sha256: " + strings.Repeat("0", 64) + ", network: [\"https://api.example.com/\"]}]\n",
+			[]string{"key a", "network", "https://api.example.com/"}},
+		{"flag network host with a bad port", []string{"--network-hosts=api.example.com:99999"}, nil, "", []string{"--network-hosts", "api.example.com:99999"}},
+		{"file network hosts a mapping", nil, nil, "network_hosts: {a: b}\n", []string{"network_hosts"}},
 		{"file key field misspelt", nil, nil, "keys: [{id: a, sha256: " + strings.Repeat("0", 64) + ", limits: {max: {wal: 15s}}}]\n", []string{"keys", "wal"}},
 	}
 	for _, tc := range cases {
@@ -348,6 +353,30 @@ keys:
 	// Without the section, the built-in policy (zero: airlock.DefaultPolicy).
 	if c := load(t, nil, nil); c.Limits != (airlock.Policy{}) {
 		t.Errorf("limits without a file: %+v", c.Limits)
+	}
+}
+
+// The hosts jobs may reach: each key's own, and the server's when it has
+// no keys, as a list in the file or comma-separated.
+func TestNetworkSettings(t *testing.T) {
+	path := writeFile(t, `
+network_hosts: [api.example.com, "data.example.org:8443"]
+keys:
+  - id: fetcher
+    sha256: 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
+    network: [api.example.com, "127.0.0.1:8080"]
+  - id: plain
+    sha256: fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9
+`)
+	c := load(t, []string{"--config", path}, nil)
+	if !slices.Equal(c.NetworkHosts, []string{"api.example.com", "data.example.org:8443"}) {
+		t.Errorf("network_hosts: %q", c.NetworkHosts)
+	}
+	if len(c.Keys) != 2 || !slices.Equal(c.Keys[0].Network, []string{"api.example.com", "127.0.0.1:8080"}) || c.Keys[1].Network != nil {
+		t.Errorf("keys' network: %+v", c.Keys)
+	}
+	if c := load(t, nil, map[string]string{"AIRLOCK_NETWORK_HOSTS": "a.example, b.example:81"}); !slices.Equal(c.NetworkHosts, []string{"a.example", "b.example:81"}) {
+		t.Errorf("AIRLOCK_NETWORK_HOSTS: %q", c.NetworkHosts)
 	}
 }
 

@@ -214,6 +214,9 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 	// With an environment bound, no warm-pool sandbox fits (see fits):
 	// the pools' sandboxes were prepared without it.
 	withEnv(&spec, env)
+	if err := withNetwork(&spec, req.Network); err != nil {
+		return res, fmt.Errorf("network: %w", err)
+	}
 	if req.Mode == airlock.ModeFunction {
 		if err := withHarness(&spec, l, p.vars, req.Inputs); err != nil {
 			return res, err
@@ -344,6 +347,9 @@ func (e *Engine) plan(l *lang.Language, req *airlock.Request) (*plan, error) {
 		return nil, err
 	}
 	p.requirements = reqs
+	if err := checkNetwork(req.Network); err != nil {
+		return nil, err
+	}
 	p.vars = lang.Vars{Entry: entry, Options: req.CompileOptions, Args: req.Args, Harness: harnessFile}
 	for _, f := range req.Files {
 		p.files = append(p.files, sandbox.File{Name: f.Name, Content: f.Content})

@@ -10,7 +10,7 @@ import (
 // Request turns a native API submission into a request; errors are
 // *InvalidError naming the field. The wire package decodes the contents
 // and units; the engine adds what needs its catalog (the language's
-// default file name, for Code) and this server's rules (no network).
+// default file name, for Code).
 func (e *Engine) Request(s wire.Submission) (airlock.Request, error) {
 	req := airlock.Request{
 		Language:       s.Language,
@@ -50,7 +50,7 @@ func (e *Engine) Request(s wire.Submission) (airlock.Request, error) {
 			return req, fieldInvalid(err)
 		}
 		if l.Network != "" && l.Network != "none" {
-			return req, invalid("limits.network", "%q: network access is not enabled on this server", l.Network)
+			return req, invalid("limits.network", "%q: only \"none\" (a job asks for network with \"network\": true)", l.Network)
 		}
 		req.Limits = lim
 	}

@@ -132,7 +132,7 @@ func (e *Engine) run(ctx context.Context, l *lang.Language, spec sandbox.Spec) (
 // interpreter running a script, with what the sandbox was prepared with.
 func (wp *warmPool) fits(spec sandbox.Spec) bool {
 	return len(spec.Argv) >= 2 && spec.Argv[0] == wp.spec.Argv[0] && !strings.HasPrefix(spec.Argv[1], "-") &&
-		!spec.MergeStderr && spec.Dir == "" && len(spec.Mounts) == 0 && spec.Tree == nil && slices.Equal(spec.Env, wp.spec.Env) &&
+		!spec.MergeStderr && spec.Dir == "" && len(spec.Mounts) == 0 && spec.Tree == nil && spec.Egress == nil && slices.Equal(spec.Env, wp.spec.Env) &&
 		sandbox.Fits(spec.Limits, wp.spec.Limits) &&
 		!slices.ContainsFunc(spec.Collect, func(c string) bool { return !slices.Contains(wp.spec.Collect, c) })
 }

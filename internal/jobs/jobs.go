@@ -198,6 +198,9 @@ type Meta struct {
 	MaxActive   int // the key's limit of unfinished jobs; 0: none
 	// Limits is the key's own limits policy (the job's Request.Policy).
 	Limits airlock.Policy
+	// Network are the hosts the job asked for and its key allows (the
+	// job's Request.Network); nil: no network.
+	Network []string
 	// IdempotencyKey is the client's Idempotency-Key: a retry with it
 	// and the same request is answered with the first job (see Submit).
 	IdempotencyKey string

@@ -49,6 +49,7 @@ func CheckIdempotencyKey(key string) error {
 // of concurrent submissions exactly one makes a job.
 func (s *Service) Submit(ctx context.Context, req airlock.Request, meta Meta) (*airlock.Job, error) {
 	req.Interactive = meta.Session != nil
+	req.Network = meta.Network
 	var hash string
 	if meta.IdempotencyKey != "" {
 		if err := CheckIdempotencyKey(meta.IdempotencyKey); err != nil {

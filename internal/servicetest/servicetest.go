@@ -189,6 +189,7 @@ func testConfig(t *testing.T, opt Options) *config.Config {
 	}
 	ao, jo, j0, eo := opt.API, opt.Jobs, opt.Judge0, opt.Engine
 	cfg.Keys, ao.Keys = ao.Keys, nil
+	cfg.NetworkHosts, ao.NetworkHosts = ao.NetworkHosts, nil
 	set(&cfg.MaxBody, &ao.MaxBody)
 	set(&cfg.WaitTimeout, &ao.WaitTimeout)
 	set(&cfg.Workers, &jo.Workers)

@@ -30,6 +30,9 @@ type Submission struct {
 	// Requirements are the packages the program imports: a list, or a
 	// requirements file's text (see DecodeRequirements).
 	Requirements json.RawMessage `json:"requirements,omitempty"`
+	// Network asks for the hosts the submitting key allows, through an
+	// allow-listing proxy; without it the program has no network.
+	Network bool `json:"network,omitempty"`
 }
 
 // File is a submitted file; Encoding is "utf8" (default) or "base64".

@@ -1,7 +1,8 @@
-// Package depstest serves a Python package index on loopback for tests:
-// PEP 503's "simple" pages and the wheels behind them, built in memory
-// from the packages a test describes. No network, no pip at build time.
-// It is imported by tests only.
+// Package depstest serves package indexes on loopback for tests: a
+// Python index (PEP 503's "simple" pages and the wheels or source
+// distributions behind them) and an npm registry (package documents and
+// tarballs), built in memory from the packages a test describes. No
+// network, no installer at build time. It is imported by tests only.
 package depstest
 
 import (
@@ -19,11 +20,15 @@ import (
 )
 
 // Package is one version of a distribution, served as a pure-Python
-// wheel.
+// wheel, or a source distribution when it has a setup.py.
 type Package struct {
 	Name, Version string
 	Requires      []string          // Requires-Dist entries (PEP 508), e.g. "pkgb>=2"
 	Files         map[string]string // the wheel's files, e.g. "pkga/__init__.py": "VALUE = 1\n"
+	// SetupPy, when set, serves the package as a source distribution
+	// with this setup.py (and Files beside it) instead of a wheel: pip
+	// runs it to install the package.
+	SetupPy string
 }
 
 // Server is a running index. It counts the requests for each path, so
@@ -44,7 +49,11 @@ func Index(t testing.TB, pkgs ...Package) *Server {
 	t.Helper()
 	s := &Server{projects: map[string][]string{}, wheels: map[string][]byte{}, requests: map[string]int{}}
 	for _, p := range pkgs {
-		file, body, err := wheel(p)
+		build := wheel
+		if p.SetupPy != "" {
+			build = sdist
+		}
+		file, body, err := build(p)
 		if err != nil {
 			t.Fatalf("depstest: %v", err)
 		}

@@ -139,3 +139,21 @@ func python(dir, code string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// TestPipBuildsSdist has Debian's pip install a source distribution from
+// the index: it runs the package's setup.py, which installs its module.
+func TestPipBuildsSdist(t *testing.T) {
+	idx := depstest.Index(t, depstest.Package{Name: "srcpkg", Version: "1.0",
+		SetupPy: "from setuptools import setup\nopen('srcpkg/ran.py', 'w').write('RAN = True\\n')\nsetup(name='srcpkg', version='1.0', packages=['srcpkg'])\n",
+		Files:   map[string]string{"srcpkg/__init__.py": "from .ran import RAN\n"}})
+	dir := t.TempDir()
+	if out, err := pip(t, idx, dir, "srcpkg==1.0"); err != nil {
+		t.Fatalf("pip install: %v\n%s", err, out)
+	}
+	if out, err := python(dir, "import srcpkg; print(srcpkg.RAN)"); err != nil || strings.TrimSpace(out) != "True" {
+		t.Fatalf("importing what setup.py installed: %q, %v; want True", out, err)
+	}
+	if n := idx.Requests("/files/srcpkg-1.0.tar.gz"); n != 1 {
+		t.Errorf("the sdist was fetched %d times, want 1", n)
+	}
+}
