@@ -15,7 +15,7 @@ import (
 // text or base64, limits in API units. The engine turns it into an
 // airlock.Request, with what needs its catalog and policy.
 type Submission struct {
-	Language       string          `json:"language"`
+	Language       string          `json:"language"` // may be left out with an environment
 	Version        string          `json:"version,omitempty"`
 	Files          []File          `json:"files,omitempty"`
 	Code           string          `json:"code,omitempty"` // one file under the language's default name
@@ -30,6 +30,9 @@ type Submission struct {
 	// Requirements are the packages the program imports: a list, or a
 	// requirements file's text (see DecodeRequirements).
 	Requirements json.RawMessage `json:"requirements,omitempty"`
+	// Environment names one of the operator's environments; Language may
+	// then be left out.
+	Environment string `json:"environment,omitempty"`
 }
 
 // File is a submitted file; Encoding is "utf8" (default) or "base64".
