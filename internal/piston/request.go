@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -91,9 +92,13 @@ func (s *Server) environmentRuntimes(ctx context.Context) []runtime {
 // Piston's names for a language (python3, node-js...), which would hide
 // it: the catalog's ids and aliases are the engine's to refuse.
 func CheckEnvironments(envs map[string]engine.Named) error {
-	for name := range envs {
+	names := slices.Sorted(maps.Keys(envs))
+	for _, name := range names {
+		if pythonAlias.MatchString(name) {
+			return fmt.Errorf("environment %q: Piston clients know the name as python (choose another)", name)
+		}
 		for id, names := range pistonNames {
-			if name == names.language || slices.Contains(names.aliases, name) || pythonAlias.MatchString(name) {
+			if name == names.language || slices.Contains(names.aliases, name) {
 				return fmt.Errorf("environment %q: Piston clients know the name as %s (choose another)", name, id)
 			}
 		}
