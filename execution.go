@@ -134,6 +134,10 @@ type Request struct {
 	// an environment of their own before it runs: PEP 508 requirements
 	// for Python, npm package specs for JavaScript and TypeScript.
 	Requirements []string `json:"Requirements,omitempty"`
+	// Environment names one of the operator's environments (the config
+	// file's environments): the job runs in it, with its language. It
+	// travels with the job, so whichever worker runs it binds it.
+	Environment string `json:"Environment,omitempty"`
 	// Policy is the submitting key's own limits policy; its zero fields
 	// are the engine's. It travels with the job, so whichever worker
 	// runs it applies the key's defaults.

@@ -147,6 +147,11 @@ type BlobStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// EnvironmentCapability is the capability of an operator's named
+// environment: what the nodes that started it serve, and what a job in it
+// is queued under.
+func EnvironmentCapability(name string) string { return "env:" + name }
+
 // Queue hands job ids to workers, at least once, routed by capability:
 // a job is pushed for the capability it needs (jobs.Capability: a
 // language's id, "env:<name>" for an operator's environment) and handed

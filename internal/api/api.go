@@ -74,6 +74,7 @@ func New(svc *jobs.Service, opt Options) (*Server, error) {
 	s.route("/v1/executions", map[string]http.HandlerFunc{http.MethodPost: authed(s.create)})
 	s.route("/v1/executions/{id}", map[string]http.HandlerFunc{http.MethodGet: authed(s.get), http.MethodDelete: authed(s.cancel)})
 	s.route("/v1/languages", map[string]http.HandlerFunc{http.MethodGet: authed(s.languages)})
+	s.route("/v1/environments", map[string]http.HandlerFunc{http.MethodGet: authed(s.environments)})
 	s.route("/v1/limits", map[string]http.HandlerFunc{http.MethodGet: authed(s.limits)})
 	s.route("/healthz", map[string]http.HandlerFunc{http.MethodGet: s.healthz})
 	if opt.Metrics != nil {
@@ -368,6 +369,11 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 		out = append(out, languageJSON{info, wire.PolicyOf(eng.LanguagePolicy(l, keyOf(r).Policy))})
 	}
 	reply(w, http.StatusOK, out)
+}
+
+// environments lists the operator's named environments.
+func (s *Server) environments(w http.ResponseWriter, r *http.Request) {
+	reply(w, http.StatusOK, s.opt.Engine.NamedEnvironments(r.Context()))
 }
 
 // limits shows the caller's key's defaults and maxima.

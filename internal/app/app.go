@@ -92,12 +92,18 @@ func New(cfg *config.Config, opt Options) (_ *App, err error) {
 	}
 	eng := engine.New(runner, catalog, engine.Options{Policy: cfg.Limits, Environments: envs})
 	a.eng = eng
+	a.closes = append(a.closes, eng.Close)
+	if err := declareEnvironments(eng, cfg.Environments); err != nil {
+		return nil, err
+	}
 	if a.runsJobs() {
 		if err := eng.StartPools(enginePools(cfg.Pools), opt.Log); err != nil {
 			return nil, err
 		}
+		if err := eng.StartEnvironments(context.Background(), opt.Log); err != nil {
+			return nil, err
+		}
 	}
-	a.closes = append(a.closes, eng.Close)
 	m := metrics.New(metrics.QueueDepth(b.queue), keepers(runner))
 	m.WatchPools(eng.PoolStats)
 	deps := jobs.Deps{

@@ -9,6 +9,9 @@ import (
 	"github.com/airlock-dev/airlock"
 	"github.com/airlock-dev/airlock/internal/config"
 	"github.com/airlock-dev/airlock/internal/deps"
+	"github.com/airlock-dev/airlock/internal/engine"
+	"github.com/airlock-dev/airlock/internal/judge0"
+	"github.com/airlock-dev/airlock/internal/piston"
 	"github.com/airlock-dev/airlock/internal/sandbox"
 )
 
@@ -58,4 +61,24 @@ func unsearchable(dir string) string {
 		}
 	}
 	return ""
+}
+
+// declareEnvironments gives the engine the operator's named environments
+// and checks that each API face can offer them under their names and
+// Judge0 ids.
+func declareEnvironments(eng *engine.Engine, envs map[string]config.Environment) error {
+	named := map[string]engine.Named{}
+	for name, e := range envs {
+		named[name] = engine.Named{
+			Language: e.Language, Requirements: e.Requirements, Check: e.Check, Judge0ID: e.Judge0ID,
+			Pool: engine.PoolConfig{Size: e.Pool.Size, Preload: e.Pool.Preload},
+		}
+	}
+	if err := eng.AddEnvironments(named); err != nil {
+		return err
+	}
+	if err := judge0.CheckEnvironments(named); err != nil {
+		return err
+	}
+	return piston.CheckEnvironments(named)
 }

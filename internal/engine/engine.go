@@ -22,13 +22,15 @@ import (
 
 // Engine executes submissions. It is safe for concurrent use.
 type Engine struct {
-	runner   sandbox.Runner
-	catalog  *lang.Catalog
-	policy   airlock.Policy
-	versions versionCache
-	caches   cacheState
-	pools    map[string]*warmPool // by language id; set before use
-	envs     Environments         // nil: jobs with requirements are refused
+	runner     sandbox.Runner
+	catalog    *lang.Catalog
+	policy     airlock.Policy
+	versions   versionCache
+	caches     cacheState
+	pools      map[string]*warmPool // by language id; set before use
+	envs       Environments         // nil: jobs with requirements are refused
+	named      map[string]*named    // the operator's environments, by name; set before use
+	namedReady bool                 // StartEnvironments made them ready here: this node serves them
 }
 
 // Options are the operator's settings.
@@ -151,7 +153,10 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 	}
 	res.Language, res.Version = l.ID, p.version
 	var env *deps.Env
-	if len(p.requirements) > 0 {
+	switch {
+	case p.named != nil && p.named.env != nil:
+		env = p.named.env // built at start, held by the engine
+	case len(p.requirements) > 0:
 		env, err = e.environment(ctx, l, p, &res, sess)
 		if err != nil || res.Status == airlock.StatusDependencyError {
 			return res, err
@@ -211,8 +216,8 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 		MergeStderr: req.MergeStderr,
 		Interleave:  req.Interleave,
 	}
-	// With an environment bound, no warm-pool sandbox fits (see fits):
-	// the pools' sandboxes were prepared without it.
+	// With an environment bound, only a pool prepared with it fits (see
+	// fits): a named environment's.
 	withEnv(&spec, env)
 	if err := withNetwork(&spec, req.Network); err != nil {
 		return res, fmt.Errorf("network: %w", err)
@@ -222,11 +227,12 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 			return res, err
 		}
 	}
+	pools := e.poolsFor(l, p.named)
 	var total airlock.Usage
 	runs := max(req.Runs, 1)
 	for i := range runs {
 		spec.Live = sess.live("run")
-		if err := e.runOnce(ctx, l, &res, spec, req); err != nil {
+		if err := e.runOnce(ctx, pools, &res, spec, req); err != nil {
 			return res, err
 		}
 		sess.exit("run", res.Step)
@@ -243,8 +249,8 @@ func (e *Engine) ExecuteLive(ctx context.Context, req airlock.Request, sess *Ses
 }
 
 // runOnce runs the program and judges what it did into res.
-func (e *Engine) runOnce(ctx context.Context, l *lang.Language, res *airlock.Result, spec sandbox.Spec, req airlock.Request) error {
-	out, err := e.run(ctx, l, spec)
+func (e *Engine) runOnce(ctx context.Context, pools []*warmPool, res *airlock.Result, spec sandbox.Spec, req airlock.Request) error {
+	out, err := e.run(ctx, pools, spec)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -269,6 +275,14 @@ func (e *Engine) Check(ctx context.Context, req airlock.Request) error {
 }
 
 func (e *Engine) prepare(ctx context.Context, req *airlock.Request) (*lang.Language, *plan, error) {
+	var nm *named
+	if req.Environment != "" {
+		var err error
+		if nm, err = e.namedFor(req.Environment, req.Language, req.Requirements); err != nil {
+			return nil, nil, err
+		}
+		req.Language = nm.lang.ID
+	}
 	l, err := e.catalog.Lookup(req.Language)
 	if err != nil {
 		return nil, nil, invalid("language", "%v", err)
@@ -288,6 +302,9 @@ func (e *Engine) prepare(ctx context.Context, req *airlock.Request) (*lang.Langu
 		return nil, nil, err
 	}
 	p.version = version
+	if nm != nil {
+		p.named, p.requirements = nm, nm.requirements
+	}
 	return l, p, nil
 }
 
@@ -295,6 +312,7 @@ func (e *Engine) prepare(ctx context.Context, req *airlock.Request) (*lang.Langu
 type plan struct {
 	version               string
 	requirements          []deps.Requirement // checked; none: no environment
+	named                 *named             // the operator's environment the job runs in; nil: none
 	files                 []sandbox.File
 	vars                  lang.Vars
 	compileLimits, limits airlock.Limits

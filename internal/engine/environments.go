@@ -53,6 +53,9 @@ func (e *Engine) checkRequirements(l *lang.Language, entries []string) ([]deps.R
 // which sess is shown as a step "dependencies" at once (the build may
 // have been another job's, so it is not live).
 func (e *Engine) environment(ctx context.Context, l *lang.Language, p *plan, res *airlock.Result, sess *Session) (*deps.Env, error) {
+	if e.envs == nil { // a named environment's, on a node that builds none
+		return nil, errors.New("dependencies: this node builds no environments")
+	}
 	env, err := e.envs.Get(ctx, deps.Spec{Language: l, Version: p.version, Requirements: p.requirements})
 	var failed *deps.BuildError
 	switch {

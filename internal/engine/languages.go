@@ -62,13 +62,19 @@ func (e *Engine) Languages(ctx context.Context, all bool) []LanguageInfo {
 }
 
 // Capabilities are the ids of the catalog's languages whose toolchain
-// this host has (lang.Language.Available): the jobs its workers can run,
-// and take from the queue (jobs.Capability).
+// this host has (lang.Language.Available), and the named environments
+// StartEnvironments made ready here: the jobs its workers can run, and
+// take from the queue (jobs.Capability).
 func (e *Engine) Capabilities() []string {
 	var ids []string
 	for _, l := range e.catalog.All() {
 		if l.Available() == nil {
 			ids = append(ids, l.ID)
+		}
+	}
+	if e.namedReady {
+		for _, name := range sortedKeys(e.named) {
+			ids = append(ids, airlock.EnvironmentCapability(name))
 		}
 	}
 	return ids

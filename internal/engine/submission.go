@@ -22,15 +22,23 @@ func (e *Engine) Request(s wire.Submission) (airlock.Request, error) {
 		Mode:           s.Mode,
 		Inputs:         s.Inputs,
 		ExpectedOutput: s.ExpectedOutputBytes(),
+		Environment:    s.Environment,
+	}
+	if s.Language == "" && s.Environment == "" {
+		return req, invalid("language", "missing (name a language or an environment)")
 	}
 	if s.Language == "" {
-		return req, invalid("language", "missing")
+		nm, err := e.namedFor(s.Environment, "", nil)
+		if err != nil {
+			return req, err
+		}
+		req.Language = nm.lang.ID // stored with the job, as a client naming it would
 	}
 	switch {
 	case s.Code != "" && len(s.Files) > 0:
 		return req, invalid("code", "give code or files, not both")
 	case s.Code != "":
-		l, err := e.catalog.Lookup(s.Language)
+		l, err := e.catalog.Lookup(req.Language)
 		if err != nil {
 			return req, invalid("language", "%v", err)
 		}

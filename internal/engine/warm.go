@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/airlock-dev/airlock/internal/deps"
 	"github.com/airlock-dev/airlock/internal/lang"
 	"github.com/airlock-dev/airlock/internal/pool"
 	"github.com/airlock-dev/airlock/internal/sandbox"
@@ -46,7 +47,6 @@ type warmPool struct {
 // prepare; a language this host lacks gets no pool and a warning. Call it
 // once, before the first Execute.
 func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) (err error) {
-	preparer, ok := e.runner.(sandbox.Preparer)
 	pools := map[string]*warmPool{}
 	defer func() {
 		if err != nil {
@@ -60,61 +60,102 @@ func (e *Engine) StartPools(cfg map[string]PoolConfig, log *slog.Logger) (err er
 		if err != nil {
 			return fmt.Errorf("pool %q: %w", name, err)
 		}
-		boot, ok2 := bootstraps[l.ID]
 		switch {
 		case c.Size < 0:
 			return fmt.Errorf("pool %q: size %d is negative", name, c.Size)
 		case c.Size == 0:
 			continue
-		case !ok2:
-			return fmt.Errorf("pool %q: no warm pool for %s (python and javascript have one)", name, l.ID)
-		case !ok:
-			return errors.New("this sandbox backend cannot keep a warm pool")
 		case pools[l.ID] != nil:
 			return fmt.Errorf("pool %q: %s has a pool already", name, l.ID)
 		}
 		if err := l.Available(); err != nil {
-			log.Warn("no warm pool: language not available", "language", l.ID, "err", err)
-			continue
+			if _, ok := bootstraps[l.ID]; ok {
+				log.Warn("no warm pool: language not available", "language", l.ID, "err", err)
+				continue
+			}
 		}
-		// Prepared with the most a job may ask, so that any job fits
-		// (the sandbox lowers them to the job's); only the size of the
-		// writable space is set at the start.
-		limits := l.MaxOver(e.policy.Max)
-		limits.TmpBytes = l.LimitsOver(e.policy.Default).Within(limits).TmpBytes
-		spec := sandbox.Spec{
-			Argv:    append([]string{l.Run[0], boot.flag, boot.program}, c.Preload...),
-			Env:     l.Env,
-			Limits:  limits,
-			Collect: []string{resultFile},
+		wp, err := e.newWarmPool(l, c, nil, log.With("pool", l.ID))
+		if err != nil {
+			return fmt.Errorf("pool %q: %w", name, err)
 		}
-		prepare := func(ctx context.Context) (sandbox.Prepared, error) { return preparer.Prepare(ctx, spec) }
-		pools[l.ID] = &warmPool{Pool: pool.New(c.Size, min(c.Size, runtime.NumCPU()), prepare, log.With("pool", l.ID)), spec: spec}
+		pools[l.ID] = wp
 	}
 	e.pools = pools
 	return nil
 }
 
-// PoolStats reads each warm pool's counters, by language id.
+// newWarmPool starts a pool of c.Size sandboxes of l's interpreter, with
+// env bound when it is not nil.
+func (e *Engine) newWarmPool(l *lang.Language, c PoolConfig, env *deps.Env, log *slog.Logger) (*warmPool, error) {
+	boot, ok := bootstraps[l.ID]
+	if !ok {
+		return nil, fmt.Errorf("no warm pool for %s (python and javascript have one)", l.ID)
+	}
+	preparer, ok := e.runner.(sandbox.Preparer)
+	if !ok {
+		return nil, errors.New("this sandbox backend cannot keep a warm pool")
+	}
+	// Prepared with the most a job may ask, so that any job fits (the
+	// sandbox lowers them to the job's); only the size of the writable
+	// space is set at the start.
+	limits := l.MaxOver(e.policy.Max)
+	limits.TmpBytes = l.LimitsOver(e.policy.Default).Within(limits).TmpBytes
+	spec := sandbox.Spec{
+		Argv:    append([]string{l.Run[0], boot.flag, boot.program}, c.Preload...),
+		Env:     l.Env,
+		Limits:  limits,
+		Collect: []string{resultFile},
+	}
+	withEnv(&spec, env) // the preloads import from it
+	prepare := func(ctx context.Context) (sandbox.Prepared, error) { return preparer.Prepare(ctx, spec) }
+	return &warmPool{Pool: pool.New(c.Size, min(c.Size, runtime.NumCPU()), prepare, log), spec: spec}, nil
+}
+
+// PoolStats reads each warm pool's counters, by language id, and each
+// named environment's, by its name (never a language's, see
+// AddEnvironments).
 func (e *Engine) PoolStats() map[string]pool.Stats {
 	stats := map[string]pool.Stats{}
 	for id, p := range e.pools {
 		stats[id] = p.Stats()
 	}
+	for name, nm := range e.named {
+		if nm.pool != nil {
+			stats[name] = nm.pool.Stats()
+		}
+	}
 	return stats
 }
 
-// Close stops the warm pools and destroys their waiting sandboxes.
+// Close stops the warm pools, destroys their waiting sandboxes and lets
+// the named environments' cache evict them.
 func (e *Engine) Close() {
 	for _, p := range e.pools {
 		p.Close()
 	}
+	e.stopEnvironments()
 }
 
-// run runs spec in a pooled sandbox when one fits and is ready, else in a
-// new one.
-func (e *Engine) run(ctx context.Context, l *lang.Language, spec sandbox.Spec) (sandbox.Result, error) {
-	if wp := e.pools[l.ID]; wp != nil && wp.fits(spec) {
+// poolsFor are the pools a run of l may take a sandbox from, the named
+// environment's first; fits decides whether one suits the run.
+func (e *Engine) poolsFor(l *lang.Language, nm *named) []*warmPool {
+	var pools []*warmPool
+	if nm != nil && nm.pool != nil {
+		pools = append(pools, nm.pool)
+	}
+	if wp := e.pools[l.ID]; wp != nil {
+		pools = append(pools, wp)
+	}
+	return pools
+}
+
+// run runs spec in a sandbox of the first of pools that fits and has one
+// ready, else in a new one.
+func (e *Engine) run(ctx context.Context, pools []*warmPool, spec sandbox.Spec) (sandbox.Result, error) {
+	for _, wp := range pools {
+		if !wp.fits(spec) {
+			continue
+		}
 		if s := wp.Get(ctx); s != nil {
 			out, err := s.Run(ctx, sandbox.Job{
 				Input: jobInput(spec), Stdin: spec.Stdin, Limits: spec.Limits, Interleave: spec.Interleave,
@@ -129,11 +170,12 @@ func (e *Engine) run(ctx context.Context, l *lang.Language, spec sandbox.Spec) (
 }
 
 // fits says whether spec can run in one of the pool's sandboxes: the same
-// interpreter running a script, with what the sandbox was prepared with.
+// interpreter running a script, with what the sandbox was prepared with
+// (the same environment bound, or none).
 func (wp *warmPool) fits(spec sandbox.Spec) bool {
 	return len(spec.Argv) >= 2 && spec.Argv[0] == wp.spec.Argv[0] && !strings.HasPrefix(spec.Argv[1], "-") &&
-		!spec.MergeStderr && spec.Dir == "" && len(spec.Mounts) == 0 && spec.Tree == nil && spec.Egress == nil && slices.Equal(spec.Env, wp.spec.Env) &&
-		sandbox.Fits(spec.Limits, wp.spec.Limits) &&
+		!spec.MergeStderr && spec.Dir == "" && slices.Equal(spec.Mounts, wp.spec.Mounts) && spec.Tree == nil && spec.Egress == nil &&
+		slices.Equal(spec.Env, wp.spec.Env) && sandbox.Fits(spec.Limits, wp.spec.Limits) &&
 		!slices.ContainsFunc(spec.Collect, func(c string) bool { return !slices.Contains(wp.spec.Collect, c) })
 }
 

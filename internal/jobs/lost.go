@@ -64,7 +64,11 @@ func (s *Service) pushLost(ctx context.Context, q datedQueue) error {
 		if j.Status != airlock.StatusQueued || !j.CreatedAt.Add(s.opt.LostAfter).Before(horizon) {
 			continue
 		}
-		if err := s.queue.Push(ctx, Capability(j), j.ID); err != nil {
+		capability, err := s.payloads.capability(ctx, j)
+		if err != nil {
+			return err
+		}
+		if err := s.queue.Push(ctx, capability, j.ID); err != nil {
 			return err
 		}
 		s.log.Warn("pushed again a job the queue had lost", "job", j.ID, "accepted", j.CreatedAt)

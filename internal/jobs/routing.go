@@ -12,14 +12,26 @@ import (
 
 // Capability names what a worker must be able to run to take a job: the
 // key its job is queued under (airlock.Queue routes by it) and what
-// worker nodes announce. It is the id of the job's language in the
-// catalog ("python"; Job.Language, never an alias), which a node serves
-// when the language's toolchain is installed there (Executor.Capabilities).
-// A job that asks for an operator's named environment will need
-// "env:<name>" instead, served by the nodes that have that environment:
-// this is the one place that says so, and then reads the environment from
-// j.Request (loaded first: Service.LoadRequest).
-func Capability(j *airlock.Job) string { return j.Language }
+// worker nodes announce. It is airlock.EnvironmentCapability of the operator's named
+// environment the job asks for, which the nodes that started that
+// environment serve; else the id of the job's language in the catalog
+// ("python"; Job.Language, never an alias), which a node serves when the
+// language's toolchain is installed there (Executor.Capabilities). It
+// reads j.Request, which must be loaded (payloads.capability does).
+func Capability(j *airlock.Job) string {
+	if j.Request != nil && j.Request.Environment != "" {
+		return airlock.EnvironmentCapability(j.Request.Environment)
+	}
+	return j.Language
+}
+
+// capability loads j's request, if need be, and gives its capability.
+func (p *payloads) capability(ctx context.Context, j *airlock.Job) (string, error) {
+	if err := p.loadRequest(ctx, j); err != nil {
+		return "", err
+	}
+	return Capability(j), nil
+}
 
 // capabilities are what a node's workers serve: the executor's, or none
 // for a node without workers.

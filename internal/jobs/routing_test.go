@@ -164,3 +164,37 @@ func TestPassedOnToItsCapability(t *testing.T) {
 		t.Errorf("attempts = %d, want 1: passing it on is no attempt", final.Attempts)
 	}
 }
+
+// A job in an operator's named environment is served only by the nodes
+// that started it, whatever its language: a pool of numpy workers beside
+// plain Python ones behind one API.
+func TestRoutedToItsEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	q := memqueue.New()
+	api := node(t, dir, q)
+	plain := node(t, dir, q, "python")
+	sci := node(t, dir, q, "python", airlock.EnvironmentCapability("scientific"))
+	inEnv := req("out sci")
+	inEnv.Environment = "scientific"
+	wantNoWorker(t, api, inEnv, "env:scientific")
+	plain.run(t)
+	sci.run(t)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if ok, err := q.Served(t.Context(), "env:scientific"); err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scientific node did not announce its environment")
+		}
+	}
+	for range 3 {
+		j, err := api.svc.Submit(t.Context(), inEnv, jobs.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api.wait(t, j.ID, "sci\n")
+	}
+	if p, s := plain.exec.runs.Load(), sci.exec.runs.Load(); p != 0 || s != 3 {
+		t.Errorf("the plain node ran %d jobs in the environment, the scientific one %d; want 0 and 3", p, s)
+	}
+}

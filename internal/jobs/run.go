@@ -43,7 +43,11 @@ func (s *Service) recover(ctx context.Context) error {
 			}
 			s.log.Info("re-running a job interrupted by a restart", "job", j.ID, "attempts", j.Attempts)
 		}
-		if err := s.queue.Push(ctx, Capability(j), j.ID); err != nil {
+		capability, err := s.payloads.capability(ctx, j)
+		if err != nil {
+			return err
+		}
+		if err := s.queue.Push(ctx, capability, j.ID); err != nil {
 			return err
 		}
 	}

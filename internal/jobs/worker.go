@@ -255,10 +255,11 @@ func (w *workers) runOne(ctx, hard context.Context, lease airlock.Lease) bool {
 		return false // shutting down, or the lease is lost
 	}
 	attempt.Store(int64(j.Attempts))
-	if !w.serves(Capability(j)) {
+	// A request that cannot be read fails the job below, in execute.
+	if capability, err := w.payloads.capability(jobCtx, j); err == nil && !w.serves(capability) {
 		// From a queue that does not route (a Redis stream from before
 		// routing, which every worker drains): on to its own.
-		w.log.Info("passing on a job this node does not serve", "job", id, "capability", Capability(j))
+		w.log.Info("passing on a job this node does not serve", "job", id, "capability", capability)
 		return w.requeue(context.WithoutCancel(ctx), j)
 	}
 	if w.metrics != nil {

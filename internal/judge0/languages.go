@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,26 +20,76 @@ type language struct {
 	catalog    string // catalog id
 	name       string // printf pattern taking the installed version
 	sourceFile string
+	// environment is the operator's named environment the language runs
+	// in (an id of the config's judge0_id); "": the catalog's own.
+	environment string
 }
 
 var languages = []language{
-	{46, "bash", "Bash (%s)", "script.sh"},
-	{50, "c", "C (GCC %s)", "main.c"},
-	{54, "cpp", "C++ (GCC %s)", "main.cpp"},
-	{60, "go", "Go (%s)", "main.go"},
-	{62, "java", "Java (OpenJDK %s)", "Main.java"},
-	{63, "javascript", "JavaScript (Node.js %s)", "script.js"},
-	{71, "python", "Python (%s)", "script.py"},
-	{73, "rust", "Rust (%s)", "main.rs"},
-	{74, "typescript", "TypeScript (%s)", "script.ts"},
-	{85, "perl", "Perl (%s)", "script.pl"},
-	{89, "project", "Multi-file program", ""},
+	{46, "bash", "Bash (%s)", "script.sh", ""},
+	{50, "c", "C (GCC %s)", "main.c", ""},
+	{54, "cpp", "C++ (GCC %s)", "main.cpp", ""},
+	{60, "go", "Go (%s)", "main.go", ""},
+	{62, "java", "Java (OpenJDK %s)", "Main.java", ""},
+	{63, "javascript", "JavaScript (Node.js %s)", "script.js", ""},
+	{71, "python", "Python (%s)", "script.py", ""},
+	{73, "rust", "Rust (%s)", "main.rs", ""},
+	{74, "typescript", "TypeScript (%s)", "script.ts", ""},
+	{85, "perl", "Perl (%s)", "script.pl", ""},
+	{89, "project", "Multi-file program", "", ""},
 	// Judge0 CE's older GCC entries run the installed GCC too: SDKs map
 	// names to them (judge0-python's CPP is 52).
-	{48, "c", "C (GCC %s)", "main.c"},
-	{49, "c", "C (GCC %s)", "main.c"},
-	{52, "cpp", "C++ (GCC %s)", "main.cpp"},
-	{53, "cpp", "C++ (GCC %s)", "main.cpp"},
+	{48, "c", "C (GCC %s)", "main.c", ""},
+	{49, "c", "C (GCC %s)", "main.c", ""},
+	{52, "cpp", "C++ (GCC %s)", "main.cpp", ""},
+	{53, "cpp", "C++ (GCC %s)", "main.cpp", ""},
+}
+
+// CheckEnvironments refuses named environments Judge0 clients could not
+// tell apart: a judge0_id that is one of Judge0's built-in ids above, or
+// that two environments share.
+func CheckEnvironments(envs map[string]engine.Named) error {
+	taken := map[int]string{}
+	for _, l := range languages {
+		taken[l.id] = "the built-in " + l.catalog
+	}
+	names := make([]string, 0, len(envs))
+	for name := range envs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		id := envs[name].Judge0ID
+		if id == 0 {
+			continue
+		}
+		if other, ok := taken[id]; ok {
+			return fmt.Errorf("environment %q: judge0_id %d is taken by %s (choose another)", name, id, other)
+		}
+		taken[id] = fmt.Sprintf("environment %q", name)
+	}
+	return nil
+}
+
+// environmentLanguages are the named environments offered under a
+// Judge0 id, named "<language> (<environment>)", whose languages this
+// host has (infos, by catalog id).
+func (s *Server) environmentLanguages(ctx context.Context, infos map[string]engine.LanguageInfo) []language {
+	var out []language
+	for _, env := range s.opt.Engine.NamedEnvironments(ctx) {
+		info, ok := infos[env.Language]
+		if env.Judge0ID == 0 || !ok {
+			continue
+		}
+		file := ""
+		if id := judge0ID(env.Language); id != 0 {
+			file = languages[slices.IndexFunc(languages, func(l language) bool { return l.id == id })].sourceFile
+		} else if c, err := s.opt.Engine.Catalog().Lookup(env.Language); err == nil {
+			file = c.File
+		}
+		out = append(out, language{env.Judge0ID, env.Language, strings.ReplaceAll(info.Name+" ("+env.Name+")", "%", "%%"), file, env.Name})
+	}
+	return out
 }
 
 // isProject says whether this is Judge0's multi-file program, which comes
@@ -60,7 +111,7 @@ func (s *Server) installedLanguages(ctx context.Context) []installed {
 		infos[info.ID] = info
 	}
 	var out []installed
-	for _, l := range languages {
+	for _, l := range append(slices.Clip(languages), s.environmentLanguages(ctx, infos)...) {
 		info, ok := infos[l.catalog]
 		if !ok {
 			continue

@@ -499,6 +499,7 @@ func (r *record) request(pol airlock.Policy) (airlock.Request, error) {
 	}
 	req := airlock.Request{
 		Language:    l.catalog,
+		Environment: l.environment,
 		Files:       files,
 		Entry:       entry,
 		Stdin:       r.Stdin,

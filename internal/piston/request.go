@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/airlock-dev/airlock"
+	"github.com/airlock-dev/airlock/internal/engine"
 	"github.com/airlock-dev/airlock/internal/lang"
 )
 
@@ -27,6 +30,9 @@ type runtime struct {
 	Aliases  []string
 	Runtime  string // the interpreter behind it, when Piston names one
 	catalog  *lang.Language
+	// environment is the operator's named environment the runtime is
+	// (its Language); "": a catalog language.
+	environment string
 }
 
 // pistonNames are Piston's package names, aliases and runtimes for the
@@ -65,8 +71,43 @@ func (s *Server) installed(ctx context.Context) []runtime {
 		}
 		out = append(out, rt)
 	}
+	return append(out, s.environmentRuntimes(ctx)...)
+}
+
+// environmentRuntimes are the named environments, each a runtime of its
+// name with its language's version, when this host has the language.
+func (s *Server) environmentRuntimes(ctx context.Context) []runtime {
+	var out []runtime
+	for _, env := range s.opt.Engine.NamedEnvironments(ctx) {
+		l, err := s.opt.Engine.Catalog().Lookup(env.Language)
+		if err != nil || env.Version == "" {
+			continue
+		}
+		out = append(out, runtime{Language: env.Name, Version: env.Version, Aliases: []string{}, catalog: l, environment: env.Name})
+	}
 	return out
 }
+
+// CheckEnvironments refuses a named environment whose name is one of
+// Piston's names for a language (python3, node-js...), which would hide
+// it: the catalog's ids and aliases are the engine's to refuse.
+func CheckEnvironments(envs map[string]engine.Named) error {
+	names := slices.Sorted(maps.Keys(envs))
+	for _, name := range names {
+		if pythonAlias.MatchString(name) {
+			return fmt.Errorf("environment %q: Piston clients know the name as python (choose another)", name)
+		}
+		for id, names := range pistonNames {
+			if name == names.language || slices.Contains(names.aliases, name) {
+				return fmt.Errorf("environment %q: Piston clients know the name as %s (choose another)", name, id)
+			}
+		}
+	}
+	return nil
+}
+
+// pythonAlias is the python<major>.<minor> alias of Piston's Python.
+var pythonAlias = regexp.MustCompile(`^python\d+\.\d+$`)
 
 // find is Piston's get_latest_runtime_matching_language_version: the
 // language by name or alias, its version within the semver range.
@@ -194,8 +235,9 @@ func parseJob(body map[string]json.RawMessage, find func(language, version strin
 		return time.Duration(def * float64(time.Millisecond))
 	}
 	req = airlock.Request{
-		Language:   rt.catalog.ID,
-		Interleave: true,
+		Language:    rt.catalog.ID,
+		Environment: rt.environment,
+		Interleave:  true,
 		Limits: airlock.Limits{
 			Wall: ms("run_timeout", defaultRunTimeout), CPU: ms("run_cpu_time", defaultRunCPU),
 			Memory: int64(values["run_memory_limit"]),

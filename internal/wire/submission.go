@@ -15,7 +15,7 @@ import (
 // text or base64, limits in API units. The engine turns it into an
 // airlock.Request, with what needs its catalog and policy.
 type Submission struct {
-	Language       string          `json:"language"`
+	Language       string          `json:"language"` // may be left out with an environment
 	Version        string          `json:"version,omitempty"`
 	Files          []File          `json:"files,omitempty"`
 	Code           string          `json:"code,omitempty"` // one file under the language's default name
@@ -33,6 +33,9 @@ type Submission struct {
 	// Network asks for the hosts the submitting key allows, through an
 	// allow-listing proxy; without it the program has no network.
 	Network bool `json:"network,omitempty"`
+	// Environment names one of the operator's environments; Language may
+	// then be left out.
+	Environment string `json:"environment,omitempty"`
 }
 
 // File is a submitted file; Encoding is "utf8" (default) or "base64".

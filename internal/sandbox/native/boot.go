@@ -96,14 +96,14 @@ func (r *Runner) boot(spec sandbox.Spec, withJob bool) (_ *booted, err error) {
 func (r *Runner) keeperFor(sl *slot, binds []sandbox.Mount) (*keeper, error) {
 	if sl.keeper != nil && (sl.keeper.gone() || !slices.Equal(sl.keeper.binds, binds)) {
 		sl.keeper.close()
-		sl.keeper = nil
+		r.slots.setKeeper(sl, nil)
 	}
 	if sl.keeper == nil {
 		k, err := r.startKeeper(sl, binds)
 		if err != nil {
 			return nil, err
 		}
-		sl.keeper = k
+		r.slots.setKeeper(sl, k)
 	}
 	return sl.keeper, nil
 }
@@ -149,7 +149,7 @@ func (b *booted) release() {
 	}
 	if b.k != nil && b.k.broken {
 		b.k.close()
-		b.sl.keeper = nil
+		b.r.slots.setKeeper(b.sl, nil)
 	}
 	b.r.slots.release(b.sl)
 }

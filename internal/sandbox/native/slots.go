@@ -92,6 +92,14 @@ func (s *slots) release(sl *slot) {
 	s.avail <- struct{}{}
 }
 
+// setKeeper changes sl's keeper. Only the slot's holder does, but
+// Keepers reads every slot's, under mu.
+func (s *slots) setKeeper(sl *slot, k *keeper) {
+	s.mu.Lock()
+	sl.keeper = k
+	s.mu.Unlock()
+}
+
 // closeAll stops every keeper and drops every lock; no run may be active.
 func (s *slots) closeAll() {
 	s.mu.Lock()
