@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -45,7 +43,7 @@ func environmentsService(t *testing.T) env {
 	cfg := config.Default()
 	cfg.Data = t.TempDir()
 	cfg.Pools = nil
-	cfg.EnvsDir = reachable(t)
+	cfg.EnvsDir = depstest.CacheDir(t)
 	cfg.PythonIndexes = []string{idx.URL()}
 	cfg.Environments = map[string]config.Environment{
 		"scientific": {Language: "python", Check: []string{"numpy", "scipy"}, Judge0ID: 1001, Pool: config.Pool{Size: 1, Preload: []string{"numpy"}}},
@@ -53,18 +51,6 @@ func environmentsService(t *testing.T) env {
 	}
 	url := servicetest.Serve(t, cfg, app.Options{Runner: r, Log: slog.New(slog.DiscardHandler)})
 	return env{&servicetest.Env{URL: url}}
-}
-
-// reachable is a directory the sandboxes' uids can search down to.
-func reachable(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "envs")
-	for d := filepath.Dir(dir); d != "/tmp" && d != "/"; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 // TestNamedEnvironments: the operator's environments end to end, through

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -202,18 +200,6 @@ func TestNamedEnvironmentRequests(t *testing.T) {
 	}
 }
 
-// envCache is a cache directory the sandboxes' uids can reach.
-func envCache(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "envs")
-	for d := filepath.Dir(dir); d != "/tmp" && d != "/"; d = filepath.Dir(d) {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // TestNamedEnvironmentRequirements: an environment with requirements is
 // built at start from the operator's index; a job selecting it imports
 // them, cold and through its pool (in function mode, the preload
@@ -223,7 +209,7 @@ func TestNamedEnvironmentRequirements(t *testing.T) {
 	idx := depstest.Index(t, depstest.Package{Name: "beam-tools", Version: "1.2", Files: map[string]string{
 		"beamtools/__init__.py": "def tip(P, L, E, I):\n    return P * L**3 / (3 * E * I)\n",
 	}})
-	m, err := deps.New(deps.Options{Dir: envCache(t), Runner: testRunner, PythonIndexes: []string{idx.URL()}, Log: slog.New(slog.DiscardHandler)})
+	m, err := deps.New(deps.Options{Dir: depstest.CacheDir(t), Runner: testRunner, PythonIndexes: []string{idx.URL()}, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -128,4 +130,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, "<!DOCTYPE html>\n<html><body>\n%s\n</body></html>\n", strings.Join(links, "<br>\n"))
+}
+
+// CacheDir is a new environments' cache directory for t that the
+// sandboxes' uids can search down to (t.TempDir's own parents are the
+// owner's alone).
+func CacheDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "envs")
+	for d := filepath.Dir(dir); d != "/tmp" && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -1,9 +1,6 @@
 package depstest
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"crypto/sha1"
 	"crypto/sha512"
 	"encoding/base64"
@@ -15,7 +12,6 @@ import (
 	"net/url"
 	"path"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -124,30 +120,11 @@ func npmTarball(p NPMPackage) ([]byte, map[string]any, error) {
 		}
 		files[name] = body
 	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for _, name := range names {
-		body := files[name]
-		if err := tw.WriteHeader(&tar.Header{Name: "package/" + name, Mode: 0o644, Size: int64(len(body)), ModTime: wheelTime, Typeflag: tar.TypeReg}); err != nil {
-			return nil, nil, err
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
+	data, err := tarGz("package", files)
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := zw.Close(); err != nil {
-		return nil, nil, err
-	}
-	return buf.Bytes(), manifest, nil
+	return data, manifest, nil
 }
 
 // URL is the registry's URL, for npm's --registry: http://127.0.0.1:port/.

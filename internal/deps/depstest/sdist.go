@@ -34,8 +34,18 @@ func sdist(p Package) (string, []byte, error) {
 		}
 		members[name] = body
 	}
-	names := make([]string, 0, len(members))
-	for name := range members {
+	data, err := tarGz(stem, members)
+	if err != nil {
+		return "", nil, err
+	}
+	return stem + ".tar.gz", data, nil
+}
+
+// tarGz is files (by name) as a .tar.gz under dir, in name order and
+// with a fixed time, so that its hash does not change between runs.
+func tarGz(dir string, files map[string]string) ([]byte, error) {
+	names := make([]string, 0, len(files))
+	for name := range files {
 		names = append(names, name)
 	}
 	sort.Strings(names)
@@ -43,19 +53,19 @@ func sdist(p Package) (string, []byte, error) {
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
 	for _, name := range names {
-		body := members[name]
-		if err := tw.WriteHeader(&tar.Header{Name: stem + "/" + name, Mode: 0o644, Size: int64(len(body)), ModTime: wheelTime, Typeflag: tar.TypeReg}); err != nil {
-			return "", nil, err
+		body := files[name]
+		if err := tw.WriteHeader(&tar.Header{Name: dir + "/" + name, Mode: 0o644, Size: int64(len(body)), ModTime: wheelTime, Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
 		}
 		if _, err := tw.Write([]byte(body)); err != nil {
-			return "", nil, err
+			return nil, err
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := zw.Close(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	return stem + ".tar.gz", buf.Bytes(), nil
+	return buf.Bytes(), nil
 }
